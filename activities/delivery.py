@@ -1,0 +1,177 @@
+"""The pixel send activity: load the fire's facts, send one request, log the attempt.
+
+The access token is loaded encrypted and decrypted here, at send time, and goes only into
+the outgoing request: the logged body carries a fixed marker instead.
+"""
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import timedelta
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from relay.crypto import KeyRing
+from relay.models import Click, Conversion, Pixel, PixelFire, Platform
+from relay.platforms.classify import (
+    Classification,
+    Verdict,
+    classify_meta,
+    classify_tiktok,
+    classify_transport_error,
+)
+from relay.platforms.facts import EventFacts, UserHashes
+from relay.platforms.meta import build_meta_body, meta_events_path
+from relay.platforms.tiktok import build_tiktok_body, tiktok_path
+from relay.settings import Settings
+from relay.store.config import ConfigStore
+from relay.store.fire_log import FireLog
+from relay.store.rows import utc_now
+from relay.store.traffic import TrafficStore
+from relay.workflow_io import SendPixelInput, SendPixelResult
+
+REDACTED = "[REDACTED]"
+RESPONSE_LOG_LIMIT = 8 * 1024
+
+
+def event_facts(conversion: Conversion, click: Click | None, pixel: Pixel, event_name: str,
+                event_time: int) -> EventFacts:
+    """Join what the conversion, its click and the pixel know into one platform-neutral fact set."""
+    c = click
+    return EventFacts(
+        pixel_id=pixel.platform_pixel_id,
+        event_name=event_name,
+        event_id=conversion.conversion_id,
+        event_time=event_time,
+        currency=conversion.currency,
+        value=conversion.payout,
+        order_id=conversion.conversion_id,
+        event_source_url=(c.landing_url or None) if c else None,
+        referrer_url=(c.referrer or None) if c else None,
+        client_ip=(c.ip or None) if c else None,
+        user_agent=(c.user_agent or None) if c else None,
+        fbclid=(c.fbclid or None) if c else None,
+        fbc=(c.fbc or None) if c else None,
+        fbp=(c.fbp or None) if c else None,
+        ttclid=(c.ttclid or None) if c else None,
+        ttp=(c.ttp or None) if c else None,
+        click_time_ms=int(c.clicked_at.timestamp() * 1000) if c else None,
+        country=(c.country or None) if c else None,
+        region=(c.region or None) if c else None,
+        city=(c.city or None) if c else None,
+        zip_code=(c.zip_code or None) if c else None,
+        user=UserHashes(
+            email=conversion.email_sha256 or None,
+            phone_meta=conversion.phone_meta_sha256 or None,
+            phone_tiktok=conversion.phone_tiktok_sha256 or None,
+            external_id=conversion.external_id_sha256 or None,
+        ),
+        test_event_code=pixel.test_event_code,
+        tiktok_api=pixel.tiktok_api,
+    )
+
+
+class DeliveryActivities:
+    """Bound at worker start to the stores, the key ring and one pooled client per platform."""
+
+    def __init__(self, settings: Settings, config: ConfigStore, traffic: TrafficStore,
+                 fire_log: FireLog, keys: KeyRing, meta_http: httpx.AsyncClient,
+                 tiktok_http: httpx.AsyncClient) -> None:
+        self._settings = settings
+        self._config = config
+        self._traffic = traffic
+        self._fire_log = fire_log
+        self._keys = keys
+        self._meta_http = meta_http
+        self._tiktok_http = tiktok_http
+
+    async def _load(self, input: SendPixelInput) -> tuple[Conversion, Click | None, Pixel, str]:
+        target = input.target
+        conversion = await asyncio.to_thread(self._traffic.get_conversion, input.conversion_id)
+        pixel = await asyncio.to_thread(self._config.get_pixel, target.pixel_id)
+        sealed = await asyncio.to_thread(self._config.pixel_token_ciphertext, target.pixel_id)
+        if conversion is None:
+            # Persist ran before this activity was scheduled, so this is a store glitch.
+            raise ApplicationError(f"conversion {input.conversion_id} not readable yet")
+        if pixel is None or sealed is None:
+            raise ApplicationError(f"pixel {target.pixel_id} was deleted", non_retryable=True)
+        click = await asyncio.to_thread(self._traffic.get_click, conversion.click_id)
+        return conversion, click, pixel, self._keys.decrypt(sealed, pixel.id)
+
+    @activity.defn
+    async def send_pixel_event(self, input: SendPixelInput) -> SendPixelResult:
+        """One attempt at delivering one conversion to one pixel; raises to retry or fail."""
+        conversion, click, pixel, token = await self._load(input)
+        attempt = activity.info().attempt
+        now = int(time.time())
+        event_time = min(int(conversion.received_at.timestamp()), now)
+        builder = build_meta_body if pixel.platform == Platform.META else build_tiktok_body
+        facts = event_facts(conversion, click, pixel, input.target.event_name, event_time)
+        body, dropped = builder(facts)
+        log = PixelFire(
+            fire_id=str(uuid.uuid4()), conversion_id=conversion.conversion_id,
+            campaign_id=conversion.campaign_id, pixel_id=pixel.id, platform=pixel.platform,
+            pixel_name=pixel.name, event_name=input.target.event_name,
+            event_id=conversion.conversion_id, attempt=attempt, request_url="",
+            request_body="", http_status=None, response_body="", response_truncated=False,
+            verdict="", success=False, error="", duration_ms=0, fired_at=utc_now(),
+        )
+        notes = [f"dropped {d}" for d in [*conversion.pii_dropped, *dropped]]
+        if now - event_time > timedelta(days=self._settings.max_event_age_days).total_seconds():
+            verdict = Classification(Verdict.PERMANENT, "not sendable: older than the "
+                                     f"platform's {self._settings.max_event_age_days}-day limit",
+                                     None)
+            return await self._finish(log, verdict, notes, token, None, 0)
+        started = time.monotonic()
+        status, response_text, classification = await self._post(pixel, body, token, log)
+        elapsed = int((time.monotonic() - started) * 1000)
+        return await self._finish(log, classification, notes, token, status, elapsed,
+                                  response_text)
+
+    async def _post(self, pixel: Pixel, body: dict[str, object], token: str,
+                    log: PixelFire) -> tuple[int | None, str, Classification]:
+        if pixel.platform == Platform.META:
+            path = meta_events_path(self._settings.meta_api_version, pixel.platform_pixel_id)
+            client, sent, headers = self._meta_http, {**body, "access_token": token}, {}
+            logged = {**body, "access_token": REDACTED}
+            classify = classify_meta
+        else:
+            path = tiktok_path(pixel.tiktok_api)
+            client, sent, headers = self._tiktok_http, body, {"Access-Token": token}
+            logged = body
+            classify = classify_tiktok
+        log.request_url = str(client.base_url.join(path))
+        log.request_body = json.dumps(logged, separators=(",", ":"), sort_keys=True)
+        try:
+            response = await client.post(path, json=sent, headers=headers)
+        except httpx.HTTPError as exc:
+            return None, "", classify_transport_error(exc)
+        return response.status_code, response.text, classify(
+            response.status_code, response.content, response.headers
+        )
+
+    async def _finish(self, log: PixelFire, verdict: Classification, notes: list[str],
+                      token: str, status: int | None, elapsed_ms: int,
+                      response_text: str = "") -> SendPixelResult:
+        response_text = response_text.replace(token, REDACTED)
+        reason = verdict.reason.replace(token, REDACTED)
+        log.http_status = status
+        log.response_body = response_text[:RESPONSE_LOG_LIMIT]
+        log.response_truncated = len(response_text) > RESPONSE_LOG_LIMIT
+        log.verdict = verdict.verdict.value
+        log.success = verdict.verdict == Verdict.DELIVERED
+        log.error = "; ".join(([] if log.success else [reason]) + notes)
+        log.duration_ms = elapsed_ms
+        await asyncio.to_thread(self._fire_log.append, log)
+        if log.success:
+            return SendPixelResult(http_status=status, attempt=log.attempt)
+        delay = timedelta(seconds=verdict.retry_after_s) if verdict.retry_after_s else None
+        raise ApplicationError(
+            reason,
+            type=f"{log.platform.value}_{verdict.verdict.value}",
+            non_retryable=verdict.verdict == Verdict.PERMANENT,
+            next_retry_delay=delay,
+        )

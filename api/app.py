@@ -1,0 +1,33 @@
+"""The FastAPI application: routes, error handlers and the lifespan that owns the clients."""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routes import admin, clicks, health, postbacks, reading
+from relay.runtime import Runtime
+
+RuntimeFactory = Callable[[], AbstractAsyncContextManager[Runtime]]
+
+
+def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
+    """Build the app; `runtime_factory` opens the clients when the app starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with runtime_factory() as runtime:
+            app.state.runtime = runtime
+            yield
+
+    app = FastAPI(
+        title="Relay",
+        summary="Postbacks in; Meta Conversions API and TikTok Events API out.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (health, clicks, postbacks, admin, reading):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,34 @@
+"""Liveness and readiness."""
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import RuntimeDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """200 while the process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
+    """200 only when both Temporal and ClickHouse answer."""
+    checks: dict[str, str] = {}
+    try:
+        await asyncio.wait_for(runtime.temporal.service_client.check_health(), timeout=3)
+        checks["temporal"] = "ok"
+    except Exception as exc:
+        checks["temporal"] = f"down: {type(exc).__name__}"
+    try:
+        await asyncio.to_thread(runtime.clickhouse.command, "SELECT 1")
+        checks["clickhouse"] = "ok"
+    except Exception as exc:
+        checks["clickhouse"] = f"down: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)

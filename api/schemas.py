@@ -1,0 +1,97 @@
+"""Request bodies of the admin and click APIs, bounded and validated by pydantic."""
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+
+from relay.models import Platform
+from relay.platforms.facts import TikTokApi
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=512)]
+Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=4096)]
+
+
+def _offer_url(value: HttpUrl) -> str:
+    return str(value)
+
+
+OfferUrl = Annotated[HttpUrl, AfterValidator(_offer_url)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NetworkIn(_Strict):
+    name: Name
+
+
+class NetworkPatch(_Strict):
+    name: Name | None = None
+
+
+class CampaignIn(_Strict):
+    name: Name
+    offer_url: OfferUrl = Field(examples=["https://offer.example/landing?cid={click_id}"])
+    currency: Currency = "USD"
+    repeatable_events: list[Name] = Field(default_factory=list, max_length=50)
+    attribution_window_days: int = Field(default=30, ge=1, le=365)
+
+
+class CampaignPatch(_Strict):
+    name: Name | None = None
+    offer_url: OfferUrl | None = None
+    currency: Currency | None = None
+    repeatable_events: list[Name] | None = Field(default=None, max_length=50)
+    attribution_window_days: int | None = Field(default=None, ge=1, le=365)
+
+
+class PixelIn(_Strict):
+    platform: Platform
+    platform_pixel_id: Annotated[
+        str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    ]
+    access_token: Token = Field(description="Write-only: encrypted at rest, never returned.")
+    name: Name
+    primary: bool = True
+    event_name: Name | None = None
+    test_event_code: Annotated[str, StringConstraints(max_length=64)] | None = None
+    tiktok_api: TikTokApi = TikTokApi.EVENTS_2_0
+
+
+class PixelPatch(_Strict):
+    access_token: Token | None = None
+    name: Name | None = None
+    primary: bool | None = None
+    event_name: Name | None = None
+    test_event_code: Annotated[str, StringConstraints(max_length=64)] | None = None
+    tiktok_api: TikTokApi | None = None
+
+
+class ClickIn(_Strict):
+    campaign_id: Name
+    ip: Annotated[str, StringConstraints(max_length=64)]
+    user_agent: Short
+    landing_url: Annotated[str, StringConstraints(max_length=2048)]
+    referrer: Annotated[str, StringConstraints(max_length=2048)] = ""
+    fbclid: Short = ""
+    ttclid: Short = ""
+    fbc: Short = ""
+    fbp: Short = ""
+    ttp: Short = ""
+    country: Annotated[str, StringConstraints(max_length=2)] = ""
+    region: Short = ""
+    city: Short = ""
+    zip_code: Short = ""
+    external_id: Short = ""
+    sub1: Short = ""
+    sub2: Short = ""
+    sub3: Short = ""
+    sub4: Short = ""
+    sub5: Short = ""
+
+
+class SettingsIn(_Strict):
+    timezone: Name

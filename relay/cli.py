@@ -1,0 +1,134 @@
+"""`relay up | api | worker | migrate`: the embedded stack or one distributed role."""
+
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+
+from api.app import create_app
+from relay.devserver import DevServer
+from relay.runtime import Runtime, open_runtime
+from relay.secrets import MissingSecret, resolve_secrets
+from relay.settings import Settings
+from relay.store.database import apply_migrations, open_clickhouse
+from relay.worker import relay_worker
+
+log = logging.getLogger("relay")
+
+
+def _uvicorn(app: object, settings: Settings) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app, host=settings.http_host, port=settings.http_port, log_level="info",
+        proxy_headers=False, lifespan="on",
+    )
+    return uvicorn.Server(config)
+
+
+@asynccontextmanager
+async def _already_open(runtime: Runtime) -> AsyncIterator[Runtime]:
+    yield runtime
+
+
+def _banner(settings: Settings, ui_url: str | None, admin_token: str) -> str:
+    api_url = settings.public_url or f"http://{settings.http_host}:{settings.http_port}"
+    lines = [
+        "Relay is up.",
+        f"  API:          {api_url}   (OpenAPI: {api_url}/docs)",
+        f"  Temporal UI:  {ui_url or 'external cluster'}",
+        f"  Admin token:  {admin_token}",
+        f"  Data dir:     {settings.data_dir.resolve()}",
+        "Ctrl-C stops everything; the next start reuses the same data.",
+    ]
+    return "\n".join(lines)
+
+
+async def run_up(settings: Settings) -> None:
+    """Embedded: dev server child + in-process ClickHouse + API and worker in this process."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secrets = resolve_secrets(settings, embedded=True)
+    devserver: DevServer | None = None
+    address = settings.temporal_address
+    if address is None:
+        devserver = DevServer(settings.data_dir, settings.temporal_port, settings.temporal_ui_port,
+                              settings.temporal_namespace)
+        log.info("starting the Temporal dev server (%s)", devserver.db_file)
+        await devserver.start()
+        address = devserver.address
+    try:
+        async with (
+            open_runtime(settings, address, secrets.keys, secrets.admin_token) as runtime,
+            relay_worker(runtime.temporal, settings, runtime.clickhouse, secrets.keys) as worker,
+        ):
+            server = _uvicorn(create_app(lambda: _already_open(runtime)), settings)
+            worker_task = asyncio.create_task(worker.run())
+            print(_banner(settings, devserver.ui_url if devserver else None, runtime.admin_token),
+                  flush=True)
+            try:
+                await server.serve()
+            finally:
+                await worker.shutdown()
+                await asyncio.gather(worker_task, return_exceptions=True)
+    finally:
+        if devserver:
+            devserver.stop()
+
+
+async def run_api(settings: Settings) -> None:
+    """Distributed: the HTTP API alone, against an existing Temporal and ClickHouse."""
+    if not settings.temporal_address:
+        raise MissingSecret("relay api needs RELAY_TEMPORAL_ADDRESS")
+    secrets = resolve_secrets(settings, embedded=False)
+    address = settings.temporal_address
+    app = create_app(lambda: open_runtime(settings, address, secrets.keys, secrets.admin_token))
+    await _uvicorn(app, settings).serve()
+
+
+async def run_worker(settings: Settings) -> None:
+    """Distributed: a worker alone; SIGINT/SIGTERM drain it gracefully."""
+    if not settings.temporal_address:
+        raise MissingSecret("relay worker needs RELAY_TEMPORAL_ADDRESS")
+    secrets = resolve_secrets(settings, embedded=False)
+    async with (
+        open_runtime(settings, settings.temporal_address, secrets.keys, secrets.admin_token) as rt,
+        relay_worker(rt.temporal, settings, rt.clickhouse, secrets.keys) as worker,
+    ):
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        task = asyncio.create_task(worker.run())
+        log.info("worker polling task queue %s", settings.task_queue)
+        await stop.wait()
+        await worker.shutdown()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def run_migrate(settings: Settings) -> None:
+    client = open_clickhouse(settings.clickhouse_dsn, settings.clickhouse_database)
+    try:
+        applied = apply_migrations(client)
+        print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+    finally:
+        client.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="relay", description=__doc__)
+    parser.add_argument("command", choices=["up", "api", "worker", "migrate"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    try:
+        if args.command == "migrate":
+            run_migrate(settings)
+        else:
+            runner = {"up": run_up, "api": run_api, "worker": run_worker}[args.command]
+            asyncio.run(runner(settings))
+    except MissingSecret as exc:
+        raise SystemExit(f"relay {args.command}: {exc}") from None
+    except KeyboardInterrupt:
+        pass

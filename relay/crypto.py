@@ -1,0 +1,84 @@
+"""AES-256-GCM encryption of pixel access tokens with a rotatable key ring (product.md 8).
+
+Ciphertext format: `v1.{key_id}.{base64url(nonce || ciphertext+tag)}`. The key ID inside the
+ciphertext lets a ring with several keys decrypt old tokens while the first key encrypts
+new ones, so a key can be rotated without downtime.
+"""
+
+import base64
+import binascii
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+_NONCE_BYTES = 12
+
+
+class KeyRingError(ValueError):
+    """A key ring that cannot be parsed or a ciphertext it cannot open."""
+
+
+def _b64decode(value: str) -> bytes:
+    padded = value + "=" * (-len(value) % 4)
+    return base64.urlsafe_b64decode(padded)
+
+
+class KeyRing:
+    """Named AES-256 keys; the first one encrypts, any of them decrypts."""
+
+    def __init__(self, keys: list[tuple[str, bytes]]) -> None:
+        if not keys:
+            raise KeyRingError("the key ring is empty")
+        for key_id, key in keys:
+            if len(key) != 32:
+                raise KeyRingError(f"key {key_id!r} is {len(key)} bytes, AES-256 needs 32")
+            if not key_id.isalnum():
+                raise KeyRingError(f"key id {key_id!r} must be alphanumeric")
+        self._primary = keys[0][0]
+        self._keys = {key_id: AESGCM(key) for key_id, key in keys}
+
+    @classmethod
+    def parse(cls, spec: str) -> "KeyRing":
+        """Parse `kid:base64key[,kid:base64key...]` (standard or URL-safe base64)."""
+        keys: list[tuple[str, bytes]] = []
+        for part in spec.split(","):
+            key_id, sep, encoded = part.strip().partition(":")
+            if not sep:
+                raise KeyRingError("each key must be written 'key_id:base64key'")
+            try:
+                key = _b64decode(encoded.strip().replace("+", "-").replace("/", "_"))
+            except (binascii.Error, ValueError) as exc:
+                raise KeyRingError(f"key {key_id!r} is not valid base64") from exc
+            keys.append((key_id.strip(), key))
+        return cls(keys)
+
+    @staticmethod
+    def generate_spec(key_id: str = "k1") -> str:
+        """A new one-key ring spec, for embedded mode's first start."""
+        return f"{key_id}:{base64.urlsafe_b64encode(os.urandom(32)).decode('ascii')}"
+
+    def encrypt(self, plaintext: str, associated_data: str) -> str:
+        """Encrypt with the primary key; `associated_data` (the pixel ID) binds the owner."""
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = self._keys[self._primary].encrypt(
+            nonce, plaintext.encode("utf-8"), associated_data.encode("utf-8")
+        )
+        body = base64.urlsafe_b64encode(nonce + sealed).decode("ascii").rstrip("=")
+        return f"v1.{self._primary}.{body}"
+
+    def decrypt(self, ciphertext: str, associated_data: str) -> str:
+        """Open a ciphertext made by any key of the ring for the same associated data."""
+        version, _, rest = ciphertext.partition(".")
+        key_id, _, body = rest.partition(".")
+        if version != "v1" or not body:
+            raise KeyRingError("not a Relay v1 ciphertext")
+        aead = self._keys.get(key_id)
+        if aead is None:
+            raise KeyRingError(f"ciphertext was made with key {key_id!r}, not in the ring")
+        raw = _b64decode(body)
+        try:
+            plain = aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], associated_data.encode())
+        except InvalidTag as exc:
+            raise KeyRingError("ciphertext does not open with this key and owner") from exc
+        return plain.decode("utf-8")

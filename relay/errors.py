@@ -1,0 +1,35 @@
+"""Relay's one error family: every client error has a status, a code, a message, a param."""
+
+
+class RelayError(Exception):
+    """An error a caller should see as JSON `{"error": {"code", "message", "param"}}`."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class BadParameter(RelayError):
+    status_code = 400
+    code = "invalid_parameter"
+
+
+class Unauthorized(RelayError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class NotFound(RelayError):
+    status_code = 404
+    code = "not_found"
+
+
+class Unavailable(RelayError):
+    """A dependency (Temporal, ClickHouse) did not answer; the caller should retry."""
+
+    status_code = 503
+    code = "unavailable"

@@ -1,0 +1,165 @@
+"""Accepting a postback: identify the conversion, apply dedup, start its workflow.
+
+The answer is returned only after Temporal has durably recorded the workflow start.
+Dedup that must hold under concurrency uses Temporal's workflow-ID uniqueness
+(`DedupClaimWorkflow`), with ClickHouse as the memory that outlives Temporal's retention.
+"""
+
+import asyncio
+import hmac
+from dataclasses import dataclass
+from typing import Literal
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from relay.errors import Unauthorized, Unavailable
+from relay.ids import click_claim_id, conversion_id, txid_claim_id
+from relay.models import Campaign, Click, Conversion, Network
+from relay.platforms.event_names import normalize_event_type
+from relay.platforms.normalize import hash_user_identifiers
+from relay.postback_params import PostbackParams
+from relay.runtime import Runtime
+from relay.store.rows import utc_now
+from relay.workflow_io import ClaimInput, ConversionInput
+from workflows.conversion import ConversionWorkflow, DedupClaimWorkflow
+
+
+@dataclass(frozen=True)
+class PostbackAnswer:
+    conversion_id: str
+    status: Literal["accepted", "existing"]
+    is_duplicate: bool
+    attributed: bool
+
+
+async def _network(runtime: Runtime, key: str) -> Network:
+    networks = await asyncio.to_thread(runtime.config.list_networks)
+    # Compare against every network in constant time per key: no early exit on a prefix.
+    found = [n for n in networks if hmac.compare_digest(n.postback_key.encode(), key.encode())]
+    if not found:
+        raise Unauthorized("the postback key does not match any network", "key")
+    return found[0]
+
+
+async def _claim(runtime: Runtime, claim_id: str, holder: str) -> str:
+    """Take the claim for `holder`, or return the conversion ID that already holds it."""
+    try:
+        await runtime.temporal.start_workflow(
+            DedupClaimWorkflow.run,
+            ClaimInput(conversion_id=holder),
+            id=claim_id,
+            task_queue=runtime.settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            memo={"conversion_id": holder},
+        )
+        return holder
+    except WorkflowAlreadyStartedError:
+        description = await runtime.temporal.get_workflow_handle(claim_id).describe()
+        return str(await description.memo_value("conversion_id"))
+
+
+async def _existing(runtime: Runtime, conversion_id_: str) -> PostbackAnswer:
+    """The answer for a conversion that was accepted before (row or workflow memo)."""
+    row = await asyncio.to_thread(runtime.traffic.get_conversion, conversion_id_)
+    if row is not None:
+        return PostbackAnswer(conversion_id_, "existing", row.is_duplicate, row.attributed)
+    description = await runtime.temporal.get_workflow_handle(conversion_id_).describe()
+    memo = await description.memo()
+    return PostbackAnswer(
+        conversion_id_, "existing", bool(memo.get("is_duplicate")), bool(memo.get("attributed"))
+    )
+
+
+def _started_now(handle: WorkflowHandle[ConversionWorkflow, object]) -> bool:
+    # With USE_EXISTING the server answers `started = false` for a running workflow; the
+    # SDK (1.35) keeps that response only on a private attribute.
+    response = getattr(handle, "_start_workflow_response", None)
+    return bool(getattr(response, "started", True))
+
+
+async def _is_duplicate(
+    runtime: Runtime, conv_id: str, click: Click | None, campaign: Campaign | None, event: str
+) -> bool:
+    if click is None or (campaign is not None and event in campaign.repeatable_events):
+        return False
+    original = await asyncio.to_thread(
+        runtime.traffic.original_for_click_event, click.click_id, event
+    )
+    if original is not None:
+        return original != conv_id
+    return await _claim(runtime, click_claim_id(click.click_id, event), conv_id) != conv_id
+
+
+async def accept_postback(runtime: Runtime, params: PostbackParams) -> PostbackAnswer:
+    """Record the postback as a conversion workflow and answer once Temporal has it."""
+    try:
+        return await _accept(runtime, params)
+    except RPCError as exc:
+        raise Unavailable(f"Temporal did not accept the conversion: {exc.message}") from exc
+
+
+async def _accept(runtime: Runtime, params: PostbackParams) -> PostbackAnswer:
+    network = await _network(runtime, params.key)
+    event = normalize_event_type(params.event)
+    conv_id = conversion_id(params.click_id, event, params.txid)
+    if await asyncio.to_thread(runtime.traffic.get_conversion, conv_id):
+        return await _existing(runtime, conv_id)
+    if params.txid:
+        known = await asyncio.to_thread(
+            runtime.traffic.conversion_for_txid, network.id, event, params.txid
+        )
+        holder = known or await _claim(
+            runtime, txid_claim_id(network.id, event, params.txid), conv_id
+        )
+        if holder != conv_id:
+            return await _existing(runtime, holder)
+    click = await asyncio.to_thread(runtime.traffic.get_click, params.click_id)
+    campaign = (
+        await asyncio.to_thread(runtime.config.get_campaign, click.campaign_id) if click else None
+    )
+    duplicate = await _is_duplicate(runtime, conv_id, click, campaign, event)
+    hashes = hash_user_identifiers(
+        params.email,
+        params.phone,
+        params.external_id or (click.external_id if click else None) or None,
+        (click.country or None) if click else None,
+    )
+    conversion = Conversion(
+        conversion_id=conv_id,
+        click_id=params.click_id,
+        campaign_id=click.campaign_id if click else "",
+        network_id=network.id,
+        event_type=event,
+        payout=params.payout,
+        currency=params.currency or (campaign.currency if campaign else None)
+        or runtime.settings.default_currency,
+        txid=params.txid or "",
+        email_sha256=hashes.email or "",
+        phone_meta_sha256=hashes.phone_meta or "",
+        phone_tiktok_sha256=hashes.phone_tiktok or "",
+        external_id_sha256=hashes.external_id or "",
+        pii_dropped=list(hashes.dropped),
+        is_duplicate=duplicate,
+        attributed=click is not None,
+        received_at=utc_now(),
+    )
+    try:
+        handle = await runtime.temporal.start_workflow(
+            ConversionWorkflow.run,
+            ConversionInput(conversion=conversion),
+            id=conv_id,
+            task_queue=runtime.settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            memo={"is_duplicate": duplicate, "attributed": click is not None},
+            static_summary=f"{event} on click {params.click_id}",
+        )
+    except WorkflowAlreadyStartedError:
+        return await _existing(runtime, conv_id)
+    if not _started_now(handle):
+        return await _existing(runtime, conv_id)
+    return PostbackAnswer(conv_id, "accepted", duplicate, click is not None)

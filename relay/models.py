@@ -1,0 +1,119 @@
+"""Domain records as Relay stores and serves them. Access tokens are never a field here."""
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from relay.platforms.facts import TikTokApi
+
+
+class Platform(StrEnum):
+    META = "meta"
+    TIKTOK = "tiktok"
+
+
+class Network(BaseModel):
+    id: str
+    name: str
+    postback_key: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class Campaign(BaseModel):
+    id: str
+    name: str
+    offer_url: str
+    currency: str
+    repeatable_events: list[str] = Field(default_factory=list)
+    attribution_window_days: int = 30
+    created_at: datetime
+    updated_at: datetime
+
+
+class Pixel(BaseModel):
+    """A pixel's configuration. Its encrypted token lives only in the store."""
+
+    id: str
+    campaign_id: str
+    platform: Platform
+    platform_pixel_id: str
+    name: str
+    primary: bool = True
+    event_name: str | None = None
+    test_event_code: str | None = None
+    tiktok_api: TikTokApi = TikTokApi.EVENTS_2_0
+    created_at: datetime
+    updated_at: datetime
+
+
+class Click(BaseModel):
+    click_id: str
+    campaign_id: str
+    clicked_at: datetime
+    ip: str = ""
+    user_agent: str = ""
+    landing_url: str = ""
+    referrer: str = ""
+    fbclid: str = ""
+    ttclid: str = ""
+    fbc: str = ""
+    fbp: str = ""
+    ttp: str = ""
+    country: str = ""
+    region: str = ""
+    city: str = ""
+    zip_code: str = ""
+    external_id: str = ""
+    sub1: str = ""
+    sub2: str = ""
+    sub3: str = ""
+    sub4: str = ""
+    sub5: str = ""
+
+
+class Conversion(BaseModel):
+    """One conversion row. User identifiers are stored only as SHA-256 hashes."""
+
+    conversion_id: str
+    click_id: str
+    campaign_id: str = ""
+    network_id: str
+    event_type: str
+    payout: Decimal | None = None
+    currency: str
+    txid: str = ""
+    email_sha256: str = ""
+    phone_meta_sha256: str = ""
+    phone_tiktok_sha256: str = ""
+    external_id_sha256: str = ""
+    pii_dropped: list[str] = Field(default_factory=list)
+    is_duplicate: bool = False
+    attributed: bool = True
+    received_at: datetime
+
+
+class PixelFire(BaseModel):
+    """One delivery attempt to one pixel, as logged (token redacted)."""
+
+    fire_id: str
+    conversion_id: str
+    campaign_id: str
+    pixel_id: str
+    platform: Platform
+    pixel_name: str
+    event_name: str
+    event_id: str
+    attempt: int
+    request_url: str
+    request_body: str
+    http_status: int | None
+    response_body: str
+    response_truncated: bool
+    verdict: str
+    success: bool
+    error: str
+    duration_ms: int
+    fired_at: datetime

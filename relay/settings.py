@@ -1,0 +1,55 @@
+"""Relay's configuration: one typed settings object read from `RELAY_` environment variables."""
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob Relay has. Read once at start and passed down; nothing else reads the env."""
+
+    model_config = SettingsConfigDict(env_prefix="RELAY_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".data"), description="Embedded mode's state.")
+    clickhouse_url: str | None = Field(
+        default=None,
+        description="chdb:///path for the in-process engine or http(s)://user:pass@host:8123/db; "
+        "embedded mode defaults to chdb://{data_dir}/clickhouse.",
+    )
+    clickhouse_database: str = "relay"
+    temporal_address: str | None = Field(
+        default=None, description="host:port of a Temporal frontend; embedded mode starts one."
+    )
+    temporal_namespace: str = "default"
+    temporal_api_key: SecretStr | None = None
+    temporal_tls: bool = False
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    task_queue: str = "relay-conversions"
+    encryption_key: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated key ring 'kid:base64(32 bytes)', the first one encrypts.",
+    )
+    admin_token: SecretStr | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    public_url: str | None = Field(default=None, description="Base URL printed and used in links.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="Proxy IPs whose X-Forwarded-For is believed."
+    )
+    meta_base_url: str = "https://graph.facebook.com"
+    meta_api_version: str = "v24.0"
+    meta_timeout_s: float = 1.5
+    tiktok_base_url: str = "https://business-api.tiktok.com"
+    tiktok_timeout_s: float = 3.0
+    delivery_max_attempts: int = 3
+    max_event_age_days: int = 7
+    default_currency: str = "USD"
+
+    @property
+    def clickhouse_dsn(self) -> str:
+        """The DSN clickhouse-connect receives; the scheme alone picks engine or server."""
+        if self.clickhouse_url:
+            return self.clickhouse_url
+        return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"

@@ -1,0 +1,46 @@
+-- Clicks and conversions: one logical row per natural ID, so a retried insert collapses.
+CREATE TABLE IF NOT EXISTS clicks (
+    click_id String,
+    campaign_id String,
+    clicked_at DateTime64(3, 'UTC'),
+    ip String,
+    user_agent String,
+    landing_url String,
+    referrer String,
+    fbclid String,
+    ttclid String,
+    fbc String,
+    fbp String,
+    ttp String,
+    country LowCardinality(String),
+    region String,
+    city String,
+    zip_code String,
+    external_id String,
+    sub1 String,
+    sub2 String,
+    sub3 String,
+    sub4 String,
+    sub5 String
+) ENGINE = ReplacingMergeTree ORDER BY click_id;
+
+CREATE TABLE IF NOT EXISTS conversions (
+    conversion_id String,
+    workflow_run_id String,
+    click_id String,
+    campaign_id String,
+    network_id String,
+    event_type String,
+    payout Nullable(Decimal(18, 6)),
+    currency LowCardinality(String),
+    txid String,
+    email_sha256 String,
+    phone_meta_sha256 String,
+    phone_tiktok_sha256 String,
+    external_id_sha256 String,
+    pii_dropped Array(String),
+    is_duplicate UInt8,
+    attributed UInt8,
+    received_at DateTime64(3, 'UTC'),
+    recorded_at DateTime64(3, 'UTC')
+) ENGINE = ReplacingMergeTree ORDER BY conversion_id;

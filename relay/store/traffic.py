@@ -1,0 +1,96 @@
+"""Clicks and conversions: one logical row per natural ID (ReplacingMergeTree + FINAL)."""
+
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from relay.models import Click, Conversion
+from relay.store.rows import insert_dicts, select_dicts, utc_now
+
+_CONVERSION_COLS = (
+    "conversion_id, click_id, campaign_id, network_id, event_type, payout, currency, txid, "
+    "email_sha256, phone_meta_sha256, phone_tiktok_sha256, external_id_sha256, pii_dropped, "
+    "is_duplicate, attributed, received_at"
+)
+
+
+def _conversion(row: dict[str, Any]) -> Conversion:
+    row["is_duplicate"] = bool(row["is_duplicate"])
+    row["attributed"] = bool(row["attributed"])
+    return Conversion.model_validate(row)
+
+
+class TrafficStore:
+    """Reads and idempotent writes of clicks and conversions."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def save_click(self, click: Click) -> None:
+        insert_dicts(self._client, "clicks", [click.model_dump()])
+
+    def get_click(self, click_id: str) -> Click | None:
+        rows = select_dicts(
+            self._client,
+            "SELECT * FROM clicks FINAL WHERE click_id = {id:String} LIMIT 1",
+            {"id": click_id},
+        )
+        return Click.model_validate(rows[0]) if rows else None
+
+    def recorded_run(self, conversion_id: str) -> str | None:
+        """The workflow run that recorded this conversion, or None when it is not recorded."""
+        rows = select_dicts(
+            self._client,
+            "SELECT workflow_run_id FROM conversions FINAL "
+            "WHERE conversion_id = {id:String} LIMIT 1",
+            {"id": conversion_id},
+        )
+        return str(rows[0]["workflow_run_id"]) if rows else None
+
+    def record_conversion(self, conversion: Conversion, workflow_run_id: str) -> None:
+        """Write the conversion row; a repeat of the same row collapses on its ID."""
+        row = conversion.model_dump()
+        row.update(
+            is_duplicate=int(conversion.is_duplicate),
+            attributed=int(conversion.attributed),
+            workflow_run_id=workflow_run_id,
+            recorded_at=utc_now(),
+        )
+        insert_dicts(self._client, "conversions", [row])
+
+    def get_conversion(self, conversion_id: str) -> Conversion | None:
+        rows = select_dicts(
+            self._client,
+            f"SELECT {_CONVERSION_COLS} FROM conversions FINAL "
+            "WHERE conversion_id = {id:String} LIMIT 1",
+            {"id": conversion_id},
+        )
+        return _conversion(rows[0]) if rows else None
+
+    def original_for_click_event(self, click_id: str, event_type: str) -> str | None:
+        """The conversion already counted for (click, event type), if ClickHouse has one."""
+        rows = select_dicts(
+            self._client,
+            "SELECT conversion_id FROM conversions FINAL WHERE click_id = {c:String} "
+            "AND event_type = {e:String} AND is_duplicate = 0 ORDER BY received_at LIMIT 1",
+            {"c": click_id, "e": event_type},
+        )
+        return str(rows[0]["conversion_id"]) if rows else None
+
+    def conversion_for_txid(self, network_id: str, event_type: str, txid: str) -> str | None:
+        """The conversion a (network, event type, txid) already produced, if recorded."""
+        rows = select_dicts(
+            self._client,
+            "SELECT conversion_id FROM conversions FINAL WHERE network_id = {n:String} "
+            "AND event_type = {e:String} AND txid = {t:String} ORDER BY received_at LIMIT 1",
+            {"n": network_id, "e": event_type, "t": txid},
+        )
+        return str(rows[0]["conversion_id"]) if rows else None
+
+    def physical_rows(self, conversion_id: str) -> int:
+        """Stored rows for an ID, not collapsed by FINAL: proves that no second write happened."""
+        result = self._client.query(
+            "SELECT count() FROM conversions WHERE conversion_id = {id:String}",
+            parameters={"id": conversion_id},
+        )
+        return int(result.result_rows[0][0])

@@ -1,0 +1,29 @@
+"""Named retry policies and timeouts: what retries a persist, what retries a pixel send."""
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+# A ClickHouse outage delays a conversion, never loses it: retry without an attempt limit,
+# backing off to one try a minute.
+PERSIST_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=0,
+)
+PERSIST_TIMEOUT = timedelta(seconds=30)
+
+PLAN_RETRY = PERSIST_RETRY
+PLAN_TIMEOUT = timedelta(seconds=30)
+
+# Three attempts with exponential backoff (product.md section 6). Permanent platform errors
+# raise non-retryable errors; throttling answers set next_retry_delay from Retry-After.
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=3,
+)
+# Covers loading the pixel, one HTTP call (its own timeout is shorter) and the log write.
+DELIVERY_TIMEOUT = timedelta(seconds=30)
