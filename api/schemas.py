@@ -2,7 +2,15 @@
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    TypeAdapter,
+)
 
 from relay.models import Platform
 from relay.platforms.facts import TikTokApi
@@ -12,11 +20,18 @@ Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=512)]
 Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=4096)]
 
 
-def _offer_url(value: HttpUrl) -> str:
-    return str(value)
+_HTTP_URL = TypeAdapter(HttpUrl)
 
 
-OfferUrl = Annotated[HttpUrl, AfterValidator(_offer_url)]
+def _offer_url(value: str) -> str:
+    # Validated as an http(s) URL, but kept as written so `{click_id}` stays unescaped.
+    _HTTP_URL.validate_python(value.replace("{click_id}", "click_id"))
+    return value
+
+
+OfferUrl = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_offer_url)
+]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 

