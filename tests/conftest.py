@@ -79,7 +79,7 @@ async def relay(
     platforms: PlatformServer,
     keys: KeyRing,
 ) -> AsyncIterator[Relay]:
-    async with running_relay(dev_env.client, clickhouse, platforms, keys) as running:
+    async with running_relay(dev_env, clickhouse, platforms, keys) as running:
         yield running
 
 
@@ -90,5 +90,5 @@ async def skipping_relay(
     platforms: PlatformServer,
     keys: KeyRing,
 ) -> AsyncIterator[Relay]:
-    async with running_relay(skipping_env.client, clickhouse, platforms, keys) as running:
+    async with running_relay(skipping_env, clickhouse, platforms, keys) as running:
         yield running

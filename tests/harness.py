@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from clickhouse_connect.driver.client import Client as ClickHouseClient
-from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from relay.crypto import KeyRing
@@ -33,6 +33,7 @@ class Relay:
     runtime: Runtime
     http: httpx.AsyncClient
     platforms: PlatformServer
+    env: WorkflowEnvironment
 
     @property
     def admin(self) -> dict[str, str]:
@@ -77,7 +78,12 @@ class Relay:
         handle = self.runtime.temporal.get_workflow_handle_for(
             ConversionWorkflow.run, conversion_id
         )
-        return await asyncio.wait_for(handle.result(), timeout_s)
+        if not self.env.supports_time_skipping:
+            return await asyncio.wait_for(handle.result(), timeout_s)
+        # The API started the workflow, so this handle is not the time-skipping client's own:
+        # unlock time skipping explicitly while waiting, as that client's handles do.
+        async with self.env.time_skipping_unlocked():  # type: ignore[attr-defined]
+            return await asyncio.wait_for(handle.result(), timeout_s)
 
     async def conversion(self, conversion_id: str) -> dict[str, Any]:
         response = await self.http.get(f"/api/conversions/{conversion_id}", headers=self.admin)
@@ -88,7 +94,7 @@ class Relay:
 
 @asynccontextmanager
 async def running_relay(
-    temporal: Client, clickhouse: ClickHouseClient, platforms: PlatformServer, keys: KeyRing,
+    env: WorkflowEnvironment, clickhouse: ClickHouseClient, platforms: PlatformServer, keys: KeyRing,
     **overrides: Any,
 ) -> AsyncIterator[Relay]:
     """Relay wired to the given servers, with a fresh task queue so tests never share work."""
@@ -98,6 +104,7 @@ async def running_relay(
         task_queue=f"relay-test-{uuid.uuid4().hex[:8]}",
         **overrides,
     )
+    temporal = env.client
     runtime = Runtime(settings, clickhouse, temporal, keys, ADMIN_TOKEN)
 
     @asynccontextmanager
@@ -112,4 +119,4 @@ async def running_relay(
         relay_worker(temporal, settings, clickhouse, keys) as worker,
         worker,
     ):
-        yield Relay(runtime, http, platforms)
+        yield Relay(runtime, http, platforms, env)

@@ -83,8 +83,8 @@ def build_meta_event(facts: EventFacts) -> tuple[dict[str, object], list[str]]:
 
     The dropped list starts with `facts.user.dropped` (identifiers that could not be
     hashed), followed by this builder's own ("ct: ...", "value: ..."), so one list
-    accounts for everything this fire did not send. `user_data` is always present: Meta
-    requires it, and an empty one is Meta's to reject.
+    accounts for everything this fire did not send. Like every other key, `user_data` is
+    left out when empty; Meta then rejects the event as missing it, which is the truth.
     """
     dropped = list(facts.user.dropped)
     event: dict[str, object] = {
@@ -97,7 +97,8 @@ def build_meta_event(facts: EventFacts) -> tuple[dict[str, object], list[str]]:
         event["event_source_url"] = facts.event_source_url
     if facts.referrer_url:
         event["referrer_url"] = facts.referrer_url
-    event["user_data"] = _user_data(facts, dropped)
+    if user_data := _user_data(facts, dropped):
+        event["user_data"] = user_data
     event["custom_data"] = _custom_data(facts, dropped)
     return event, dropped
 

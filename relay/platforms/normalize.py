@@ -100,7 +100,7 @@ def to_e164(raw: str, default_region: str | None) -> str:
 
     `default_region` (the click's country) is used only when the number carries no
     international prefix. Letters are read as vanity letters and extensions are dropped,
-    as libphonenumber does; a number that is not even possible in length is refused.
+    as libphonenumber does; a number of impossible length is refused.
     """
     region = default_region.strip().upper() if default_region else None
     try:
@@ -110,7 +110,10 @@ def to_e164(raw: str, default_region: str | None) -> str:
         raise UnusableValue(
             "phone", "no country code and no region" if no_region else "does not parse"
         ) from None
-    if not phonenumbers.is_possible_number(number):
+    # Only a full number: a local-only one (7 US digits, no area code) is "possible" to
+    # libphonenumber but would hash to a number nobody has.
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible != phonenumbers.ValidationResult.IS_POSSIBLE:
         raise UnusableValue("phone", "not a possible phone number")
     e164: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return e164

@@ -63,8 +63,9 @@ def _events_2_0(facts: EventFacts, dropped: list[str]) -> dict[str, object]:
         "event": facts.event_name,
         "event_time": int(facts.event_time),
         "event_id": facts.event_id,
-        "user": user,
     }
+    if user:
+        event["user"] = user
     if page := _page(facts):
         event["page"] = page
     event["properties"] = _properties(facts, dropped)
@@ -89,14 +90,16 @@ def _pixel_track(facts: EventFacts, dropped: list[str]) -> dict[str, object]:
         context["user"] = user
     context.update(_present({"user_agent": facts.user_agent, "ip": facts.client_ip}))
     timestamp = datetime.fromtimestamp(facts.event_time, tz=UTC)
-    return {
+    body: dict[str, object] = {
         "pixel_code": facts.pixel_id,
         "event": facts.event_name,
         "event_id": facts.event_id,
         "timestamp": timestamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "context": context,
-        "properties": _properties(facts, dropped),
     }
+    if context:
+        body["context"] = context
+    body["properties"] = _properties(facts, dropped)
+    return body
 
 
 def build_tiktok_body(facts: EventFacts) -> tuple[dict[str, object], list[str]]:

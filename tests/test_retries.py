@@ -1,0 +1,91 @@
+"""Retry semantics on the time-skipping server: transient errors retry, permanent ones don't."""
+
+from datetime import datetime
+from typing import Any
+
+from tests.harness import Relay
+from tests.platform_server import PlatformServer, Scripted
+
+
+async def _fire_once(relay: Relay, platform: str, *answers: Scripted,
+                     **pixel_fields: Any) -> tuple[str, dict[str, Any]]:
+    network = await relay.network()
+    campaign = await relay.campaign()
+    pixel = await relay.pixel(campaign["id"], platform, **pixel_fields)
+    relay.platforms.script(platform, pixel["platform_pixel_id"], *answers)
+    click_id = await relay.click(campaign["id"])
+    answer = (await relay.postback(key=network["postback_key"], click_id=click_id)).json()
+    return answer["conversion_id"], pixel
+
+
+async def test_500_twice_then_200_is_delivered_on_attempt_3(skipping_relay: Relay) -> None:
+    relay = skipping_relay
+    conv_id, pixel = await _fire_once(relay, "meta", Scripted(status=500), Scripted(status=500))
+    result = await relay.result(conv_id)
+    assert [f.delivered for f in result.fires] == [True]
+    fires = (await relay.conversion(conv_id))["fires"]
+    assert [(f["attempt"], f["http_status"], f["verdict"]) for f in fires] == [
+        (1, 500, "retryable"), (2, 500, "retryable"), (3, 200, "delivered")
+    ]
+    assert len(relay.platforms.requests_for("meta", pixel["platform_pixel_id"])) == 3
+
+
+async def test_meta_invalid_token_is_not_retried(skipping_relay: Relay) -> None:
+    relay = skipping_relay
+    error = PlatformServer.meta_error(190)
+    conv_id, _ = await _fire_once(relay, "meta", Scripted(status=400, body=error))
+    result = await relay.result(conv_id)
+    [fire] = result.fires
+    assert not fire.delivered and "190" in fire.error
+    [logged] = (await relay.conversion(conv_id))["fires"]
+    assert (logged["attempt"], logged["http_status"], logged["verdict"]) == (1, 400, "permanent")
+    assert "Invalid OAuth access token" in logged["response_body"]
+
+
+async def test_tiktok_code_40001_inside_http_200_is_not_retried(skipping_relay: Relay) -> None:
+    relay = skipping_relay
+    error = PlatformServer.tiktok_error(40001)
+    conv_id, _ = await _fire_once(relay, "tiktok", Scripted(status=200, body=error))
+    [fire] = (await relay.result(conv_id)).fires
+    assert not fire.delivered
+    [logged] = (await relay.conversion(conv_id))["fires"]
+    assert (logged["http_status"], logged["verdict"], logged["success"]) == (
+        200, "permanent", False)
+
+
+async def test_throttling_retries_then_delivers(skipping_relay: Relay) -> None:
+    relay = skipping_relay
+    throttled = Scripted(status=429, headers={"Retry-After": "30"})
+    conv_id, _ = await _fire_once(relay, "tiktok", throttled, tiktok_api="pixel_track")
+    [fire] = (await relay.result(conv_id)).fires
+    assert fire.delivered
+    logged = (await relay.conversion(conv_id))["fires"]
+    assert [f["verdict"] for f in logged] == ["retryable", "delivered"]
+
+
+async def test_failed_fire_does_not_hold_back_the_other_platform(skipping_relay: Relay) -> None:
+    relay = skipping_relay
+    network = await relay.network()
+    campaign = await relay.campaign()
+    meta = await relay.pixel(campaign["id"], "meta")
+    tiktok = await relay.pixel(campaign["id"], "tiktok")
+    relay.platforms.script("meta", meta["platform_pixel_id"], *[Scripted(status=503)] * 3)
+    click_id = await relay.click(campaign["id"])
+    answer = (await relay.postback(key=network["postback_key"], click_id=click_id)).json()
+    result = await relay.result(answer["conversion_id"])
+    outcome = {f.target.pixel_id: f.delivered for f in result.fires}
+    assert outcome == {meta["id"]: False, tiktok["id"]: True}
+    assert len(relay.platforms.requests_for("tiktok", tiktok["platform_pixel_id"])) == 1
+
+
+async def test_retry_after_sets_the_next_attempt_delay(relay: Relay) -> None:
+    # On the real dev server: log times are wall-clock, which time skipping does not move.
+    throttled = Scripted(status=429, headers={"Retry-After": "5"})
+    conv_id, _ = await _fire_once(relay, "meta", throttled)
+    [fire] = (await relay.result(conv_id)).fires
+    assert fire.delivered
+    first, second = (await relay.conversion(conv_id))["fires"]
+    assert (first["verdict"], second["verdict"]) == ("retryable", "delivered")
+    gap = datetime.fromisoformat(second["fired_at"]) - datetime.fromisoformat(first["fired_at"])
+    # The policy's own first backoff is 2 s; Retry-After asked for 5.
+    assert gap.total_seconds() >= 4.9
