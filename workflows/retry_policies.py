@@ -25,5 +25,6 @@ DELIVERY_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
     maximum_attempts=3,
 )
-# Covers loading the pixel, one HTTP call (its own timeout is shorter) and the log write.
-DELIVERY_TIMEOUT = timedelta(seconds=30)
+# Covers loading the pixel, one HTTP call (1.5-3 s timeout) and the log write; short, so an
+# attempt lost with a killed worker is retried soon.
+DELIVERY_TIMEOUT = timedelta(seconds=10)

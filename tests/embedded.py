@@ -1,0 +1,84 @@
+"""`relay up` as a child process, for tests of the whole embedded stack."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ADMIN_TOKEN = "embedded-admin-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class EmbeddedRelay:
+    """Starts, kills and restarts `relay up` on its own ports and data dir."""
+
+    def __init__(self, data_dir: Path, platforms_url: str) -> None:
+        self.data_dir = data_dir
+        self.http_port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
+        self.env = {
+            **os.environ,
+            "RELAY_DATA_DIR": str(data_dir),
+            "RELAY_HTTP_PORT": str(self.http_port),
+            "RELAY_TEMPORAL_PORT": str(self.temporal_port),
+            "RELAY_TEMPORAL_UI_PORT": str(self.ui_port),
+            "RELAY_META_BASE_URL": platforms_url,
+            "RELAY_TIKTOK_BASE_URL": platforms_url,
+            "RELAY_ADMIN_TOKEN": ADMIN_TOKEN,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = f"http://127.0.0.1:{self.http_port}"
+
+    def start(self, timeout_s: float = 90) -> None:
+        log = (self.data_dir / "relay-up.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "relay", "up"], env=self.env, stdout=log, stderr=log
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "relay up exited; see relay-up.log"
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError("relay up did not become ready")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would; the dev server follows (parent-death signal)."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+        self._wait_port_closed()
+
+    def interrupt(self, timeout_s: float = 30) -> int:
+        """Ctrl-C: returns the exit code once everything, dev server included, stopped."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout=timeout_s)
+        self._wait_port_closed()
+        return code
+
+    def _wait_port_closed(self, timeout_s: float = 20) -> None:
+        deadline = time.monotonic() + timeout_s
+        while port_open(self.temporal_port):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the Temporal dev server outlived relay")
+            time.sleep(0.2)

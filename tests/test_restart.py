@@ -1,0 +1,87 @@
+"""The embedded stack killed mid-delivery and started again: deliveries complete, once."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.embedded import ADMIN_TOKEN, EmbeddedRelay
+from tests.platform_server import PlatformServer, Scripted
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+COUNT_ROWS = """
+import sys
+from relay.store.database import open_clickhouse
+client = open_clickhouse("chdb://" + sys.argv[1], "relay")
+print(client.query("SELECT count() FROM conversions WHERE conversion_id = {c:String}",
+                   parameters={"c": sys.argv[2]}).result_rows[0][0])
+"""
+
+
+def _create(url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = httpx.post(url + path, json=body, headers=ADMIN, timeout=10)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def _wait_for(predicate: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_killed_mid_delivery_then_restarted_delivers_once(
+    tmp_path: Path, platforms: PlatformServer
+) -> None:
+    relay = EmbeddedRelay(tmp_path, platforms.base_url)
+    relay.start()
+    try:
+        url = relay.url
+        network = _create(url, "/api/networks", {"name": "n"})
+        campaign = _create(url, "/api/campaigns",
+                           {"name": "c", "offer_url": "https://shop.example/?cid={click_id}"})
+        pixels = [
+            _create(url, f"/api/campaigns/{campaign['id']}/pixels",
+                    {"platform": platform, "platform_pixel_id": f"restart{platform}",
+                     "access_token": "token-restart-123", "name": platform})
+            for platform in ("meta", "tiktok")
+        ]
+        for pixel in pixels:
+            # The first request hangs, so the crash lands while both sends are in flight.
+            platforms.script(pixel["platform"], pixel["platform_pixel_id"], Scripted(delay_s=30))
+        click = httpx.get(f"{url}/c/{campaign['id']}", headers={"User-Agent": "UA/1"})
+        click_id = click.headers["location"].rsplit("=", 1)[1]
+        answer = httpx.get(f"{url}/postback", params={
+            "key": network["postback_key"], "click_id": click_id, "payout": "9"}).json()
+        conv_id = answer["conversion_id"]
+
+        def in_flight() -> bool:
+            return all(platforms.requests_for(p["platform"], p["platform_pixel_id"])
+                       for p in pixels)
+
+        _wait_for(in_flight, 30, "both sends to reach the platforms")
+        relay.kill()
+        relay.start()
+
+        def delivered() -> bool:
+            found = httpx.get(f"{url}/api/conversions/{conv_id}", headers=ADMIN, timeout=5)
+            return sum(f["success"] for f in found.json()["fires"]) == 2
+
+        _wait_for(delivered, 90, "the restarted stack to finish the deliveries")
+        fires = httpx.get(f"{url}/api/conversions/{conv_id}", headers=ADMIN).json()["fires"]
+        # The killed attempt never logged; the retry after restart did.
+        assert all(f["attempt"] >= 2 for f in fires)
+        assert relay.interrupt() == 0
+    finally:
+        if relay.process and relay.process.poll() is None:
+            relay.kill()
+    rows = subprocess.run(
+        [sys.executable, "-c", COUNT_ROWS, str(tmp_path / "clickhouse"), conv_id],
+        capture_output=True, text=True, check=True,
+    )
+    assert rows.stdout.strip() == "1"
