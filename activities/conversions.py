@@ -38,7 +38,7 @@ class ConversionActivities:
         """Write the conversion row once. A retry of this run writes nothing new; a row
         written by another run (a workflow started again after Temporal's retention)
         means the conversion was handled before and must not be delivered again."""
-        run_id = activity.info().workflow_run_id
+        run_id = activity.info().workflow_run_id or ""
         conversion_id = input.conversion.conversion_id
         recorded_by = await asyncio.to_thread(self._traffic.recorded_run, conversion_id)
         if recorded_by is None:

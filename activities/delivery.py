@@ -37,8 +37,9 @@ REDACTED = "[REDACTED]"
 RESPONSE_LOG_LIMIT = 8 * 1024
 
 
-def event_facts(conversion: Conversion, click: Click | None, pixel: Pixel, event_name: str,
-                event_time: int) -> EventFacts:
+def event_facts(
+    conversion: Conversion, click: Click | None, pixel: Pixel, event_name: str, event_time: int
+) -> EventFacts:
     """Join what the conversion, its click and the pixel know into one platform-neutral fact set."""
     c = click
     return EventFacts(
@@ -77,9 +78,16 @@ def event_facts(conversion: Conversion, click: Click | None, pixel: Pixel, event
 class DeliveryActivities:
     """Bound at worker start to the stores, the key ring and one pooled client per platform."""
 
-    def __init__(self, settings: Settings, config: ConfigStore, traffic: TrafficStore,
-                 fire_log: FireLog, keys: KeyRing, meta_http: httpx.AsyncClient,
-                 tiktok_http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        config: ConfigStore,
+        traffic: TrafficStore,
+        fire_log: FireLog,
+        keys: KeyRing,
+        meta_http: httpx.AsyncClient,
+        tiktok_http: httpx.AsyncClient,
+    ) -> None:
         self._settings = settings
         self._config = config
         self._traffic = traffic
@@ -112,27 +120,43 @@ class DeliveryActivities:
         facts = event_facts(conversion, click, pixel, input.target.event_name, event_time)
         body, dropped = builder(facts)
         log = PixelFire(
-            fire_id=str(uuid.uuid4()), conversion_id=conversion.conversion_id,
-            campaign_id=conversion.campaign_id, pixel_id=pixel.id, platform=pixel.platform,
-            pixel_name=pixel.name, event_name=input.target.event_name,
-            event_id=conversion.conversion_id, attempt=attempt, request_url="",
-            request_body="", http_status=None, response_body="", response_truncated=False,
-            verdict="", success=False, error="", duration_ms=0, fired_at=utc_now(),
+            fire_id=str(uuid.uuid4()),
+            conversion_id=conversion.conversion_id,
+            campaign_id=conversion.campaign_id,
+            pixel_id=pixel.id,
+            platform=pixel.platform,
+            pixel_name=pixel.name,
+            event_name=input.target.event_name,
+            event_id=conversion.conversion_id,
+            attempt=attempt,
+            request_url="",
+            request_body="",
+            http_status=None,
+            response_body="",
+            response_truncated=False,
+            verdict="",
+            success=False,
+            error="",
+            duration_ms=0,
+            fired_at=utc_now(),
         )
         notes = [f"dropped {d}" for d in [*conversion.pii_dropped, *dropped]]
         if now - event_time > timedelta(days=self._settings.max_event_age_days).total_seconds():
-            verdict = Classification(Verdict.PERMANENT, "not sendable: older than the "
-                                     f"platform's {self._settings.max_event_age_days}-day limit",
-                                     None)
+            verdict = Classification(
+                Verdict.PERMANENT,
+                "not sendable: older than the "
+                f"platform's {self._settings.max_event_age_days}-day limit",
+                None,
+            )
             return await self._finish(log, verdict, notes, token, None, 0)
         started = time.monotonic()
         status, response_text, classification = await self._post(pixel, body, token, log)
         elapsed = int((time.monotonic() - started) * 1000)
-        return await self._finish(log, classification, notes, token, status, elapsed,
-                                  response_text)
+        return await self._finish(log, classification, notes, token, status, elapsed, response_text)
 
-    async def _post(self, pixel: Pixel, body: dict[str, object], token: str,
-                    log: PixelFire) -> tuple[int | None, str, Classification]:
+    async def _post(
+        self, pixel: Pixel, body: dict[str, object], token: str, log: PixelFire
+    ) -> tuple[int | None, str, Classification]:
         if pixel.platform == Platform.META:
             path = meta_events_path(self._settings.meta_api_version, pixel.platform_pixel_id)
             client, sent, headers = self._meta_http, {**body, "access_token": token}, {}
@@ -149,13 +173,22 @@ class DeliveryActivities:
             response = await client.post(path, json=sent, headers=headers)
         except httpx.HTTPError as exc:
             return None, "", classify_transport_error(exc)
-        return response.status_code, response.text, classify(
-            response.status_code, response.content, response.headers
+        return (
+            response.status_code,
+            response.text,
+            classify(response.status_code, response.content, response.headers),
         )
 
-    async def _finish(self, log: PixelFire, verdict: Classification, notes: list[str],
-                      token: str, status: int | None, elapsed_ms: int,
-                      response_text: str = "") -> SendPixelResult:
+    async def _finish(
+        self,
+        log: PixelFire,
+        verdict: Classification,
+        notes: list[str],
+        token: str,
+        status: int | None,
+        elapsed_ms: int,
+        response_text: str = "",
+    ) -> SendPixelResult:
         response_text = response_text.replace(token, REDACTED)
         reason = verdict.reason.replace(token, REDACTED)
         log.http_status = status

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
+from fastapi import FastAPI
 
 from api.app import create_app
 from relay.devserver import DevServer
@@ -20,10 +21,14 @@ from relay.worker import relay_worker
 log = logging.getLogger("relay")
 
 
-def _uvicorn(app: object, settings: Settings) -> uvicorn.Server:
+def _uvicorn(app: FastAPI, settings: Settings) -> uvicorn.Server:
     config = uvicorn.Config(
-        app, host=settings.http_host, port=settings.http_port, log_level="info",
-        proxy_headers=False, lifespan="on",
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="info",
+        proxy_headers=False,
+        lifespan="on",
     )
     return uvicorn.Server(config)
 
@@ -53,8 +58,12 @@ async def run_up(settings: Settings) -> None:
     devserver: DevServer | None = None
     address = settings.temporal_address
     if address is None:
-        devserver = DevServer(settings.data_dir, settings.temporal_port, settings.temporal_ui_port,
-                              settings.temporal_namespace)
+        devserver = DevServer(
+            settings.data_dir,
+            settings.temporal_port,
+            settings.temporal_ui_port,
+            settings.temporal_namespace,
+        )
         log.info("starting the Temporal dev server (%s)", devserver.db_file)
         await devserver.start()
         address = devserver.address
@@ -65,8 +74,10 @@ async def run_up(settings: Settings) -> None:
         ):
             server = _uvicorn(create_app(lambda: _already_open(runtime)), settings)
             worker_task = asyncio.create_task(worker.run())
-            print(_banner(settings, devserver.ui_url if devserver else None, runtime.admin_token),
-                  flush=True)
+            print(
+                _banner(settings, devserver.ui_url if devserver else None, runtime.admin_token),
+                flush=True,
+            )
             try:
                 await server.serve()
             finally:

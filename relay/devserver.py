@@ -50,26 +50,43 @@ class DevServer:
     def ui_url(self) -> str:
         return f"http://127.0.0.1:{self.ui_port}"
 
-    async def start(self, timeout_s: float = 60.0) -> None:
-        """Launch the server and return once its frontend answers."""
+    def _launch(self) -> "subprocess.Popen[bytes]":
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         command = [
-            temporal_binary(), "server", "start-dev",
-            "--db-filename", str(self.db_file),
-            "--sqlite-pragma", "journal_mode=wal",
-            "--ip", "127.0.0.1",
-            "--port", str(self.port),
-            "--ui-port", str(self.ui_port),
-            "--namespace", self.namespace,
-            "--log-level", "warn",
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.db_file),
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--ui-port",
+            str(self.ui_port),
+            "--namespace",
+            self.namespace,
+            "--log-level",
+            "warn",
         ]
         log_handle = self.log_file.open("ab")
         preexec = _die_with_parent if sys.platform.startswith("linux") else None
-        self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            command, stdout=log_handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=preexec, start_new_session=True,
+        process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            command,
+            stdout=log_handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=preexec,
+            start_new_session=True,
         )
         log_handle.close()
+        return process
+
+    async def start(self, timeout_s: float = 60.0) -> None:
+        """Launch the server and return once its frontend answers."""
+        self._process = self._launch()
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             if self._process.poll() is not None:
@@ -81,7 +98,8 @@ class DevServer:
             except Exception:
                 if asyncio.get_running_loop().time() > deadline:
                     self.stop()
-                    raise TimeoutError(f"temporal dev server did not start; see {self.log_file}")
+                    message = f"temporal dev server did not start; see {self.log_file}"
+                    raise TimeoutError(message) from None
                 await asyncio.sleep(0.25)
 
     def stop(self, grace_s: float = 10.0) -> None:

@@ -10,7 +10,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Literal
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -135,7 +135,8 @@ async def _accept(runtime: Runtime, params: PostbackParams) -> PostbackAnswer:
         network_id=network.id,
         event_type=event,
         payout=params.payout,
-        currency=params.currency or (campaign.currency if campaign else None)
+        currency=params.currency
+        or (campaign.currency if campaign else None)
         or runtime.settings.default_currency,
         txid=params.txid or "",
         email_sha256=hashes.email or "",

@@ -22,8 +22,15 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "external_id": ("external_id",),
 }
 MAX_LENGTH = {
-    "key": 128, "click_id": 128, "event": 64, "payout": 32, "currency": 3, "txid": 128,
-    "email": 254, "phone": 64, "external_id": 128,
+    "key": 128,
+    "click_id": 128,
+    "event": 64,
+    "payout": 32,
+    "currency": 3,
+    "txid": 128,
+    "email": 254,
+    "phone": 64,
+    "external_id": 128,
 }
 MAX_PAYOUT = Decimal("1000000000000")
 _PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]*$")

@@ -45,7 +45,10 @@ def resolve_secrets(settings: Settings, embedded: bool) -> Secrets:
         if not embedded:
             missing = [
                 name
-                for name, value in (("RELAY_ENCRYPTION_KEY", key_spec), ("RELAY_ADMIN_TOKEN", token))
+                for name, value in (
+                    ("RELAY_ENCRYPTION_KEY", key_spec),
+                    ("RELAY_ADMIN_TOKEN", token),
+                )
                 if not value
             ]
             raise MissingSecret(f"distributed mode needs {', '.join(missing)} to be set")

@@ -62,8 +62,9 @@ class Relay:
         }
         return await self.post(f"/api/campaigns/{campaign_id}/pixels", body)
 
-    async def click(self, campaign_id: str, headers: dict[str, str] | None = None,
-                    **query: str) -> str:
+    async def click(
+        self, campaign_id: str, headers: dict[str, str] | None = None, **query: str
+    ) -> str:
         """Follow the tracking link like a browser; return the click ID from the redirect."""
         response = await self.http.get(
             f"/c/{campaign_id}", params=query, headers={"User-Agent": BROWSER_UA, **(headers or {})}
@@ -94,7 +95,10 @@ class Relay:
 
 @asynccontextmanager
 async def running_relay(
-    env: WorkflowEnvironment, clickhouse: ClickHouseClient, platforms: PlatformServer, keys: KeyRing,
+    env: WorkflowEnvironment,
+    clickhouse: ClickHouseClient,
+    platforms: PlatformServer,
+    keys: KeyRing,
     **overrides: Any,
 ) -> AsyncIterator[Relay]:
     """Relay wired to the given servers, with a fresh task queue so tests never share work."""

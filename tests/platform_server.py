@@ -12,6 +12,8 @@ all reach it the same way, and one slow answer never holds up another request.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import re
 import secrets
@@ -351,3 +353,18 @@ def _fbtrace_id() -> str:
 
 def _tiktok_request_id() -> str:
     return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + secrets.token_hex(8).upper()
+
+
+def main() -> None:
+    """Serve the stand-in on a fixed port, for trying Relay by hand without real accounts."""
+    parser = argparse.ArgumentParser(description="Local Meta/TikTok stand-in on loopback.")
+    parser.add_argument("--port", type=int, default=9999)
+    port = parser.parse_args().port
+    with PlatformServer(port=port) as server:
+        print(f"Meta and TikTok stand-in listening on {server.base_url} (Ctrl-C stops)")
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

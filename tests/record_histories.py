@@ -28,8 +28,9 @@ async def _conversion(relay: Relay, retries: bool) -> str:
     meta = await relay.pixel(campaign["id"], "meta")
     await relay.pixel(campaign["id"], "tiktok")
     if retries:
-        relay.platforms.script("meta", meta["platform_pixel_id"], Scripted(status=500),
-                               Scripted(status=503))
+        relay.platforms.script(
+            "meta", meta["platform_pixel_id"], Scripted(status=500), Scripted(status=503)
+        )
     click_id = await relay.click(campaign["id"], fbclid="IwAR-replay")
     answer = await relay.postback(key=network["postback_key"], click_id=click_id, payout="7")
     conversion_id: str = answer.json()["conversion_id"]

@@ -62,8 +62,11 @@ async def test_json_and_form_postbacks_are_validated_the_same(relay: Relay) -> N
         ("/api/campaigns", {"name": "x", "offer_url": ""}, "offer_url"),
         ("/api/campaigns", {"name": "x", "offer_url": "ftp://nope"}, "offer_url"),
         ("/api/campaigns", {"name": "", "offer_url": "https://a.example"}, "name"),
-        ("/api/campaigns", {"name": "x", "offer_url": "https://a.example", "currency": "usd"},
-         "currency"),
+        (
+            "/api/campaigns",
+            {"name": "x", "offer_url": "https://a.example", "currency": "usd"},
+            "currency",
+        ),
         ("/api/networks", {"name": "x", "surprise": 1}, "surprise"),
     ],
 )
@@ -78,8 +81,7 @@ async def test_admin_validation_names_the_field(
 async def test_pixel_validation_and_write_only_token(relay: Relay) -> None:
     campaign = await relay.campaign()
     path = f"/api/campaigns/{campaign['id']}/pixels"
-    bad = {"platform": "snapchat", "platform_pixel_id": "1", "access_token": "x" * 20,
-           "name": "p"}
+    bad = {"platform": "snapchat", "platform_pixel_id": "1", "access_token": "x" * 20, "name": "p"}
     response = await relay.http.post(path, json=bad, headers=relay.admin)
     assert response.status_code == 422 and response.json()["error"]["param"] == "platform"
     pixel = await relay.pixel(campaign["id"], "meta", access_token="TOKEN-NEVER-SHOWN-1")
@@ -96,8 +98,9 @@ async def test_admin_api_needs_the_bearer_token(relay: Relay) -> None:
     assert (await relay.http.get("/api/networks")).status_code == 401
     wrong = await relay.http.get("/api/networks", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
-    assert (await relay.http.get("/api/campaigns/cmp_missing", headers=relay.admin)).status_code \
-        == 404
+    assert (
+        await relay.http.get("/api/campaigns/cmp_missing", headers=relay.admin)
+    ).status_code == 404
 
 
 async def test_unknown_campaign_click_is_404(relay: Relay) -> None:

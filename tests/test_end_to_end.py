@@ -11,14 +11,34 @@ GEO = {"X-Geo-Country": "US", "X-Geo-Region": "CA", "X-Geo-City": "Menlo Park"}
 # (postback email, postback phone, platform, user field, expected hash): the official
 # examples of platforms.md sections 1.2 (Meta) and 2.4 (TikTok).
 VECTORS = [
-    ("John_Smith@gmail.com", "(650)555-1212", "meta", "em",
-     "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"),
-    ("John_Smith@gmail.com", "(650)555-1212", "meta", "ph",
-     "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"),
-    (" ALICE_abc@gmail.com ", "(+1)2133734253", "tiktok", "email",
-     "848a771458438fc2ec420560d769fb9b9b86851ee338ec56517baabd79d3bb4f"),
-    (" ALICE_abc@gmail.com ", "(+1)2133734253", "tiktok", "phone",
-     "9f7ec22d72092cd3c0b58726ed9c2d91b92e51a3f29837508fb2948bb22dd2fd"),
+    (
+        "John_Smith@gmail.com",
+        "(650)555-1212",
+        "meta",
+        "em",
+        "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f",
+    ),
+    (
+        "John_Smith@gmail.com",
+        "(650)555-1212",
+        "meta",
+        "ph",
+        "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176",
+    ),
+    (
+        " ALICE_abc@gmail.com ",
+        "(+1)2133734253",
+        "tiktok",
+        "email",
+        "848a771458438fc2ec420560d769fb9b9b86851ee338ec56517baabd79d3bb4f",
+    ),
+    (
+        " ALICE_abc@gmail.com ",
+        "(+1)2133734253",
+        "tiktok",
+        "phone",
+        "9f7ec22d72092cd3c0b58726ed9c2d91b92e51a3f29837508fb2948bb22dd2fd",
+    ),
 ]
 
 
@@ -34,8 +54,9 @@ async def test_official_hash_examples_reach_the_platform(
     campaign = await relay.campaign()
     pixel = await relay.pixel(campaign["id"], platform)
     click_id = await relay.click(campaign["id"], headers=GEO)
-    answer = await relay.postback(key=network["postback_key"], click_id=click_id,
-                                  email=email, phone=phone)
+    answer = await relay.postback(
+        key=network["postback_key"], click_id=click_id, email=email, phone=phone
+    )
     assert answer.status_code == 200, answer.text
     await relay.result(answer.json()["conversion_id"])
     [request] = relay.platforms.requests_for(platform, pixel["platform_pixel_id"])
@@ -51,13 +72,22 @@ async def test_click_to_meta_and_tiktok_with_logs(relay: Relay) -> None:
     meta = await relay.pixel(campaign["id"], "meta", test_event_code="TEST123")
     tiktok = await relay.pixel(campaign["id"], "tiktok")
     click_id = await relay.click(campaign["id"], headers=GEO, fbclid="IwAR-Ab_c", ttclid="E.C.P.x1")
-    answer = await relay.postback(key=network["postback_key"], clickid=click_id, payout="12.50",
-                                  txid="ORDER-1", email="Person@Example.com")
+    answer = await relay.postback(
+        key=network["postback_key"],
+        clickid=click_id,
+        payout="12.50",
+        txid="ORDER-1",
+        email="Person@Example.com",
+    )
     assert answer.status_code == 200
     body = answer.json()
     conv_id = body["conversion_id"]
-    assert body == {"conversion_id": conv_id, "status": "accepted", "is_duplicate": False,
-                    "attributed": True}
+    assert body == {
+        "conversion_id": conv_id,
+        "status": "accepted",
+        "is_duplicate": False,
+        "attributed": True,
+    }
 
     result = await relay.result(conv_id)
     assert [f.delivered for f in result.fires] == [True, True]
@@ -77,11 +107,16 @@ async def test_click_to_meta_and_tiktok_with_logs(relay: Relay) -> None:
     assert user["fbc"].startswith("fb.1.") and user["fbc"].endswith(".IwAR-Ab_c")
     assert len(user["fbc"].split(".")[2]) == 13  # click time in milliseconds
     assert _only(user["country"]) == (
-        "79adb2a2fce5c6ba215fe5f27f532d4e7edbac4b6a5e09e1ef3a08084a904621")
+        "79adb2a2fce5c6ba215fe5f27f532d4e7edbac4b6a5e09e1ef3a08084a904621"
+    )
     assert _only(user["ct"]) == "0007a3d64c01e23d5075203c5977c14e4f7e01a3fc570686fcc50b5e1dd42685"
     assert _only(user["em"]) == "542d240129883c019e106e3b1b2d3f3cb3537c43c425364de8e951d5a3083345"
-    assert event["custom_data"] == {"value": 12.5, "currency": "EUR", "content_type": "product",
-                                    "order_id": conv_id}
+    assert event["custom_data"] == {
+        "value": 12.5,
+        "currency": "EUR",
+        "content_type": "product",
+        "order_id": conv_id,
+    }
 
     [tiktok_request] = relay.platforms.requests_for("tiktok", tiktok["platform_pixel_id"])
     assert tiktok_request.problems == []

@@ -51,8 +51,10 @@ async def test_50_concurrent_txids_for_one_click_and_event_give_one_original(
 ) -> None:
     key, pixel, ctx = await _funnel(relay)
     responses = await asyncio.gather(
-        *(relay.postback(key=key, click_id=ctx["click_id"], event="lead", txid=f"L-{i}")
-          for i in range(50))
+        *(
+            relay.postback(key=key, click_id=ctx["click_id"], event="lead", txid=f"L-{i}")
+            for i in range(50)
+        )
     )
     answers = [r.json() for r in responses]
     assert len({a["conversion_id"] for a in answers}) == 50
@@ -62,8 +64,9 @@ async def test_50_concurrent_txids_for_one_click_and_event_give_one_original(
     [request] = relay.platforms.requests_for("meta", pixel["platform_pixel_id"])
     assert request.body["data"][0]["event_id"] == originals[0]["conversion_id"]
     assert request.body["data"][0]["event_name"] == "Lead"
-    duplicate = await relay.conversion(answers[0 if answers[0]["is_duplicate"] else 1]
-                                       ["conversion_id"])
+    duplicate = await relay.conversion(
+        answers[0 if answers[0]["is_duplicate"] else 1]["conversion_id"]
+    )
     assert duplicate["is_duplicate"] is True and duplicate["fires"] == []
 
 
@@ -86,8 +89,7 @@ async def test_different_events_on_one_click_are_separate_and_repeatables_repeat
     click_id = ctx["click_id"]
     answers = [
         (await relay.postback(key=key, click_id=click_id, event=event, txid=txid)).json()
-        for event, txid in [("registration", "R1"), ("dep", "D1"), ("deposit", "D2"),
-                            ("REG", "R2")]
+        for event, txid in [("registration", "R1"), ("dep", "D1"), ("deposit", "D2"), ("REG", "R2")]
     ]
     assert [a["is_duplicate"] for a in answers] == [False, False, False, True]
     await _settle(relay, {a["conversion_id"] for a in answers})

@@ -45,8 +45,11 @@ class ReorderedConversionWorkflow:
         conversion = input.conversion
         await workflow.execute_activity_method(
             ConversionActivities.plan_delivery,
-            PlanInput(conversion_id=conversion.conversion_id, campaign_id=conversion.campaign_id,
-                      event_type=conversion.event_type),
+            PlanInput(
+                conversion_id=conversion.conversion_id,
+                campaign_id=conversion.campaign_id,
+                event_type=conversion.event_type,
+            ),
             start_to_close_timeout=timedelta(seconds=30),
         )
         return ConversionResult(conversion_id=conversion.conversion_id)

@@ -43,12 +43,22 @@ def test_killed_mid_delivery_then_restarted_delivers_once(
     try:
         url = relay.url
         network = _create(url, "/api/networks", {"name": "n"})
-        campaign = _create(url, "/api/campaigns",
-                           {"name": "c", "offer_url": "https://shop.example/?cid={click_id}"})
+        campaign = _create(
+            url,
+            "/api/campaigns",
+            {"name": "c", "offer_url": "https://shop.example/?cid={click_id}"},
+        )
         pixels = [
-            _create(url, f"/api/campaigns/{campaign['id']}/pixels",
-                    {"platform": platform, "platform_pixel_id": f"restart{platform}",
-                     "access_token": "token-restart-123", "name": platform})
+            _create(
+                url,
+                f"/api/campaigns/{campaign['id']}/pixels",
+                {
+                    "platform": platform,
+                    "platform_pixel_id": f"restart{platform}",
+                    "access_token": "token-restart-123",
+                    "name": platform,
+                },
+            )
             for platform in ("meta", "tiktok")
         ]
         for pixel in pixels:
@@ -56,13 +66,16 @@ def test_killed_mid_delivery_then_restarted_delivers_once(
             platforms.script(pixel["platform"], pixel["platform_pixel_id"], Scripted(delay_s=30))
         click = httpx.get(f"{url}/c/{campaign['id']}", headers={"User-Agent": "UA/1"})
         click_id = click.headers["location"].rsplit("=", 1)[1]
-        answer = httpx.get(f"{url}/postback", params={
-            "key": network["postback_key"], "click_id": click_id, "payout": "9"}).json()
+        answer = httpx.get(
+            f"{url}/postback",
+            params={"key": network["postback_key"], "click_id": click_id, "payout": "9"},
+        ).json()
         conv_id = answer["conversion_id"]
 
         def in_flight() -> bool:
-            return all(platforms.requests_for(p["platform"], p["platform_pixel_id"])
-                       for p in pixels)
+            return all(
+                platforms.requests_for(p["platform"], p["platform_pixel_id"]) for p in pixels
+            )
 
         _wait_for(in_flight, 30, "both sends to reach the platforms")
         relay.kill()
@@ -70,7 +83,7 @@ def test_killed_mid_delivery_then_restarted_delivers_once(
 
         def delivered() -> bool:
             found = httpx.get(f"{url}/api/conversions/{conv_id}", headers=ADMIN, timeout=5)
-            return sum(f["success"] for f in found.json()["fires"]) == 2
+            return bool(sum(f["success"] for f in found.json()["fires"]) == 2)
 
         _wait_for(delivered, 90, "the restarted stack to finish the deliveries")
         fires = httpx.get(f"{url}/api/conversions/{conv_id}", headers=ADMIN).json()["fires"]
@@ -82,6 +95,8 @@ def test_killed_mid_delivery_then_restarted_delivers_once(
             relay.kill()
     rows = subprocess.run(
         [sys.executable, "-c", COUNT_ROWS, str(tmp_path / "clickhouse"), conv_id],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert rows.stdout.strip() == "1"

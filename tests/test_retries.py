@@ -7,8 +7,9 @@ from tests.harness import Relay
 from tests.platform_server import PlatformServer, Scripted
 
 
-async def _fire_once(relay: Relay, platform: str, *answers: Scripted,
-                     **pixel_fields: Any) -> tuple[str, dict[str, Any]]:
+async def _fire_once(
+    relay: Relay, platform: str, *answers: Scripted, **pixel_fields: Any
+) -> tuple[str, dict[str, Any]]:
     network = await relay.network()
     campaign = await relay.campaign()
     pixel = await relay.pixel(campaign["id"], platform, **pixel_fields)
@@ -25,7 +26,9 @@ async def test_500_twice_then_200_is_delivered_on_attempt_3(skipping_relay: Rela
     assert [f.delivered for f in result.fires] == [True]
     fires = (await relay.conversion(conv_id))["fires"]
     assert [(f["attempt"], f["http_status"], f["verdict"]) for f in fires] == [
-        (1, 500, "retryable"), (2, 500, "retryable"), (3, 200, "delivered")
+        (1, 500, "retryable"),
+        (2, 500, "retryable"),
+        (3, 200, "delivered"),
     ]
     assert len(relay.platforms.requests_for("meta", pixel["platform_pixel_id"])) == 3
 
@@ -50,7 +53,10 @@ async def test_tiktok_code_40001_inside_http_200_is_not_retried(skipping_relay: 
     assert not fire.delivered
     [logged] = (await relay.conversion(conv_id))["fires"]
     assert (logged["http_status"], logged["verdict"], logged["success"]) == (
-        200, "permanent", False)
+        200,
+        "permanent",
+        False,
+    )
 
 
 async def test_throttling_retries_then_delivers(skipping_relay: Relay) -> None:

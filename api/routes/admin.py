@@ -43,8 +43,11 @@ async def create_network(body: NetworkIn, runtime: RuntimeDep) -> Network:
     """Create a network; the answer holds its generated `postback_key`."""
     now = utc_now()
     network = Network(
-        id=new_resource_id("net"), name=body.name, postback_key=new_secret(),
-        created_at=now, updated_at=now,
+        id=new_resource_id("net"),
+        name=body.name,
+        postback_key=new_secret(),
+        created_at=now,
+        updated_at=now,
     )
     return await asyncio.to_thread(runtime.config.save_network, network)
 
@@ -73,8 +76,9 @@ async def update_network(network_id: str, body: NetworkPatch, runtime: RuntimeDe
 async def create_campaign(body: CampaignIn, runtime: RuntimeDep) -> Campaign:
     """Create a campaign; `offer_url` may carry the `{click_id}` macro."""
     now = utc_now()
-    campaign = Campaign(id=new_resource_id("cmp"), created_at=now, updated_at=now,
-                        **body.model_dump())
+    campaign = Campaign(
+        id=new_resource_id("cmp"), created_at=now, updated_at=now, **body.model_dump()
+    )
     return await asyncio.to_thread(runtime.config.save_campaign, campaign)
 
 
@@ -113,8 +117,9 @@ async def create_pixel(campaign_id: str, body: PixelIn, runtime: RuntimeDep) -> 
     await get_campaign(campaign_id, runtime)
     now = utc_now()
     fields = body.model_dump(exclude={"access_token"})
-    pixel = Pixel(id=new_resource_id("px"), campaign_id=campaign_id, created_at=now,
-                  updated_at=now, **fields)
+    pixel = Pixel(
+        id=new_resource_id("px"), campaign_id=campaign_id, created_at=now, updated_at=now, **fields
+    )
     return await _save_pixel(runtime, pixel, body.access_token)
 
 

@@ -38,7 +38,9 @@ class ConfigStore:
     def _write(self, table: str, row: dict[str, Any]) -> None:
         insert_dicts(self._client, table, [{**row, "version": next_version()}])
 
-    def _live(self, table: str, cols: str, where: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def _live(
+        self, table: str, cols: str, where: str, params: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         sql = f"SELECT {cols} FROM {table} FINAL WHERE deleted = 0 AND {where} ORDER BY created_at"
         return select_dicts(self._client, sql, params)
 
