@@ -4,8 +4,8 @@ import argparse
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import uvicorn
 from fastapi import FastAPI
@@ -21,6 +21,32 @@ from relay.worker import relay_worker
 log = logging.getLogger("relay")
 
 
+class _Server(uvicorn.Server):
+    """Uvicorn without its own signal handling: it would re-raise SIGINT once the API stops,
+    cancelling the worker's drain and the dev server's shutdown. Relay owns the signals."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve_until_signal(server: uvicorn.Server) -> None:
+    """Serve until SIGINT/SIGTERM; a second signal skips the graceful wait."""
+
+    def stop() -> None:
+        server.force_exit = server.should_exit
+        server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    try:
+        await server.serve()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
 def _uvicorn(app: FastAPI, settings: Settings) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
@@ -30,7 +56,7 @@ def _uvicorn(app: FastAPI, settings: Settings) -> uvicorn.Server:
         proxy_headers=False,
         lifespan="on",
     )
-    return uvicorn.Server(config)
+    return _Server(config)
 
 
 @asynccontextmanager
@@ -79,7 +105,7 @@ async def run_up(settings: Settings) -> None:
                 flush=True,
             )
             try:
-                await server.serve()
+                await _serve_until_signal(server)
             finally:
                 await worker.shutdown()
                 await asyncio.gather(worker_task, return_exceptions=True)
@@ -95,7 +121,7 @@ async def run_api(settings: Settings) -> None:
     secrets = resolve_secrets(settings, embedded=False)
     address = settings.temporal_address
     app = create_app(lambda: open_runtime(settings, address, secrets.keys, secrets.admin_token))
-    await _uvicorn(app, settings).serve()
+    await _serve_until_signal(_uvicorn(app, settings))
 
 
 async def run_worker(settings: Settings) -> None:
