@@ -15,6 +15,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import phonenumbers
+import pycountry
 
 from relay.platforms.facts import UserHashes
 
@@ -22,20 +23,8 @@ _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 _EMAIL = re.compile(r".+@.+\..+")  # the SDK's check; fullmatch also refuses line breaks
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
-# ISO 3166-1 alpha-2, officially assigned codes (249). Hard-coded so that no extra
-# dependency is needed; the SDK validates the same way through pycountry.
-_ISO_ALPHA2_CODES = (
-    "ad ae af ag ai al am ao aq ar as at au aw ax az ba bb bd be bf bg bh bi bj bl bm bn bo"
-    " bq br bs bt bv bw by bz ca cc cd cf cg ch ci ck cl cm cn co cr cu cv cw cx cy cz de dj"
-    " dk dm do dz ec ee eg eh er es et fi fj fk fm fo fr ga gb gd ge gf gg gh gi gl gm gn gp"
-    " gq gr gs gt gu gw gy hk hm hn hr ht hu id ie il im in io iq ir is it je jm jo jp ke kg"
-    " kh ki km kn kp kr kw ky kz la lb lc li lk lr ls lt lu lv ly ma mc md me mf mg mh mk ml"
-    " mm mn mo mp mq mr ms mt mu mv mw mx my mz na nc ne nf ng ni nl no np nr nu nz om pa pe"
-    " pf pg ph pk pl pm pn pr ps pt pw py qa re ro rs ru rw sa sb sc sd se sg sh si sj sk sl"
-    " sm sn so sr ss st sv sx sy sz tc td tf tg th tj tk tl tm tn to tr tt tv tw tz ua ug um"
-    " us uy uz va vc ve vg vi vn vu wf ws ye yt za zm zw"
-)
-ISO_ALPHA2 = frozenset(_ISO_ALPHA2_CODES.split())
+# ISO 3166-1 alpha-2, officially assigned codes: the SDK validates through pycountry too.
+ISO_ALPHA2 = frozenset(country.alpha_2.lower() for country in pycountry.countries)
 
 # Meta wants "the 2-character ANSI abbreviation" for US states; the SDK does not map full
 # names, so a GeoIP region such as "California" would otherwise hash as "california".
