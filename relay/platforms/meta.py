@@ -7,7 +7,8 @@ SDK emits. Absent or unusable values are left out, never sent as null or "".
 from urllib.parse import quote
 
 from relay.platforms.facts import EventFacts
-from relay.platforms.normalize import UnusableValue, json_number, meta_hash, normalize_currency
+from relay.platforms.normalize import UnusableValue, meta_hash
+from relay.platforms.order import order_fields
 
 
 def meta_events_path(api_version: str, pixel_id: str) -> str:
@@ -61,23 +62,6 @@ def _user_data(facts: EventFacts, dropped: list[str]) -> dict[str, object]:
     return user
 
 
-def _custom_data(facts: EventFacts, dropped: list[str]) -> dict[str, object]:
-    custom: dict[str, object] = {}
-    if facts.value is not None:
-        try:
-            custom["value"] = json_number(facts.value)
-        except UnusableValue as exc:
-            dropped.append(str(exc))
-    try:
-        custom["currency"] = normalize_currency(facts.currency)
-    except UnusableValue as exc:
-        dropped.append(str(exc))
-    custom["content_type"] = "product"
-    if facts.order_id:
-        custom["order_id"] = facts.order_id
-    return custom
-
-
 def build_meta_event(facts: EventFacts) -> tuple[dict[str, object], list[str]]:
     """One event object for the request's `data` list, and the fields left out.
 
@@ -99,7 +83,7 @@ def build_meta_event(facts: EventFacts) -> tuple[dict[str, object], list[str]]:
         event["referrer_url"] = facts.referrer_url
     if user_data := _user_data(facts, dropped):
         event["user_data"] = user_data
-    event["custom_data"] = _custom_data(facts, dropped)
+    event["custom_data"] = order_fields(facts, dropped)
     return event, dropped
 
 

@@ -9,7 +9,7 @@ out, never sent as null or "".
 from datetime import UTC, datetime
 
 from relay.platforms.facts import EventFacts, TikTokApi
-from relay.platforms.normalize import UnusableValue, json_number, normalize_currency
+from relay.platforms.order import order_fields
 
 _PATHS = {
     TikTokApi.EVENTS_2_0: "/open_api/v1.3/event/track/",
@@ -28,23 +28,6 @@ def _present(pairs: dict[str, str | None]) -> dict[str, object]:
 
 def _page(facts: EventFacts) -> dict[str, object]:
     return _present({"url": facts.event_source_url, "referrer": facts.referrer_url})
-
-
-def _properties(facts: EventFacts, dropped: list[str]) -> dict[str, object]:
-    properties: dict[str, object] = {}
-    if facts.value is not None:
-        try:
-            properties["value"] = json_number(facts.value)
-        except UnusableValue as exc:
-            dropped.append(str(exc))
-    try:
-        properties["currency"] = normalize_currency(facts.currency)
-    except UnusableValue as exc:
-        dropped.append(str(exc))
-    properties["content_type"] = "product"
-    if facts.order_id:
-        properties["order_id"] = facts.order_id
-    return properties
 
 
 def _events_2_0(facts: EventFacts, dropped: list[str]) -> dict[str, object]:
@@ -68,7 +51,7 @@ def _events_2_0(facts: EventFacts, dropped: list[str]) -> dict[str, object]:
         event["user"] = user
     if page := _page(facts):
         event["page"] = page
-    event["properties"] = _properties(facts, dropped)
+    event["properties"] = order_fields(facts, dropped)
     return {"event_source": "web", "event_source_id": facts.pixel_id, "data": [event]}
 
 
@@ -98,7 +81,7 @@ def _pixel_track(facts: EventFacts, dropped: list[str]) -> dict[str, object]:
     }
     if context:
         body["context"] = context
-    body["properties"] = _properties(facts, dropped)
+    body["properties"] = order_fields(facts, dropped)
     return body
 
 
