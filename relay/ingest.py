@@ -18,7 +18,7 @@ from temporalio.service import RPCError
 from relay.errors import Unauthorized, Unavailable
 from relay.ids import click_claim_id, conversion_id, txid_claim_id
 from relay.models import Campaign, Click, Conversion, Network
-from relay.platforms.event_names import normalize_event_type
+from relay.platforms.event_names import is_reversal, normalize_event_type
 from relay.platforms.normalize import hash_user_identifiers
 from relay.postback_params import PostbackParams
 from relay.runtime import Runtime
@@ -121,7 +121,9 @@ async def _accept(runtime: Runtime, params: PostbackParams) -> PostbackAnswer:
     campaign = (
         await asyncio.to_thread(runtime.config.get_campaign, click.campaign_id) if click else None
     )
-    duplicate = await _is_duplicate(runtime, conv_id, click, campaign, event)
+    # A reversal is recorded against the conversions it reverses; it is never a duplicate.
+    reversal = is_reversal(event)
+    duplicate = not reversal and await _is_duplicate(runtime, conv_id, click, campaign, event)
     hashes = hash_user_identifiers(
         params.email,
         params.phone,

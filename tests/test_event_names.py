@@ -32,6 +32,9 @@ NEW, LEGACY = TikTokApi.EVENTS_2_0, TikTokApi.PIXEL_TRACK
         ("install", "install"),
         ("Deposit", "deposit"),
         ("dep", "deposit"),
+        ("Canceled", "cancelled"),
+        (" REJECTED ", "rejected"),
+        ("Chargeback", "chargeback"),
         (" AddToCart ", "AddToCart"),
         ("addtocart", "addtocart"),  # custom names keep their case
         ("FTD", "FTD"),

@@ -96,3 +96,31 @@ async def test_different_events_on_one_click_are_separate_and_repeatables_repeat
     sent = relay.platforms.requests_for("meta", pixel["platform_pixel_id"])
     names = sorted(r.body["data"][0]["event_name"] for r in sent)
     assert names == ["CompleteRegistration", "Purchase", "Purchase"]
+
+
+async def test_reversal_marks_the_conversion_and_fires_nothing(relay: Relay) -> None:
+    key, pixel, ctx = await _funnel(relay)
+    click_id = ctx["click_id"]
+    early = (
+        await relay.postback(key=key, click_id=click_id, status="Chargeback", txid="S2")
+    ).json()
+    sale = (await relay.postback(key=key, click_id=click_id, txid="S1", payout="10")).json()
+    rejected = (
+        await relay.postback(key=key, click_id=click_id, status="REJECTED", txid="S1")
+    ).json()
+    again = (await relay.postback(key=key, click_id=click_id, status="rejected", txid="S1")).json()
+    assert again == {**rejected, "status": "existing"}
+    assert not rejected["is_duplicate"] and rejected["attributed"]
+    await _settle(relay, {early["conversion_id"], sale["conversion_id"], rejected["conversion_id"]})
+    assert (await relay.result(rejected["conversion_id"])).skipped.startswith("reversal")
+    [request] = relay.platforms.requests_for("meta", pixel["platform_pixel_id"])
+    assert request.body["data"][0]["event_id"] == sale["conversion_id"]
+    stored_sale = await relay.conversion(sale["conversion_id"])
+    assert stored_sale["reversed"] is True
+    assert stored_sale["reversed_by"] == [rejected["conversion_id"]]
+    stored_reversal = await relay.conversion(rejected["conversion_id"])
+    assert stored_reversal["event_type"] == "rejected"
+    assert stored_reversal["reverses"] == [sale["conversion_id"]]
+    # A reversal whose conversion was never seen is kept, reversing nothing yet.
+    kept = await relay.conversion(early["conversion_id"])
+    assert kept["event_type"] == "chargeback" and kept["reverses"] == []

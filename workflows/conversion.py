@@ -11,6 +11,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.conversions import ConversionActivities
     from activities.delivery import DeliveryActivities
+    from relay.platforms.event_names import is_reversal
     from relay.workflow_io import (
         ClaimInput,
         ConversionInput,
@@ -47,6 +48,9 @@ class ConversionWorkflow:
         result = ConversionResult(conversion_id=conversion.conversion_id)
         if persisted.recorded_by_earlier_run:
             result.skipped = "recorded by an earlier run; not delivered again"
+            return result
+        if is_reversal(conversion.event_type):
+            result.skipped = "reversal: marks the conversions it reverses; fires no pixel"
             return result
         if conversion.is_duplicate:
             result.skipped = "duplicate of an earlier conversion for this click and event"

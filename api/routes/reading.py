@@ -6,11 +6,12 @@ from typing import Annotated, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import AdminDep, RuntimeDep
 from relay.errors import NotFound
 from relay.models import Conversion, PixelFire, Platform
+from relay.platforms.event_names import is_reversal
 from relay.runtime import Runtime
 from relay.store.fire_log import FireFilter
 
@@ -20,6 +21,9 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class ConversionOut(Conversion):
+    reversed: bool = False
+    reversed_by: list[str] = Field(default_factory=list)
+    reverses: list[str] = Field(default_factory=list)
     fires: list[PixelFire]
 
 
@@ -59,9 +63,15 @@ async def get_conversion(conversion_id: str, runtime: RuntimeDep) -> ConversionO
     if conversion is None:
         raise NotFound(f"conversion {conversion_id!r} is not recorded", "conversion_id")
     fires = await asyncio.to_thread(runtime.fire_log.for_conversion, conversion_id)
+    links = await asyncio.to_thread(runtime.traffic.reversal_links, conversion)
     zone = await _zone(runtime)
+    reversal = is_reversal(conversion.event_type)
     return ConversionOut(
-        **in_zone(conversion, zone).model_dump(), fires=[in_zone(f, zone) for f in fires]
+        **in_zone(conversion, zone).model_dump(),
+        reversed=bool(links) and not reversal,
+        reversed_by=[] if reversal else links,
+        reverses=links if reversal else [],
+        fires=[in_zone(f, zone) for f in fires],
     )
 
 

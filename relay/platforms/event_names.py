@@ -20,6 +20,14 @@ _EVENT_TYPE_ALIASES = {
     "install": "install",
     "deposit": "deposit",
     "dep": "deposit",
+    # Reversals (status changes) fold to one lowercase spelling each.
+    "rejected": "rejected",
+    "declined": "declined",
+    "trash": "trash",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+    "refund": "refund",
+    "chargeback": "chargeback",
 }
 
 REVERSAL_EVENTS = frozenset(

@@ -5,6 +5,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from relay.models import Click, Conversion
+from relay.platforms.event_names import REVERSAL_EVENTS, is_reversal
 from relay.store.rows import insert_dicts, select_dicts, utc_now
 
 _CONVERSION_COLS = (
@@ -86,6 +87,29 @@ class TrafficStore:
             {"n": network_id, "e": event_type, "t": txid},
         )
         return str(rows[0]["conversion_id"]) if rows else None
+
+    def reversal_links(self, conversion: Conversion) -> list[str]:
+        """For a reversal, the conversions it reverses; for a conversion, its reversals.
+
+        They match on the click, and on the txid when the reversal gives one, whichever
+        arrived first (product.md section 5).
+        """
+        reversal = is_reversal(conversion.event_type)
+        rows = select_dicts(
+            self._client,
+            "SELECT conversion_id FROM conversions FINAL WHERE click_id = {c:String} "
+            "AND has({reversals:Array(String)}, event_type) = {want_reversals:UInt8} "
+            "AND is_duplicate = 0 AND (txid = {t:String} OR "
+            + ("{t:String} = ''" if reversal else "txid = ''")
+            + ") ORDER BY received_at",
+            {
+                "c": conversion.click_id,
+                "reversals": sorted(REVERSAL_EVENTS),
+                "want_reversals": int(not reversal),
+                "t": conversion.txid,
+            },
+        )
+        return [str(r["conversion_id"]) for r in rows]
 
     def physical_rows(self, conversion_id: str) -> int:
         """Stored rows for an ID, not collapsed by FINAL: proves that no second write happened."""
