@@ -2,16 +2,19 @@
 
 import argparse
 import asyncio
+import fcntl
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
-from relay.devserver import DevServer
+from relay.devserver import DevServer, PortInUse
 from relay.runtime import Runtime, open_runtime
 from relay.secrets import MissingSecret, resolve_secrets
 from relay.settings import Settings
@@ -19,6 +22,10 @@ from relay.store.database import apply_migrations, open_clickhouse
 from relay.worker import relay_worker
 
 log = logging.getLogger("relay")
+
+
+class DataDirInUse(RuntimeError):
+    """Another embedded Relay owns the data dir."""
 
 
 class _Server(uvicorn.Server):
@@ -77,9 +84,33 @@ def _banner(settings: Settings, ui_url: str | None, admin_token: str) -> str:
     return "\n".join(lines)
 
 
+@contextmanager
+def _data_dir_lock(data_dir: Path) -> Iterator[None]:
+    """One `relay up` per data dir: the in-process engine and SQLite allow one owner."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / "relay.lock").open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            raise DataDirInUse(
+                f"another relay up (pid {owner}) is using {data_dir.resolve()}; stop it or "
+                "set RELAY_DATA_DIR to another directory"
+            ) from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+
+
 async def run_up(settings: Settings) -> None:
     """Embedded: dev server child + in-process ClickHouse + API and worker in this process."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with _data_dir_lock(settings.data_dir):
+        await _run_up(settings)
+
+
+async def _run_up(settings: Settings) -> None:
     secrets = resolve_secrets(settings, embedded=True)
     devserver: DevServer | None = None
     address = settings.temporal_address
@@ -165,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             runner = {"up": run_up, "api": run_api, "worker": run_worker}[args.command]
             asyncio.run(runner(settings))
-    except MissingSecret as exc:
+    except (MissingSecret, DataDirInUse, PortInUse) as exc:
         raise SystemExit(f"relay {args.command}: {exc}") from None
     except KeyboardInterrupt:
         pass

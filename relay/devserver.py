@@ -6,6 +6,7 @@ import ctypes
 import logging
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,16 @@ def _die_with_parent() -> None:
     # Linux: the dev server gets SIGTERM if Relay dies without cleaning up, so no orphan.
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class PortInUse(RuntimeError):
+    """A port the dev server needs is taken."""
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 class DevServer:
@@ -86,6 +97,13 @@ class DevServer:
 
     async def start(self, timeout_s: float = 60.0) -> None:
         """Launch the server and return once its frontend answers."""
+        for port, setting in (
+            (self.port, "RELAY_TEMPORAL_PORT"),
+            (self.ui_port, "RELAY_TEMPORAL_UI_PORT"),
+        ):
+            # Otherwise the health check below could be answered by someone else's server.
+            if _port_in_use(port):
+                raise PortInUse(f"port {port} is already in use; set {setting} to another port")
         self._process = self._launch()
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:

@@ -9,8 +9,12 @@ from relay.settings import Settings
 
 COMPOSE = Path(__file__).parent.parent / "docker-compose.yml"
 KNOWN = {f"RELAY_{name.upper()}" for name in Settings.model_fields}
-REQUIRED = {"RELAY_TEMPORAL_ADDRESS", "RELAY_CLICKHOUSE_URL", "RELAY_ENCRYPTION_KEY",
-            "RELAY_ADMIN_TOKEN"}
+REQUIRED = {
+    "RELAY_TEMPORAL_ADDRESS",
+    "RELAY_CLICKHOUSE_URL",
+    "RELAY_ENCRYPTION_KEY",
+    "RELAY_ADMIN_TOKEN",
+}
 
 
 def _services() -> dict[str, Any]:

@@ -100,3 +100,32 @@ def test_killed_mid_delivery_then_restarted_delivers_once(
         check=True,
     )
     assert rows.stdout.strip() == "1"
+
+
+def test_a_second_relay_up_on_the_same_data_dir_is_refused(
+    tmp_path: Path, platforms: PlatformServer
+) -> None:
+    first = EmbeddedRelay(tmp_path, platforms.base_url)
+    first.start()
+    try:
+        second = subprocess.run(
+            [sys.executable, "-m", "relay", "up"],
+            env={**first.env, "RELAY_HTTP_PORT": "0"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode != 0
+        assert "another relay up" in second.stderr and str(tmp_path) in second.stderr
+        taken = subprocess.run(
+            [sys.executable, "-m", "relay", "up"],
+            env={**first.env, "RELAY_DATA_DIR": str(tmp_path / "other")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert taken.returncode != 0
+        assert f"port {first.temporal_port} is already in use" in taken.stderr
+        assert httpx.get(f"{first.url}/readyz").status_code == 200
+    finally:
+        assert first.interrupt() == 0
