@@ -113,7 +113,8 @@ class DeliveryActivities:
     async def send_pixel_event(self, input: SendPixelInput) -> SendPixelResult:
         """One attempt at delivering one conversion to one pixel; raises to retry or fail."""
         conversion, click, pixel, token = await self._load(input)
-        attempt = activity.info().attempt
+        info = activity.info()
+        attempt = info.attempt
         now = int(time.time())
         event_time = min(int(conversion.received_at.timestamp()), now)
         builder = build_meta_body if pixel.platform == Platform.META else build_tiktok_body
@@ -139,6 +140,7 @@ class DeliveryActivities:
             error="",
             duration_ms=0,
             fired_at=utc_now(),
+            scheduled_at=info.current_attempt_scheduled_time,
         )
         notes = [f"dropped {d}" for d in [*conversion.pii_dropped, *dropped]]
         if now - event_time > timedelta(days=self._settings.max_event_age_days).total_seconds():

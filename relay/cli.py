@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from relay.devserver import DevServer, PortInUse
+from relay.log_redaction import install_access_log_redaction
 from relay.runtime import Runtime, open_runtime
 from relay.secrets import MissingSecret, resolve_secrets
 from relay.settings import Settings
@@ -63,6 +64,7 @@ def _uvicorn(app: FastAPI, settings: Settings) -> uvicorn.Server:
         proxy_headers=False,
         lifespan="on",
     )
+    install_access_log_redaction()
     return _Server(config)
 
 

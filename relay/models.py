@@ -117,3 +117,4 @@ class PixelFire(BaseModel):
     error: str
     duration_ms: int
     fired_at: datetime
+    scheduled_at: datetime | None = None

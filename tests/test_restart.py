@@ -90,6 +90,9 @@ def test_killed_mid_delivery_then_restarted_delivers_once(
         # The killed attempt never logged; the retry after restart did.
         assert all(f["attempt"] >= 2 for f in fires)
         assert relay.interrupt() == 0
+        # The access log names the postback's parameters but never their values.
+        log = (tmp_path / "relay-up.log").read_text()
+        assert "GET /postback?key=" in log and network["postback_key"] not in log
     finally:
         if relay.process and relay.process.poll() is None:
             relay.kill()

@@ -12,7 +12,7 @@ from relay.store.rows import insert_dicts, select_dicts
 _FIRE_COLS = (
     "fire_id, conversion_id, campaign_id, pixel_id, platform, pixel_name, event_name, "
     "event_id, attempt, request_url, request_body, http_status, response_body, "
-    "response_truncated, verdict, success, error, duration_ms, fired_at"
+    "response_truncated, verdict, success, error, duration_ms, fired_at, scheduled_at"
 )
 
 
@@ -48,6 +48,7 @@ class FireLog:
             http_status=fire.http_status or 0,
             response_truncated=int(fire.response_truncated),
             success=int(fire.success),
+            scheduled_at=fire.scheduled_at or fire.fired_at,
         )
         insert_dicts(self._client, "pixel_fires", [row])
 
