@@ -4,8 +4,8 @@ import asyncio
 
 from temporalio import activity
 
-from relay.models import Pixel
-from relay.platforms.event_names import meta_event_name, tiktok_event_name
+from relay.models import CustomConversion, OutboundPostback, Pixel
+from relay.platforms.event_names import is_reversal, meta_event_name, tiktok_event_name
 from relay.store.config import ConfigStore
 from relay.store.traffic import TrafficStore
 from relay.workflow_io import (
@@ -14,6 +14,7 @@ from relay.workflow_io import (
     PersistResult,
     PixelTarget,
     PlanInput,
+    PostbackTarget,
 )
 
 
@@ -24,6 +25,43 @@ def platform_event_name(pixel: Pixel, event_type: str) -> str:
     if pixel.platform == "meta":
         return meta_event_name(event_type)
     return tiktok_event_name(event_type, pixel.tiktok_api)
+
+
+def pixel_targets(
+    pixels: list[Pixel], customs: list[CustomConversion], event_type: str
+) -> list[PixelTarget]:
+    """Custom conversions of the event route it; without one, the primary pixels fire."""
+    by_id = {p.id: p for p in pixels}
+    routed = [
+        PixelTarget(
+            pixel_id=c.pixel_id,
+            platform=by_id[c.pixel_id].platform,
+            pixel_name=by_id[c.pixel_id].name,
+            event_name=c.event_name,
+        )
+        for c in customs
+        if c.inbound_event == event_type and c.pixel_id in by_id
+    ]
+    if routed:
+        return routed
+    return [
+        PixelTarget(
+            pixel_id=p.id,
+            platform=p.platform,
+            pixel_name=p.name,
+            event_name=platform_event_name(p, event_type),
+        )
+        for p in pixels
+        if p.primary
+    ]
+
+
+def fires_for(postback: OutboundPostback, event_type: str) -> bool:
+    """A postback listing events fires for those; one listing none, for every conversion
+    event but not for reversals, which go only where they are asked for."""
+    if postback.events:
+        return event_type in postback.events
+    return not is_reversal(event_type)
 
 
 class ConversionActivities:
@@ -48,16 +86,21 @@ class ConversionActivities:
 
     @activity.defn
     async def plan_delivery(self, input: PlanInput) -> DeliveryPlan:
-        """The campaign's primary pixels, each with its platform event name."""
+        """Pixels: the custom conversions for this event, else the primary pixels (a
+        reversal fires none). Postbacks: those listing this event, or listing none."""
         pixels = await asyncio.to_thread(self._config.list_pixels, input.campaign_id)
-        targets = [
-            PixelTarget(
-                pixel_id=p.id,
-                platform=p.platform,
-                pixel_name=p.name,
-                event_name=platform_event_name(p, input.event_type),
-            )
-            for p in pixels
-            if p.primary
-        ]
-        return DeliveryPlan(pixels=targets)
+        customs = await asyncio.to_thread(
+            self._config.in_campaign, CustomConversion, input.campaign_id
+        )
+        postbacks = await asyncio.to_thread(
+            self._config.in_campaign, OutboundPostback, input.campaign_id
+        )
+        reversal = is_reversal(input.event_type)
+        return DeliveryPlan(
+            pixels=[] if reversal else pixel_targets(pixels, customs, input.event_type),
+            postbacks=[
+                PostbackTarget(postback_id=p.id, method=p.method)
+                for p in postbacks
+                if fires_for(p, input.event_type)
+            ],
+        )

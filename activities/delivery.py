@@ -14,6 +14,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.attempts import bounded, raise_for_verdict
 from relay.crypto import KeyRing
 from relay.models import Click, Conversion, Pixel, PixelFire, Platform
 from relay.platforms.classify import (
@@ -27,14 +28,13 @@ from relay.platforms.facts import EventFacts, UserHashes
 from relay.platforms.meta import build_meta_body, meta_events_path
 from relay.platforms.tiktok import build_tiktok_body, tiktok_path
 from relay.settings import Settings
+from relay.store.attempt_log import AttemptLog
 from relay.store.config import ConfigStore
-from relay.store.fire_log import FireLog
 from relay.store.rows import utc_now
 from relay.store.traffic import TrafficStore
 from relay.workflow_io import SendPixelInput, SendPixelResult
 
 REDACTED = "[REDACTED]"
-RESPONSE_LOG_LIMIT = 8 * 1024
 
 
 def event_facts(
@@ -83,7 +83,7 @@ class DeliveryActivities:
         settings: Settings,
         config: ConfigStore,
         traffic: TrafficStore,
-        fire_log: FireLog,
+        fire_log: AttemptLog[PixelFire],
         keys: KeyRing,
         meta_http: httpx.AsyncClient,
         tiktok_http: httpx.AsyncClient,
@@ -194,19 +194,11 @@ class DeliveryActivities:
         response_text = response_text.replace(token, REDACTED)
         reason = verdict.reason.replace(token, REDACTED)
         log.http_status = status
-        log.response_body = response_text[:RESPONSE_LOG_LIMIT]
-        log.response_truncated = len(response_text) > RESPONSE_LOG_LIMIT
+        log.response_body, log.response_truncated = bounded(response_text)
         log.verdict = verdict.verdict.value
         log.success = verdict.verdict == Verdict.DELIVERED
         log.error = "; ".join(([] if log.success else [reason]) + notes)
         log.duration_ms = elapsed_ms
         await asyncio.to_thread(self._fire_log.append, log)
-        if log.success:
-            return SendPixelResult(http_status=status, attempt=log.attempt)
-        delay = timedelta(seconds=verdict.retry_after_s) if verdict.retry_after_s else None
-        raise ApplicationError(
-            reason,
-            type=f"{log.platform.value}_{verdict.verdict.value}",
-            non_retryable=verdict.verdict == Verdict.PERMANENT,
-            next_retry_delay=delay,
-        )
+        raise_for_verdict(verdict, reason, log.platform.value)
+        return SendPixelResult(http_status=status, attempt=log.attempt)

@@ -6,7 +6,17 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import admin, clicks, health, postbacks, reading
+from api.routes import (
+    campaigns,
+    clicks,
+    funnel,
+    health,
+    networks,
+    pixels,
+    postbacks,
+    reading,
+    settings,
+)
 from relay.runtime import Runtime
 
 RuntimeFactory = Callable[[], AbstractAsyncContextManager[Runtime]]
@@ -28,6 +38,16 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, clicks, postbacks, admin, reading):
+    for module in (
+        health,
+        clicks,
+        postbacks,
+        networks,
+        campaigns,
+        pixels,
+        funnel,
+        settings,
+        reading,
+    ):
         app.include_router(module.router)
     return app

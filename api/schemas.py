@@ -1,6 +1,6 @@
 """Request bodies of the admin and click APIs, bounded and validated by pydantic."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -13,6 +13,7 @@ from pydantic import (
 )
 
 from relay.models import Platform
+from relay.outbound import template_problems
 from relay.platforms.facts import TikTokApi
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -83,6 +84,56 @@ class PixelPatch(_Strict):
     event_name: Name | None = None
     test_event_code: Annotated[str, StringConstraints(max_length=64)] | None = None
     tiktok_api: TikTokApi | None = None
+
+
+EventName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$"
+    ),
+]
+
+
+def _template(value: str) -> str:
+    problems = template_problems(value)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return value
+
+
+UrlTemplate = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_template)
+]
+
+
+class CustomConversionIn(_Strict):
+    inbound_event: EventName = Field(examples=["AddToCart"])
+    pixel: str = Field(description="ID of a pixel of the same campaign", examples=["px_1a2b"])
+    event_name: EventName = Field(examples=["AddToCart"])
+
+
+class CustomConversionPatch(_Strict):
+    inbound_event: EventName | None = None
+    pixel: str | None = None
+    event_name: EventName | None = None
+
+
+class OutboundPostbackIn(_Strict):
+    url_template: UrlTemplate = Field(
+        examples=["https://tracker.example/cb?clickid={click_id}&payout={payout}&tx={txid}"]
+    )
+    method: Literal["GET", "POST"] = "GET"
+    events: list[EventName] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Event types it fires for; empty: every conversion event (no reversals).",
+    )
+
+
+class OutboundPostbackPatch(_Strict):
+    url_template: UrlTemplate | None = None
+    method: Literal["GET", "POST"] | None = None
+    events: list[EventName] | None = Field(default=None, max_length=50)
 
 
 class ClickIn(_Strict):

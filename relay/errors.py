@@ -33,3 +33,10 @@ class Unavailable(RelayError):
 
     status_code = 503
     code = "unavailable"
+
+
+class InvalidField(RelayError):
+    """A body field that is well-formed but wrong in context (e.g. another campaign's pixel)."""
+
+    status_code = 422
+    code = "invalid_parameter"

@@ -36,7 +36,7 @@ class PostbackAnswer:
 
 
 async def _network(runtime: Runtime, key: str) -> Network:
-    networks = await asyncio.to_thread(runtime.config.list_networks)
+    networks = await asyncio.to_thread(runtime.config.find, Network)
     # Compare against every network in constant time per key: no early exit on a prefix.
     found = [n for n in networks if hmac.compare_digest(n.postback_key.encode(), key.encode())]
     if not found:
@@ -119,7 +119,7 @@ async def _accept(runtime: Runtime, params: PostbackParams) -> PostbackAnswer:
             return await _existing(runtime, holder)
     click = await asyncio.to_thread(runtime.traffic.get_click, params.click_id)
     campaign = (
-        await asyncio.to_thread(runtime.config.get_campaign, click.campaign_id) if click else None
+        await asyncio.to_thread(runtime.config.get, Campaign, click.campaign_id) if click else None
     )
     # A reversal is recorded against the conversions it reverses; it is never a duplicate.
     reversal = is_reversal(event)

@@ -3,6 +3,7 @@
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -45,6 +46,31 @@ class Pixel(BaseModel):
     event_name: str | None = None
     test_event_code: str | None = None
     tiktok_api: TikTokApi = TikTokApi.EVENTS_2_0
+    created_at: datetime
+    updated_at: datetime
+
+
+class CustomConversion(BaseModel):
+    """An inbound event routed to one pixel under a chosen platform event name."""
+
+    id: str
+    campaign_id: str
+    inbound_event: str
+    pixel_id: str
+    event_name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class OutboundPostback(BaseModel):
+    """A traffic source's postback URL template; `events` empty means every conversion
+    event (reversals fire only postbacks that list them)."""
+
+    id: str
+    campaign_id: str
+    url_template: str
+    method: Literal["GET", "POST"] = "GET"
+    events: list[str] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
 
@@ -117,4 +143,27 @@ class PixelFire(BaseModel):
     error: str
     duration_ms: int
     fired_at: datetime
+    scheduled_at: datetime | None = None
+
+
+class PostbackAttempt(BaseModel):
+    """One outbound postback attempt, as logged (secrets in the URL redacted)."""
+
+    attempt_id: str
+    conversion_id: str
+    campaign_id: str
+    postback_id: str
+    event_type: str
+    attempt: int
+    method: str
+    url: str
+    request_body: str
+    http_status: int | None
+    response_body: str
+    response_truncated: bool
+    verdict: str
+    success: bool
+    error: str
+    duration_ms: int
+    sent_at: datetime
     scheduled_at: datetime | None = None

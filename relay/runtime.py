@@ -1,19 +1,24 @@
 """The long-lived clients one Relay process holds, opened and closed together."""
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from clickhouse_connect.driver.client import Client as ClickHouseClient
 from temporalio.client import Client as TemporalClient
 
 from relay.crypto import KeyRing
+from relay.models import PixelFire, PostbackAttempt
 from relay.settings import Settings
+from relay.store.attempt_log import AttemptLog, pixel_fire_log, postback_log
 from relay.store.config import ConfigStore
 from relay.store.database import apply_migrations, open_clickhouse
-from relay.store.fire_log import FireLog
 from relay.store.traffic import TrafficStore
 from relay.temporal_setup import connect_temporal
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -26,6 +31,10 @@ class Runtime:
     keys: KeyRing
     admin_token: str
 
+    async def run(self, call: Callable[..., T], *args: Any) -> T:
+        """Run a blocking store call off the event loop."""
+        return await asyncio.to_thread(call, *args)
+
     @property
     def config(self) -> ConfigStore:
         return ConfigStore(self.clickhouse)
@@ -35,8 +44,12 @@ class Runtime:
         return TrafficStore(self.clickhouse)
 
     @property
-    def fire_log(self) -> FireLog:
-        return FireLog(self.clickhouse)
+    def fire_log(self) -> AttemptLog[PixelFire]:
+        return pixel_fire_log(self.clickhouse)
+
+    @property
+    def postback_log(self) -> AttemptLog[PostbackAttempt]:
+        return postback_log(self.clickhouse)
 
 
 @asynccontextmanager

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     meta_timeout_s: float = 1.5
     tiktok_base_url: str = "https://business-api.tiktok.com"
     tiktok_timeout_s: float = 3.0
-    delivery_max_attempts: int = 3
+    postback_timeout_s: float = 5.0
     max_event_age_days: int = 7
     default_currency: str = "USD"
 

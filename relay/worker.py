@@ -10,10 +10,11 @@ from temporalio.worker import Worker
 
 from activities.conversions import ConversionActivities
 from activities.delivery import DeliveryActivities
+from activities.outbound import OutboundActivities
 from relay.crypto import KeyRing
 from relay.settings import Settings
+from relay.store.attempt_log import pixel_fire_log, postback_log
 from relay.store.config import ConfigStore
-from relay.store.fire_log import FireLog
 from relay.store.traffic import TrafficStore
 from workflows.conversion import ConversionWorkflow, DedupClaimWorkflow
 
@@ -44,11 +45,17 @@ async def relay_worker(
     async with (
         platform_client(settings.meta_base_url, settings.meta_timeout_s) as meta_http,
         platform_client(settings.tiktok_base_url, settings.tiktok_timeout_s) as tiktok_http,
+        httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.postback_timeout_s),
+            follow_redirects=True,
+            headers={"User-Agent": "Relay/0.1 (postback)"},
+        ) as postback_http,
     ):
         conversions = ConversionActivities(traffic, config)
         delivery = DeliveryActivities(
-            settings, config, traffic, FireLog(clickhouse), keys, meta_http, tiktok_http
+            settings, config, traffic, pixel_fire_log(clickhouse), keys, meta_http, tiktok_http
         )
+        outbound = OutboundActivities(config, traffic, postback_log(clickhouse), postback_http)
         yield Worker(
             client,
             task_queue=task_queue or settings.task_queue,
@@ -57,5 +64,6 @@ async def relay_worker(
                 conversions.persist_conversion,
                 conversions.plan_delivery,
                 delivery.send_pixel_event,
+                outbound.send_outbound_postback,
             ],
         )

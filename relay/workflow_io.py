@@ -37,8 +37,16 @@ class PixelTarget(BaseModel):
     event_name: str
 
 
+class PostbackTarget(BaseModel):
+    """One planned outbound postback to a traffic source."""
+
+    postback_id: str
+    method: str = "GET"
+
+
 class DeliveryPlan(BaseModel):
     pixels: list[PixelTarget] = []
+    postbacks: list[PostbackTarget] = []
 
 
 class SendPixelInput(BaseModel):
@@ -59,6 +67,17 @@ class FireOutcome(BaseModel):
     error: str = ""
 
 
+class SendPostbackInput(BaseModel):
+    conversion_id: str
+    target: PostbackTarget
+
+
+class PostbackOutcome(BaseModel):
+    target: PostbackTarget
+    delivered: bool
+    error: str = ""
+
+
 class ClaimInput(BaseModel):
     """Input of the dedup claim workflow: the conversion that holds the claim."""
 
@@ -69,3 +88,4 @@ class ConversionResult(BaseModel):
     conversion_id: str
     skipped: str = ""
     fires: list[FireOutcome] = []
+    postbacks: list[PostbackOutcome] = []

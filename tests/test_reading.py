@@ -68,7 +68,7 @@ async def test_times_are_shown_in_the_workspace_timezone(relay: Relay) -> None:
     wrong = await relay.http.put(
         "/api/settings", json={"timezone": "Mars/Olympus"}, headers=relay.admin
     )
-    assert wrong.status_code == 400 and wrong.json()["error"]["param"] == "timezone"
+    assert wrong.status_code == 422 and wrong.json()["error"]["param"] == "timezone"
 
 
 async def test_server_side_click_then_postback(relay: Relay) -> None:

@@ -11,6 +11,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.conversions import ConversionActivities
     from activities.delivery import DeliveryActivities
+    from activities.outbound import OutboundActivities
     from relay.platforms.event_names import is_reversal
     from relay.workflow_io import (
         ClaimInput,
@@ -20,11 +21,16 @@ with workflow.unsafe.imports_passed_through():
         FireOutcome,
         PixelTarget,
         PlanInput,
+        PostbackOutcome,
+        PostbackTarget,
         SendPixelInput,
+        SendPostbackInput,
     )
     from workflows.retry_policies import (
         DELIVERY_RETRY,
         DELIVERY_TIMEOUT,
+        OUTBOUND_RETRY,
+        OUTBOUND_TIMEOUT,
         PERSIST_RETRY,
         PERSIST_TIMEOUT,
         PLAN_RETRY,
@@ -49,9 +55,6 @@ class ConversionWorkflow:
         if persisted.recorded_by_earlier_run:
             result.skipped = "recorded by an earlier run; not delivered again"
             return result
-        if is_reversal(conversion.event_type):
-            result.skipped = "reversal: marks the conversions it reverses; fires no pixel"
-            return result
         if conversion.is_duplicate:
             result.skipped = "duplicate of an earlier conversion for this click and event"
             return result
@@ -68,9 +71,16 @@ class ConversionWorkflow:
             start_to_close_timeout=PLAN_TIMEOUT,
             retry_policy=PLAN_RETRY,
         )
-        result.fires = list(
-            await asyncio.gather(*(self._fire(conversion.conversion_id, t) for t in plan.pixels))
+        # Every pixel fire and outbound postback runs in parallel; none waits on another.
+        fires = [self._fire(conversion.conversion_id, t) for t in plan.pixels]
+        postbacks = [self._postback(conversion.conversion_id, t) for t in plan.postbacks]
+        fire_outcomes, postback_outcomes = await asyncio.gather(
+            asyncio.gather(*fires), asyncio.gather(*postbacks)
         )
+        result.fires = list(fire_outcomes)
+        result.postbacks = list(postback_outcomes)
+        if is_reversal(conversion.event_type):
+            result.skipped = "reversal: fires no pixel, only postbacks configured for it"
         return result
 
     async def _fire(self, conversion_id: str, target: PixelTarget) -> FireOutcome:
@@ -87,6 +97,19 @@ class ConversionWorkflow:
             cause = err.cause
             return FireOutcome(target=target, delivered=False, error=str(cause or err))
         return FireOutcome(target=target, delivered=True)
+
+    async def _postback(self, conversion_id: str, target: PostbackTarget) -> PostbackOutcome:
+        try:
+            await workflow.execute_activity_method(
+                OutboundActivities.send_outbound_postback,
+                SendPostbackInput(conversion_id=conversion_id, target=target),
+                start_to_close_timeout=OUTBOUND_TIMEOUT,
+                retry_policy=OUTBOUND_RETRY,
+                summary=f"postback {target.method} {target.postback_id}",
+            )
+        except ActivityError as err:
+            return PostbackOutcome(target=target, delivered=False, error=str(err.cause or err))
+        return PostbackOutcome(target=target, delivered=True)
 
 
 @workflow.defn

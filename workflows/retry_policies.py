@@ -28,3 +28,13 @@ DELIVERY_RETRY = RetryPolicy(
 # Covers loading the pixel, one HTTP call (1.5-3 s timeout) and the log write; short, so an
 # attempt lost with a killed worker is retried soon.
 DELIVERY_TIMEOUT = timedelta(seconds=10)
+
+# Traffic sources are often down for minutes: more attempts, longer backoff. 2xx is success;
+# 5xx, 429 and connection errors retry; other answers are permanent (non-retryable).
+OUTBOUND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    maximum_attempts=5,
+)
+OUTBOUND_TIMEOUT = timedelta(seconds=30)

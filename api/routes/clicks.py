@@ -2,16 +2,19 @@
 
 import asyncio
 import ipaddress
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, Field
 
 from api.deps import AdminDep, RuntimeDep
 from api.schemas import ClickIn
 from relay.errors import BadParameter, NotFound
-from relay.ids import new_click_id
-from relay.models import Click
+from relay.ids import conversion_id, new_click_id
+from relay.models import Campaign, Click
+from relay.platforms.event_names import normalize_event_type
 from relay.store.rows import utc_now
 
 router = APIRouter(tags=["clicks"])
@@ -51,7 +54,7 @@ def _geo(request: Request, field: str) -> str:
 @router.get("/c/{campaign_id}", status_code=302, response_class=RedirectResponse)
 async def track_click(campaign_id: str, request: Request, runtime: RuntimeDep) -> RedirectResponse:
     """Record a click and redirect to the campaign's offer URL with `{click_id}` filled in."""
-    campaign = await asyncio.to_thread(runtime.config.get_campaign, campaign_id)
+    campaign = await asyncio.to_thread(runtime.config.get, Campaign, campaign_id)
     if campaign is None:
         raise NotFound(f"campaign {campaign_id!r} does not exist", "campaign_id")
     values: dict[str, str] = {}
@@ -83,10 +86,26 @@ async def track_click(campaign_id: str, request: Request, runtime: RuntimeDep) -
 @router.post("/api/clicks", status_code=201, dependencies=[AdminDep])
 async def record_click(body: ClickIn, runtime: RuntimeDep) -> dict[str, str]:
     """Record a click a lander captured server-side; returns its click ID."""
-    campaign = await asyncio.to_thread(runtime.config.get_campaign, body.campaign_id)
+    campaign = await asyncio.to_thread(runtime.config.get, Campaign, body.campaign_id)
     if campaign is None:
         raise NotFound(f"campaign {body.campaign_id!r} does not exist", "campaign_id")
     click = Click(click_id=new_click_id(), clicked_at=utc_now(), **body.model_dump())
     click.country = click.country.upper()
     await asyncio.to_thread(runtime.traffic.save_click, click)
     return {"click_id": click.click_id}
+
+
+class EventIdOut(BaseModel):
+    event_id: str = Field(examples=["conv_f6Lx-kbuIq5yT9RoFzkN05Kb"])
+
+
+@router.get("/api/event-id", response_model=EventIdOut)
+async def event_id(
+    click_id: Annotated[str, Query(min_length=1, max_length=128)],
+    event: Annotated[str, Query(max_length=64)] = "sale",
+    txid: Annotated[str | None, Query(max_length=128)] = None,
+) -> EventIdOut:
+    """The event_id Relay will send for this click, event and txid, so a browser pixel can
+    send the same one (`fbq(..., {eventID})`, `ttq.track(..., {event_id})`) and the
+    platform counts the pair once. Public: the ID is derived, not secret."""
+    return EventIdOut(event_id=conversion_id(click_id, normalize_event_type(event), txid))

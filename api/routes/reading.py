@@ -1,19 +1,18 @@
-"""Reading conversions and the pixel fire log, in the workspace's timezone."""
+"""Reading conversions and the attempt logs, in the workspace's timezone."""
 
-import asyncio
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from api.deps import AdminDep, RuntimeDep
 from relay.errors import NotFound
-from relay.models import Conversion, PixelFire, Platform
+from relay.models import Conversion, PixelFire, Platform, PostbackAttempt
 from relay.platforms.event_names import is_reversal
 from relay.runtime import Runtime
-from relay.store.fire_log import FireFilter
+from relay.store.attempt_log import AttemptFilter
 
 router = APIRouter(prefix="/api", tags=["reading"], dependencies=[AdminDep])
 
@@ -25,22 +24,48 @@ class ConversionOut(Conversion):
     reversed_by: list[str] = Field(default_factory=list)
     reverses: list[str] = Field(default_factory=list)
     fires: list[PixelFire]
+    postbacks: list[PostbackAttempt]
 
 
-class PixelLogPage(BaseModel):
-    items: list[PixelFire]
+class Page(BaseModel, Generic[M]):
+    items: list[M]
     total: int
     limit: int
     offset: int
 
 
-async def _zone(runtime: Runtime) -> ZoneInfo:
-    name = await asyncio.to_thread(runtime.config.get_setting, "timezone")
+class Window:
+    """Paging and the time range shared by every list; naive times are workspace-local."""
+
+    def __init__(
+        self,
+        success: bool | None = None,
+        since: Annotated[datetime | None, Query(description="ISO 8601, inclusive")] = None,
+        until: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ) -> None:
+        self.success, self.since, self.until = success, since, until
+        self.limit, self.offset = limit, offset
+
+    def filter(self, zone: ZoneInfo, **equals: str | None) -> AttemptFilter:
+        return AttemptFilter(
+            equals={k: v for k, v in equals.items() if v is not None},
+            success=self.success,
+            since=_aware(self.since, zone),
+            until=_aware(self.until, zone),
+        )
+
+
+WindowDep = Annotated[Window, Depends()]
+
+
+async def workspace_zone(runtime: Runtime) -> ZoneInfo:
+    name = await runtime.run(runtime.config.get_setting, "timezone")
     return ZoneInfo(name or "UTC")
 
 
 def _aware(value: datetime | None, zone: ZoneInfo) -> datetime | None:
-    """A time given without an offset is read in the workspace timezone."""
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=zone)
@@ -58,13 +83,14 @@ def in_zone(model: M, zone: ZoneInfo) -> M:
 
 @router.get("/conversions/{conversion_id}", response_model=ConversionOut)
 async def get_conversion(conversion_id: str, runtime: RuntimeDep) -> ConversionOut:
-    """One conversion with every delivery attempt of its pixel fires."""
-    conversion = await asyncio.to_thread(runtime.traffic.get_conversion, conversion_id)
+    """One conversion with every attempt of its pixel fires and outbound postbacks."""
+    conversion = await runtime.run(runtime.traffic.get_conversion, conversion_id)
     if conversion is None:
         raise NotFound(f"conversion {conversion_id!r} is not recorded", "conversion_id")
-    fires = await asyncio.to_thread(runtime.fire_log.for_conversion, conversion_id)
-    links = await asyncio.to_thread(runtime.traffic.reversal_links, conversion)
-    zone = await _zone(runtime)
+    fires = await runtime.run(runtime.fire_log.for_conversion, conversion_id)
+    postbacks = await runtime.run(runtime.postback_log.for_conversion, conversion_id)
+    links = await runtime.run(runtime.traffic.reversal_links, conversion)
+    zone = await workspace_zone(runtime)
     reversal = is_reversal(conversion.event_type)
     return ConversionOut(
         **in_zone(conversion, zone).model_dump(),
@@ -72,34 +98,84 @@ async def get_conversion(conversion_id: str, runtime: RuntimeDep) -> ConversionO
         reversed_by=[] if reversal else links,
         reverses=links if reversal else [],
         fires=[in_zone(f, zone) for f in fires],
+        postbacks=[in_zone(p, zone) for p in postbacks],
     )
 
 
-@router.get("/pixel-logs", response_model=PixelLogPage)
+@router.get("/conversions", response_model=Page[Conversion])
+async def list_conversions(
+    runtime: RuntimeDep,
+    window: WindowDep,
+    campaign_id: str | None = None,
+    network_id: str | None = None,
+    click_id: str | None = None,
+    event_type: str | None = None,
+) -> Page[Conversion]:
+    """Conversions, newest first; `success` is ignored here."""
+    zone = await workspace_zone(runtime)
+    where = window.filter(
+        zone,
+        campaign_id=campaign_id,
+        network_id=network_id,
+        click_id=click_id,
+        event_type=event_type,
+    )
+    items, total = await runtime.run(
+        runtime.traffic.search_conversions, where, window.limit, window.offset
+    )
+    return Page[Conversion](
+        items=[in_zone(c, zone) for c in items],
+        total=total,
+        limit=window.limit,
+        offset=window.offset,
+    )
+
+
+@router.get("/pixel-logs", response_model=Page[PixelFire])
 async def pixel_logs(
     runtime: RuntimeDep,
+    window: WindowDep,
     conversion_id: str | None = None,
     campaign_id: str | None = None,
     pixel_id: str | None = None,
     platform: Platform | None = None,
-    success: bool | None = None,
-    since: Annotated[datetime | None, Query(description="ISO 8601, inclusive")] = None,
-    until: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> PixelLogPage:
-    """Delivery attempts, newest first, filtered and paged."""
-    zone = await _zone(runtime)
-    where = FireFilter(
+) -> Page[PixelFire]:
+    """Pixel delivery attempts, newest first, filtered and paged."""
+    zone = await workspace_zone(runtime)
+    where = window.filter(
+        zone,
         conversion_id=conversion_id,
         campaign_id=campaign_id,
         pixel_id=pixel_id,
         platform=platform.value if platform else None,
-        success=success,
-        since=_aware(since, zone),
-        until=_aware(until, zone),
     )
-    items, total = await asyncio.to_thread(runtime.fire_log.search, where, limit, offset)
-    return PixelLogPage(
-        items=[in_zone(f, zone) for f in items], total=total, limit=limit, offset=offset
+    items, total = await runtime.run(runtime.fire_log.search, where, window.limit, window.offset)
+    return Page[PixelFire](
+        items=[in_zone(f, zone) for f in items],
+        total=total,
+        limit=window.limit,
+        offset=window.offset,
+    )
+
+
+@router.get("/postback-logs", response_model=Page[PostbackAttempt])
+async def postback_logs(
+    runtime: RuntimeDep,
+    window: WindowDep,
+    conversion_id: str | None = None,
+    campaign_id: str | None = None,
+    postback_id: str | None = None,
+) -> Page[PostbackAttempt]:
+    """Outbound postback attempts, newest first, filtered and paged."""
+    zone = await workspace_zone(runtime)
+    where = window.filter(
+        zone, conversion_id=conversion_id, campaign_id=campaign_id, postback_id=postback_id
+    )
+    log = runtime.postback_log
+    items, total = await runtime.run(log.search, where, window.limit, window.offset)
+    return Page[PostbackAttempt](
+        items=[in_zone(p, zone) for p in items],
+        total=total,
+        limit=window.limit,
+        offset=window.offset,
     )

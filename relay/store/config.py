@@ -1,21 +1,25 @@
-"""Networks, campaigns, pixels and workspace settings in ClickHouse.
+"""Configuration in ClickHouse: networks, campaigns, pixels, custom conversions, outbound
+postbacks and workspace settings.
 
 Each change writes a whole new row version (ReplacingMergeTree(version)); reads use FINAL,
 so the newest version wins and a deleted row (deleted = 1) disappears.
 """
 
-from typing import Any
+from typing import Any, TypeVar
 
 from clickhouse_connect.driver.client import Client
+from pydantic import BaseModel
 
-from relay.models import Campaign, Network, Pixel
+from relay.models import Campaign, CustomConversion, Network, OutboundPostback, Pixel
 from relay.store.rows import insert_dicts, next_version, select_dicts
 
-_NETWORK_COLS = "id, name, postback_key, created_at, updated_at"
-_CAMPAIGN_COLS = (
-    "id, name, offer_url, currency, repeatable_events, attribution_window_days, "
-    "created_at, updated_at"
-)
+M = TypeVar("M", bound=BaseModel)
+TABLES: dict[type[BaseModel], str] = {
+    Network: "networks",
+    Campaign: "campaigns",
+    CustomConversion: "custom_conversions",
+    OutboundPostback: "outbound_postbacks",
+}
 _PIXEL_COLS = (
     "id, campaign_id, platform, platform_pixel_id, name, is_primary, event_name, "
     "test_event_code, tiktok_api, created_at, updated_at"
@@ -44,9 +48,30 @@ class ConfigStore:
         sql = f"SELECT {cols} FROM {table} FINAL WHERE deleted = 0 AND {where} ORDER BY created_at"
         return select_dicts(self._client, sql, params)
 
+    def save(self, record: M) -> M:
+        """Insert or replace a network, campaign, custom conversion or outbound postback."""
+        self._write(TABLES[type(record)], record.model_dump())
+        return record
+
+    def get(self, model: type[M], record_id: str) -> M | None:
+        """The live record with this ID, or None (never created, or deleted)."""
+        found = self.find(model, "id = {id:String}", {"id": record_id})
+        return found[0] if found else None
+
+    def find(
+        self, model: type[M], where: str = "1", params: dict[str, Any] | None = None
+    ) -> list[M]:
+        """Live records matching a bound condition, oldest first."""
+        cols = ", ".join(model.model_fields)
+        rows = self._live(TABLES[model], cols, where, params or {})
+        return [model.model_validate(r) for r in rows]
+
+    def in_campaign(self, model: type[M], campaign_id: str) -> list[M]:
+        return self.find(model, "campaign_id = {c:String}", {"c": campaign_id})
+
     def delete(self, table: str, row_id: str) -> None:
         """Mark a configuration row deleted; attempt logs that name it are kept."""
-        if table not in ("networks", "campaigns", "pixels"):
+        if table not in (*TABLES.values(), "pixels"):
             raise ValueError(f"not a configuration table: {table}")
         self._client.command(
             f"INSERT INTO {table} SELECT * REPLACE (1 AS deleted, {{v:UInt64}} AS version) "
@@ -54,39 +79,7 @@ class ConfigStore:
             parameters={"v": next_version(), "id": row_id},
         )
 
-    # networks
-    def save_network(self, network: Network) -> Network:
-        """Insert or replace a network (the whole row)."""
-        self._write("networks", network.model_dump())
-        return network
-
-    def get_network(self, network_id: str) -> Network | None:
-        rows = self._live("networks", _NETWORK_COLS, "id = {id:String}", {"id": network_id})
-        return Network.model_validate(rows[0]) if rows else None
-
-    def network_by_key(self, postback_key: str) -> Network | None:
-        rows = self._live(
-            "networks", _NETWORK_COLS, "postback_key = {k:String}", {"k": postback_key}
-        )
-        return Network.model_validate(rows[0]) if rows else None
-
-    def list_networks(self) -> list[Network]:
-        return [Network.model_validate(r) for r in self._live("networks", _NETWORK_COLS, "1", {})]
-
-    # campaigns
-    def save_campaign(self, campaign: Campaign) -> Campaign:
-        self._write("campaigns", campaign.model_dump())
-        return campaign
-
-    def get_campaign(self, campaign_id: str) -> Campaign | None:
-        rows = self._live("campaigns", _CAMPAIGN_COLS, "id = {id:String}", {"id": campaign_id})
-        return Campaign.model_validate(rows[0]) if rows else None
-
-    def list_campaigns(self) -> list[Campaign]:
-        rows = self._live("campaigns", _CAMPAIGN_COLS, "1", {})
-        return [Campaign.model_validate(r) for r in rows]
-
-    # pixels
+    # Pixels keep their encrypted token in the row, so they have their own mapping.
     def save_pixel(self, pixel: Pixel, token_ciphertext: str) -> Pixel:
         """Write a pixel with its encrypted token (the token never leaves the store)."""
         row = pixel.model_dump(exclude={"primary"})
@@ -112,7 +105,7 @@ class ConfigStore:
         rows = self._live("pixels", _PIXEL_COLS, "campaign_id = {c:String}", {"c": campaign_id})
         return [_pixel(r) for r in rows]
 
-    # workspace settings
+    # Workspace settings
     def get_setting(self, key: str) -> str | None:
         rows = select_dicts(
             self._client,

@@ -6,6 +6,7 @@ from clickhouse_connect.driver.client import Client
 
 from relay.models import Click, Conversion
 from relay.platforms.event_names import REVERSAL_EVENTS, is_reversal
+from relay.store.attempt_log import AttemptFilter, where_clause
 from relay.store.rows import insert_dicts, select_dicts, utc_now
 
 _CONVERSION_COLS = (
@@ -13,6 +14,8 @@ _CONVERSION_COLS = (
     "email_sha256, phone_meta_sha256, phone_tiktok_sha256, external_id_sha256, pii_dropped, "
     "is_duplicate, attributed, received_at"
 )
+
+_CONVERSION_FILTERS = ("campaign_id", "network_id", "click_id", "event_type")
 
 
 def _conversion(row: dict[str, Any]) -> Conversion:
@@ -110,6 +113,25 @@ class TrafficStore:
             },
         )
         return [str(r["conversion_id"]) for r in rows]
+
+    def search_conversions(
+        self, where: AttemptFilter, limit: int, offset: int
+    ) -> tuple[list[Conversion], int]:
+        """One page of conversions, newest first, and how many match in all."""
+        # Conversions have no success flag: that filter applies to attempts only.
+        unflagged = AttemptFilter(equals=where.equals, since=where.since, until=where.until)
+        condition, params = where_clause(unflagged, _CONVERSION_FILTERS, "received_at")
+        params.update(limit=limit, offset=offset)
+        rows = select_dicts(
+            self._client,
+            f"SELECT {_CONVERSION_COLS} FROM conversions FINAL WHERE {condition} "
+            "ORDER BY received_at DESC LIMIT {limit:UInt32} OFFSET {offset:UInt32}",
+            params,
+        )
+        total = self._client.query(
+            f"SELECT count() FROM conversions FINAL WHERE {condition}", parameters=params
+        ).result_rows[0][0]
+        return [_conversion(r) for r in rows], int(total)
 
     def physical_rows(self, conversion_id: str) -> int:
         """Stored rows for an ID, not collapsed by FINAL: proves that no second write happened."""

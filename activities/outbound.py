@@ -1,0 +1,118 @@
+"""The outbound postback activity: expand the traffic source's URL template, send it once,
+log the attempt with secrets in the URL redacted."""
+
+import asyncio
+import json
+import time
+import uuid
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.attempts import bounded, raise_for_verdict
+from relay.models import Click, Conversion, OutboundPostback, PostbackAttempt
+from relay.outbound import classify_postback, expand, redact_url
+from relay.platforms.classify import Verdict, parse_retry_after
+from relay.store.attempt_log import AttemptLog
+from relay.store.config import ConfigStore
+from relay.store.rows import utc_now
+from relay.store.traffic import TrafficStore
+from relay.workflow_io import SendPostbackInput
+
+
+def macro_values(conversion: Conversion, click: Click | None) -> dict[str, str]:
+    """The value of every macro for one conversion (product.md section 3)."""
+    payout = "" if conversion.payout is None else format(conversion.payout.normalize(), "f")
+    values = {
+        "click_id": conversion.click_id,
+        "conversion_id": conversion.conversion_id,
+        "payout": payout,
+        "currency": conversion.currency,
+        "event": conversion.event_type,
+        "txid": conversion.txid,
+        # The click's own external ID; the postback's is stored only hashed.
+        "external_id": click.external_id if click else "",
+    }
+    for n in range(1, 6):
+        values[f"sub{n}"] = getattr(click, f"sub{n}") if click else ""
+    return values
+
+
+class OutboundActivities:
+    """Bound at worker start to the stores and one pooled HTTP client."""
+
+    def __init__(
+        self,
+        config: ConfigStore,
+        traffic: TrafficStore,
+        log: AttemptLog[PostbackAttempt],
+        http: httpx.AsyncClient,
+    ) -> None:
+        self._config = config
+        self._traffic = traffic
+        self._log = log
+        self._http = http
+
+    async def _load(
+        self, input: SendPostbackInput
+    ) -> tuple[Conversion, Click | None, OutboundPostback]:
+        conversion = await asyncio.to_thread(self._traffic.get_conversion, input.conversion_id)
+        postback = await asyncio.to_thread(
+            self._config.get, OutboundPostback, input.target.postback_id
+        )
+        if conversion is None:
+            raise ApplicationError(f"conversion {input.conversion_id} not readable yet")
+        if postback is None:
+            raise ApplicationError(
+                f"postback {input.target.postback_id} was deleted", non_retryable=True
+            )
+        click = await asyncio.to_thread(self._traffic.get_click, conversion.click_id)
+        return conversion, click, postback
+
+    @activity.defn
+    async def send_outbound_postback(self, input: SendPostbackInput) -> int:
+        """One attempt at one outbound postback; returns the HTTP status, raises to retry."""
+        conversion, click, postback = await self._load(input)
+        info = activity.info()
+        values = macro_values(conversion, click)
+        url = expand(postback.url_template, values)
+        body = values if postback.method == "POST" else None
+        started, sent_at = time.monotonic(), utc_now()
+        status: int | None = None
+        response_text, error, retry_after = "", None, None
+        try:
+            response = await self._http.request(postback.method, url, json=body)
+            status, response_text = response.status_code, response.text
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+        except httpx.HTTPError as exc:
+            error = exc
+        verdict = classify_postback(status, error)
+        if verdict.verdict == Verdict.RETRYABLE and retry_after is not None:
+            verdict = type(verdict)(verdict.verdict, verdict.reason, retry_after)
+        logged_body, truncated = bounded(response_text)
+        await asyncio.to_thread(
+            self._log.append,
+            PostbackAttempt(
+                attempt_id=str(uuid.uuid4()),
+                conversion_id=conversion.conversion_id,
+                campaign_id=conversion.campaign_id,
+                postback_id=postback.id,
+                event_type=conversion.event_type,
+                attempt=info.attempt,
+                method=postback.method,
+                url=redact_url(url),
+                request_body=json.dumps(body) if body else "",
+                http_status=status,
+                response_body=logged_body,
+                response_truncated=truncated,
+                verdict=verdict.verdict.value,
+                success=verdict.verdict == Verdict.DELIVERED,
+                error="" if verdict.verdict == Verdict.DELIVERED else verdict.reason,
+                duration_ms=int((time.monotonic() - started) * 1000),
+                sent_at=sent_at,
+                scheduled_at=info.current_attempt_scheduled_time,
+            ),
+        )
+        raise_for_verdict(verdict, verdict.reason, "postback")
+        return status or 0

