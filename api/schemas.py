@@ -41,6 +41,10 @@ class _Strict(BaseModel):
 
 
 class NetworkIn(_Strict):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Acme Affiliates"}]}
+    )
+
     name: Name
 
 
@@ -49,6 +53,20 @@ class NetworkPatch(_Strict):
 
 
 class CampaignIn(_Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Summer sale",
+                    "offer_url": "https://shop.example/lp?cid={click_id}",
+                    "currency": "USD",
+                    "repeatable_events": ["deposit"],
+                }
+            ]
+        },
+    )
+
     name: Name
     offer_url: OfferUrl = Field(examples=["https://offer.example/landing?cid={click_id}"])
     currency: Currency = "USD"
@@ -65,6 +83,22 @@ class CampaignPatch(_Strict):
 
 
 class PixelIn(_Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "platform": "meta",
+                    "platform_pixel_id": "1234567890",
+                    "access_token": "EAAB...",
+                    "name": "Meta purchase",
+                    "primary": True,
+                    "test_event_code": "TEST123",
+                }
+            ]
+        },
+    )
+
     platform: Platform
     platform_pixel_id: Annotated[
         str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_-]{1,64}$")
@@ -107,6 +141,19 @@ UrlTemplate = Annotated[
 
 
 class CustomConversionIn(_Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "inbound_event": "AddToCart",
+                    "pixel": "px_1a2b3c4d5e6f7a8b",
+                    "event_name": "AddToCart",
+                }
+            ]
+        },
+    )
+
     inbound_event: EventName = Field(examples=["AddToCart"])
     pixel: str = Field(description="ID of a pixel of the same campaign", examples=["px_1a2b"])
     event_name: EventName = Field(examples=["AddToCart"])
@@ -119,6 +166,19 @@ class CustomConversionPatch(_Strict):
 
 
 class OutboundPostbackIn(_Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url_template": "https://tracker.example/cb?clickid={click_id}&payout={payout}",
+                    "method": "GET",
+                    "events": ["sale"],
+                }
+            ]
+        },
+    )
+
     url_template: UrlTemplate = Field(
         examples=["https://tracker.example/cb?clickid={click_id}&payout={payout}&tx={txid}"]
     )
@@ -137,6 +197,22 @@ class OutboundPostbackPatch(_Strict):
 
 
 class ClickIn(_Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "campaign_id": "cmp_1a2b3c4d5e6f7a8b",
+                    "ip": "203.0.113.9",
+                    "user_agent": "Mozilla/5.0",
+                    "landing_url": "https://lander.example/p",
+                    "fbclid": "IwAR0abc",
+                    "country": "US",
+                }
+            ]
+        },
+    )
+
     campaign_id: Name
     ip: Annotated[str, StringConstraints(max_length=64)]
     user_agent: Short
@@ -160,4 +236,8 @@ class ClickIn(_Strict):
 
 
 class SettingsIn(_Strict):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"timezone": "America/New_York"}]}
+    )
+
     timezone: Name

@@ -52,7 +52,8 @@ async def _raw_params(request: Request) -> dict[str, str]:
     return raw
 
 
-@router.api_route("/postback", methods=["GET", "POST"], response_model=PostbackOut)
+@router.get("/postback", response_model=PostbackOut, operation_id="postback_get")
+@router.post("/postback", response_model=PostbackOut, operation_id="postback_post")
 async def postback(request: Request, runtime: RuntimeDep) -> PostbackOut:
     """Record a conversion; answered only once Temporal has durably recorded its workflow.
 

@@ -74,8 +74,10 @@ class ConfigStore:
         if table not in (*TABLES.values(), "pixels"):
             raise ValueError(f"not a configuration table: {table}")
         self._client.command(
+            # No `deleted = 0` condition: in ClickHouse the REPLACE alias would shadow the
+            # column there, matching nothing. Marking a deleted row again is harmless.
             f"INSERT INTO {table} SELECT * REPLACE (1 AS deleted, {{v:UInt64}} AS version) "
-            f"FROM {table} FINAL WHERE id = {{id:String}} AND deleted = 0",
+            f"FROM {table} FINAL WHERE id = {{id:String}}",
             parameters={"v": next_version(), "id": row_id},
         )
 
