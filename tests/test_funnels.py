@@ -224,6 +224,7 @@ async def test_event_id_endpoint_predicts_the_server_event_id(relay: Relay) -> N
         "/api/event-id", params={"click_id": click_id, "event": "Purchase", "txid": "E-1"}
     )
     assert predicted.status_code == 200
+    assert predicted.headers["access-control-allow-origin"] == "*"
     answer = (
         await relay.postback(
             key=network["postback_key"], click_id=click_id, event="purchase", txid="E-1"

@@ -5,7 +5,7 @@ import ipaddress
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
@@ -101,6 +101,7 @@ class EventIdOut(BaseModel):
 
 @router.get("/api/event-id", response_model=EventIdOut)
 async def event_id(
+    response: Response,
     click_id: Annotated[str, Query(min_length=1, max_length=128)],
     event: Annotated[str, Query(max_length=64)] = "sale",
     txid: Annotated[str | None, Query(max_length=128)] = None,
@@ -108,4 +109,6 @@ async def event_id(
     """The event_id Relay will send for this click, event and txid, so a browser pixel can
     send the same one (`fbq(..., {eventID})`, `ttq.track(..., {event_id})`) and the
     platform counts the pair once. Public: the ID is derived, not secret."""
+    # Landers call this from the browser, on their own origin.
+    response.headers["Access-Control-Allow-Origin"] = "*"
     return EventIdOut(event_id=conversion_id(click_id, normalize_event_type(event), txid))
