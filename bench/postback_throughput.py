@@ -37,6 +37,7 @@ class Scenario:
     name: str
     count: int
     seconds: float  # wall time of the timed part
+    cpu: float  # CPU seconds this process used meanwhile (all its threads)
     latencies: list[float] = field(default_factory=list)  # seconds per postback
 
     @property
@@ -85,9 +86,9 @@ class Bench:
         """Timed postbacks, then (untimed) every workflow finished, so the next scenario
         starts on an idle worker."""
         calls = [partial(self.send, params, expected) for params in postbacks]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         answers = await gather_limited(calls, concurrency)
-        scenario = Scenario(name, len(postbacks), time.perf_counter() - started)
+        scenario = Scenario(name, len(postbacks), *since(started, cpu))
         scenario.latencies = [seconds for _, seconds in answers]
         await gather_limited([partial(self.fired, c) for c, _ in answers], 50)
         return scenario
@@ -102,9 +103,9 @@ class Bench:
                 conversion_id, _ = await self.send(params, "accepted")
             return await self.fired(conversion_id)
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         fired = await asyncio.gather(*(one(params) for params in postbacks))
-        scenario = Scenario(name, len(postbacks), time.perf_counter() - started)
+        scenario = Scenario(name, len(postbacks), *since(started, cpu))
         return scenario, sum(n == 2 for n in fired)
 
 
@@ -117,6 +118,11 @@ async def gather_limited(calls: Sequence[Callable[[], Awaitable[T]]], limit: int
             return await call()
 
     return await asyncio.gather(*(one(call) for call in calls))
+
+
+def since(wall: float, cpu: float) -> tuple[float, float]:
+    """Wall and process CPU seconds elapsed since the given readings."""
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 STARTED = time.perf_counter()
@@ -185,11 +191,13 @@ async def measure(relay: Relay, count: int) -> None:
 
 def report(accepts: list[Scenario], e2e: Scenario, delivered: int) -> None:
     sequential, concurrent, resends = accepts
-    print(f"\n{'scenario':<34}{'p50 ms':>9}{'p95 ms':>9}{'per s':>9}{'wall s':>9}")
-    for s in accepts:
-        print(f"{s.name:<34}{s.percentile(50):>9.1f}{s.percentile(95):>9.1f}", end="")
-        print(f"{s.per_second:>9.1f}{s.seconds:>9.2f}")
-    print(f"{e2e.name:<34}{'':>9}{'':>9}{e2e.per_second:>9.1f}{e2e.seconds:>9.2f}")
+    print(f"\n{'scenario':<32}{'p50 ms':>8}{'p95 ms':>8}{'per s':>8}{'wall s':>8}{'cpu %':>7}")
+    for s in [*accepts, e2e]:
+        if s.latencies:
+            print(f"{s.name:<32}{s.percentile(50):>8.1f}{s.percentile(95):>8.1f}", end="")
+        else:
+            print(f"{s.name:<32}{'-':>8}{'-':>8}", end="")
+        print(f"{s.per_second:>8.1f}{s.seconds:>8.2f}{100 * s.cpu / s.seconds:>7.0f}")
     print(f"  (end to end: {delivered}/{e2e.count} conversions delivered to both pixels)\n")
     print("ratios (same run):")
     ratio = concurrent.per_second / sequential.per_second
