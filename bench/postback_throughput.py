@@ -147,19 +147,25 @@ async def run(count: int, deadline_s: float) -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp, PlatformServer() as fake:
             clickhouse = open_clickhouse(f"chdb://{tmp}", "relay_bench")
+            # The same engine behind one client, as before the pool: scenario 5.
+            single = open_clickhouse(f"chdb://{tmp}", "relay_bench", pool_size=1)
             apply_migrations(clickhouse)
             keys = KeyRing.parse(KeyRing.generate_spec("bench"))
             try:
-                async with running_relay(env, clickhouse, fake, keys) as relay:
+                async with (
+                    running_relay(env, clickhouse, fake, keys) as relay,
+                    running_relay(env, single, fake, keys) as single_relay,
+                ):
                     async with asyncio.timeout(deadline_s):
-                        await measure(relay, count)
+                        await measure(relay, single_relay, count)
             finally:
                 clickhouse.close()
+                single.close()
     finally:
         await env.shutdown()
 
 
-async def measure(relay: Relay, count: int) -> None:
+async def measure(relay: Relay, single_relay: Relay, count: int) -> None:
     key = (await relay.network())["postback_key"]
     # Scenarios 1-3 measure accepting: a campaign without pixels keeps the worker's share of
     # the two cores small. Scenario 4 delivers to one Meta and one TikTok pixel.
@@ -169,36 +175,43 @@ async def measure(relay: Relay, count: int) -> None:
     await relay.pixel(delivering.campaign_id, "tiktok")
     progress(f"warm-up: {WARMUP} postbacks")
     await plain.accept("warm-up", await plain.fresh_postbacks(WARMUP), 1, "accepted")
-    progress("1/4 new conversions, sequential")
+    progress("1/5 new conversions, sequential")
     postbacks = await plain.fresh_postbacks(count)
     sequential = await plain.accept("new, sequential", postbacks, 1, "accepted")
-    progress(f"2/4 new conversions, concurrency {CONCURRENCY}")
+    progress(f"2/5 new conversions, concurrency {CONCURRENCY}")
     postbacks = await plain.fresh_postbacks(count)
     concurrent = await plain.accept(
         f"new, concurrency {CONCURRENCY}", postbacks, CONCURRENCY, "accepted"
     )
     # Resends cannot be on fresh clicks: they repeat scenario 2's postbacks, all accepted and
     # finished by now (the same state a separately accepted set would be in, at half the cost).
-    progress("3/4 resends of scenario 2's postbacks, sequential")
+    progress("3/5 resends of scenario 2's postbacks, sequential")
     resends = await plain.accept("resend (existing), sequential", postbacks, 1, "existing")
-    progress(f"4/4 end to end, concurrency {CONCURRENCY}, Meta + TikTok pixel")
+    progress(f"4/5 end to end, concurrency {CONCURRENCY}, Meta + TikTok pixel")
     postbacks = await delivering.fresh_postbacks(count)
     e2e, delivered = await delivering.end_to_end(
         f"end to end, concurrency {CONCURRENCY}", postbacks
     )
-    report([sequential, concurrent, resends], e2e, delivered)
+    progress(f"5/5 end to end as 4/5, one ClickHouse client instead of {relay.pool_size}")
+    single = Bench(single_relay, key, (await single_relay.campaign())["id"])
+    await single_relay.pixel(single.campaign_id, "meta")
+    await single_relay.pixel(single.campaign_id, "tiktok")
+    postbacks = await single.fresh_postbacks(count)
+    e2e_single, delivered_single = await single.end_to_end("end to end, 1 CH client", postbacks)
+    report([sequential, concurrent, resends], e2e, delivered + delivered_single, e2e_single)
 
 
-def report(accepts: list[Scenario], e2e: Scenario, delivered: int) -> None:
+def report(accepts: list[Scenario], e2e: Scenario, delivered: int, e2e_single: Scenario) -> None:
     sequential, concurrent, resends = accepts
     print(f"\n{'scenario':<32}{'p50 ms':>8}{'p95 ms':>8}{'per s':>8}{'wall s':>8}{'cpu %':>7}")
-    for s in [*accepts, e2e]:
+    for s in [*accepts, e2e, e2e_single]:
         if s.latencies:
             print(f"{s.name:<32}{s.percentile(50):>8.1f}{s.percentile(95):>8.1f}", end="")
         else:
             print(f"{s.name:<32}{'-':>8}{'-':>8}", end="")
         print(f"{s.per_second:>8.1f}{s.seconds:>8.2f}{100 * s.cpu / s.seconds:>7.0f}")
-    print(f"  (end to end: {delivered}/{e2e.count} conversions delivered to both pixels)\n")
+    total = e2e.count + e2e_single.count
+    print(f"  (end to end: {delivered}/{total} conversions delivered to both pixels)\n")
     print("ratios (same run):")
     ratio = concurrent.per_second / sequential.per_second
     print(f"  concurrent / sequential accepted/s      {ratio:6.2f}x")
@@ -206,6 +219,8 @@ def report(accepts: list[Scenario], e2e: Scenario, delivered: int) -> None:
     print(f"  resend / new p50 accept latency         {ratio:6.2f}x")
     ratio = e2e.per_second / concurrent.per_second
     print(f"  end-to-end delivered/s / accepted/s     {ratio:6.2f}x  (both at concurrency 20)")
+    ratio = e2e.per_second / e2e_single.per_second
+    print(f"  delivered/s, client pool / one client   {ratio:6.2f}x")
 
 
 def main() -> None:

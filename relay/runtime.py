@@ -6,7 +6,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from clickhouse_connect.driver.client import Client as ClickHouseClient
 from temporalio.client import Client as TemporalClient
 
 from relay.crypto import KeyRing
@@ -15,6 +14,7 @@ from relay.settings import Settings
 from relay.store.attempt_log import AttemptLog, pixel_fire_log, postback_log
 from relay.store.config import ConfigStore
 from relay.store.database import apply_migrations, open_clickhouse
+from relay.store.pool import ClickHouse
 from relay.store.traffic import TrafficStore
 from relay.temporal_setup import connect_temporal
 
@@ -26,7 +26,7 @@ class Runtime:
     """What the API and the worker share: settings, clients, stores, secrets."""
 
     settings: Settings
-    clickhouse: ClickHouseClient
+    clickhouse: ClickHouse
     temporal: TemporalClient
     keys: KeyRing
     admin_token: str
@@ -57,7 +57,9 @@ async def open_runtime(
     settings: Settings, temporal_address: str, keys: KeyRing, admin_token: str
 ) -> AsyncIterator[Runtime]:
     """Open ClickHouse (applying migrations) and Temporal; close ClickHouse on exit."""
-    clickhouse = open_clickhouse(settings.clickhouse_dsn, settings.clickhouse_database)
+    clickhouse = open_clickhouse(
+        settings.clickhouse_dsn, settings.clickhouse_database, settings.clickhouse_pool_size
+    )
     try:
         apply_migrations(clickhouse)
         temporal = await connect_temporal(settings, temporal_address)

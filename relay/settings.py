@@ -18,6 +18,9 @@ class Settings(BaseSettings):
         "embedded mode defaults to chdb://{data_dir}/clickhouse.",
     )
     clickhouse_database: str = "relay"
+    clickhouse_pool_size: int = Field(
+        default=4, ge=1, le=64, description="ClickHouse clients the process shares."
+    )
     temporal_address: str | None = Field(
         default=None, description="host:port of a Temporal frontend; embedded mode starts one."
     )

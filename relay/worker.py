@@ -4,7 +4,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from clickhouse_connect.driver.client import Client as ClickHouseClient
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -15,6 +14,7 @@ from relay.crypto import KeyRing
 from relay.settings import Settings
 from relay.store.attempt_log import pixel_fire_log, postback_log
 from relay.store.config import ConfigStore
+from relay.store.pool import ClickHouse
 from relay.store.traffic import TrafficStore
 from workflows.conversion import ConversionWorkflow, DedupClaimWorkflow
 
@@ -35,7 +35,7 @@ def platform_client(base_url: str, timeout_s: float) -> httpx.AsyncClient:
 async def relay_worker(
     client: Client,
     settings: Settings,
-    clickhouse: ClickHouseClient,
+    clickhouse: ClickHouse,
     keys: KeyRing,
     task_queue: str | None = None,
 ) -> AsyncIterator[Worker]:

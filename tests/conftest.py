@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from clickhouse_connect.driver.client import Client as ClickHouseClient
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from relay.crypto import KeyRing
 from relay.store.database import apply_migrations, open_clickhouse
+from relay.store.pool import ClickHouse
 from tests.harness import Relay, running_relay
 from tests.platform_server import PlatformServer
 
@@ -53,7 +53,7 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture(scope="session")
-def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseClient]:
+def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouse]:
     path = tmp_path_factory.mktemp("clickhouse")
     client = open_clickhouse(f"chdb://{path}", f"relay_test_{uuid.uuid4().hex[:8]}")
     apply_migrations(client)
@@ -75,7 +75,7 @@ def keys() -> KeyRing:
 @pytest.fixture
 async def relay(
     dev_env: WorkflowEnvironment,
-    clickhouse: ClickHouseClient,
+    clickhouse: ClickHouse,
     platforms: PlatformServer,
     keys: KeyRing,
 ) -> AsyncIterator[Relay]:
@@ -86,7 +86,7 @@ async def relay(
 @pytest.fixture
 async def skipping_relay(
     skipping_env: WorkflowEnvironment,
-    clickhouse: ClickHouseClient,
+    clickhouse: ClickHouse,
     platforms: PlatformServer,
     keys: KeyRing,
 ) -> AsyncIterator[Relay]:

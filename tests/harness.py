@@ -10,13 +10,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from clickhouse_connect.driver.client import Client as ClickHouseClient
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from relay.crypto import KeyRing
 from relay.runtime import Runtime
 from relay.settings import Settings
+from relay.store.pool import ClickHouse
 from relay.worker import relay_worker
 from relay.workflow_io import ConversionResult
 from tests.platform_server import PlatformServer
@@ -34,6 +34,10 @@ class Relay:
     http: httpx.AsyncClient
     platforms: PlatformServer
     env: WorkflowEnvironment
+
+    @property
+    def pool_size(self) -> int:
+        return self.runtime.clickhouse.size
 
     @property
     def admin(self) -> dict[str, str]:
@@ -96,7 +100,7 @@ class Relay:
 @asynccontextmanager
 async def running_relay(
     env: WorkflowEnvironment,
-    clickhouse: ClickHouseClient,
+    clickhouse: ClickHouse,
     platforms: PlatformServer,
     keys: KeyRing,
     **overrides: Any,

@@ -4,7 +4,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from clickhouse_connect.driver.client import Client as ClickHouseClient
 
 from relay.crypto import KeyRing, KeyRingError
 from relay.errors import BadParameter, Unauthorized
@@ -13,6 +12,7 @@ from relay.postback_params import parse_postback
 from relay.secrets import MissingSecret, resolve_secrets
 from relay.settings import Settings
 from relay.store.database import apply_migrations
+from relay.store.pool import ClickHouse
 
 
 def test_conversion_id_is_the_specified_digest() -> None:
@@ -50,7 +50,7 @@ def test_embedded_mode_generates_secrets_once(tmp_path: Path) -> None:
     assert (tmp_path / "secrets.json").stat().st_mode & 0o777 == 0o600
 
 
-def test_migrations_are_recorded_and_applied_once(clickhouse: ClickHouseClient) -> None:
+def test_migrations_are_recorded_and_applied_once(clickhouse: ClickHouse) -> None:
     assert apply_migrations(clickhouse) == []
     names = clickhouse.query("SELECT name FROM schema_migrations FINAL ORDER BY version")
     assert [r[0] for r in names.result_rows][:3] == [

@@ -4,10 +4,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel
 
 from relay.models import PixelFire, PostbackAttempt
+from relay.store.pool import ClickHouse
 from relay.store.rows import insert_dicts, select_dicts
 
 A = TypeVar("A", bound=BaseModel)
@@ -51,7 +51,7 @@ class AttemptLog(Generic[A]):
 
     def __init__(
         self,
-        client: Client,
+        client: ClickHouse,
         model: type[A],
         table: str,
         time_column: str,
@@ -100,7 +100,7 @@ class AttemptLog(Generic[A]):
         )
 
 
-def pixel_fire_log(client: Client) -> AttemptLog[PixelFire]:
+def pixel_fire_log(client: ClickHouse) -> AttemptLog[PixelFire]:
     return AttemptLog(
         client,
         PixelFire,
@@ -110,7 +110,7 @@ def pixel_fire_log(client: Client) -> AttemptLog[PixelFire]:
     )
 
 
-def postback_log(client: Client) -> AttemptLog[PostbackAttempt]:
+def postback_log(client: ClickHouse) -> AttemptLog[PostbackAttempt]:
     return AttemptLog(
         client,
         PostbackAttempt,

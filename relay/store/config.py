@@ -7,10 +7,10 @@ so the newest version wins and a deleted row (deleted = 1) disappears.
 
 from typing import Any, TypeVar
 
-from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel
 
 from relay.models import Campaign, CustomConversion, Network, OutboundPostback, Pixel
+from relay.store.pool import ClickHouse
 from relay.store.rows import insert_dicts, next_version, select_dicts
 
 M = TypeVar("M", bound=BaseModel)
@@ -36,7 +36,7 @@ def _pixel(row: dict[str, Any]) -> Pixel:
 class ConfigStore:
     """CRUD over the configuration tables."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: ClickHouse) -> None:
         self._client = client
 
     def _write(self, table: str, row: dict[str, Any]) -> None:

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from importlib import resources
 
 import clickhouse_connect
-from clickhouse_connect.driver.client import Client
+
+from relay.store.pool import ClickHouse
 
 log = logging.getLogger(__name__)
 
@@ -18,18 +19,19 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def open_clickhouse(dsn: str, database: str) -> Client:
-    """Connect, create `database` if missing, and return a client bound to it."""
+def open_clickhouse(dsn: str, database: str, pool_size: int = 4) -> ClickHouse:
+    """Connect, create `database` if missing, and return a pool of clients bound to it."""
     if not _DATABASE_NAME.match(database):
         raise ValueError(f"invalid ClickHouse database name {database!r}")
     bootstrap = clickhouse_connect.get_client(dsn=dsn)
     # The name was validated above: identifiers cannot be bound as parameters.
     bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {database}")
-    if dsn.startswith("chdb:"):
-        bootstrap.database = database
-        return bootstrap
-    bootstrap.close()
-    return clickhouse_connect.get_client(dsn=dsn, database=database)
+    bootstrap.database = database
+    clients = [bootstrap]
+    clients += [
+        clickhouse_connect.get_client(dsn=dsn, database=database) for _ in range(pool_size - 1)
+    ]
+    return ClickHouse(clients)
 
 
 def _migration_files() -> list[tuple[int, str, str]]:
@@ -47,7 +49,7 @@ def _statements(sql: str) -> list[str]:
     return [stmt.strip() for stmt in "\n".join(lines).split(";") if stmt.strip()]
 
 
-def apply_migrations(client: Client) -> list[str]:
+def apply_migrations(client: ClickHouse) -> list[str]:
     """Apply every migration not yet recorded; return the names applied now."""
     client.command(
         "CREATE TABLE IF NOT EXISTS schema_migrations "

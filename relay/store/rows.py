@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from clickhouse_connect.driver.client import Client
+from relay.store.pool import ClickHouse
 
 
 def utc_now() -> datetime:
@@ -25,7 +25,7 @@ def next_version() -> int:
 
 
 def select_dicts(
-    client: Client, sql: str, parameters: dict[str, Any] | None = None
+    client: ClickHouse, sql: str, parameters: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
     """Run a bound query and return rows as dictionaries, datetimes made UTC-aware."""
     result = client.query(sql, parameters=parameters or {})
@@ -35,7 +35,7 @@ def select_dicts(
     return rows
 
 
-def insert_dicts(client: Client, table: str, rows: Sequence[dict[str, Any]]) -> None:
+def insert_dicts(client: ClickHouse, table: str, rows: Sequence[dict[str, Any]]) -> None:
     """Insert rows given as dictionaries sharing the same keys."""
     if not rows:
         return

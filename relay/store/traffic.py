@@ -2,11 +2,10 @@
 
 from typing import Any
 
-from clickhouse_connect.driver.client import Client
-
 from relay.models import Click, Conversion
 from relay.platforms.event_names import REVERSAL_EVENTS, is_reversal
 from relay.store.attempt_log import AttemptFilter, where_clause
+from relay.store.pool import ClickHouse
 from relay.store.rows import insert_dicts, select_dicts, utc_now
 
 _CONVERSION_COLS = (
@@ -27,7 +26,7 @@ def _conversion(row: dict[str, Any]) -> Conversion:
 class TrafficStore:
     """Reads and idempotent writes of clicks and conversions."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: ClickHouse) -> None:
         self._client = client
 
     def save_click(self, click: Click) -> None:
