@@ -53,9 +53,15 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture(scope="session")
-def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouse]:
+def clickhouse_location(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """DSN and database of this run's fresh ClickHouse (one engine path per process)."""
     path = tmp_path_factory.mktemp("clickhouse")
-    client = open_clickhouse(f"chdb://{path}", f"relay_test_{uuid.uuid4().hex[:8]}")
+    return f"chdb://{path}", f"relay_test_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def clickhouse(clickhouse_location: tuple[str, str]) -> Iterator[ClickHouse]:
+    client = open_clickhouse(*clickhouse_location)
     apply_migrations(client)
     yield client
     client.close()
