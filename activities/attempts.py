@@ -1,10 +1,18 @@
 """What every delivery attempt does at its end, pixel fire or outbound postback alike."""
 
+import asyncio
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from relay.platforms.classify import Classification, Verdict
+from relay.store.pool import STORE_ERRORS
+
+T = TypeVar("T")
+_STORE_RETRY_DELAYS_S = (0.5, 1.0, 2.0)
 
 RESPONSE_LOG_LIMIT = 8 * 1024
 
@@ -26,3 +34,15 @@ def raise_for_verdict(verdict: Classification, reason: str, kind: str) -> None:
         non_retryable=verdict.verdict == Verdict.PERMANENT,
         next_retry_delay=delay,
     )
+
+
+async def store_call(call: Callable[..., T], *args: Any) -> T:
+    """A blocking ClickHouse call, off the event loop, retried briefly in place: a blip in
+    the store must not use up one of the platform's three delivery attempts."""
+    for delay in _STORE_RETRY_DELAYS_S:
+        try:
+            return await asyncio.to_thread(call, *args)
+        except STORE_ERRORS as exc:
+            activity.logger.warning("store call failed (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(delay)
+    return await asyncio.to_thread(call, *args)

@@ -1,9 +1,10 @@
 """Activities that record a conversion and plan its deliveries (ClickHouse only)."""
 
-import asyncio
-
+from pydantic import ValidationError
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from activities.attempts import store_call
 from relay.models import CustomConversion, OutboundPostback, Pixel
 from relay.platforms.event_names import is_reversal, meta_event_name, tiktok_event_name
 from relay.store.config import ConfigStore
@@ -73,28 +74,36 @@ class ConversionActivities:
 
     @activity.defn
     async def persist_conversion(self, input: ConversionInput) -> PersistResult:
-        """Write the conversion row once. A retry of this run writes nothing new; a row
-        written by another run (a workflow started again after Temporal's retention)
-        means the conversion was handled before and must not be delivered again."""
-        run_id = activity.info().workflow_run_id or ""
-        conversion_id = input.conversion.conversion_id
-        recorded_by = await asyncio.to_thread(self._traffic.recorded_run, conversion_id)
-        if recorded_by is None:
-            await asyncio.to_thread(self._traffic.record_conversion, input.conversion, run_id)
+        """Write the conversion row once; a retry, or a reset of this workflow, writes
+        nothing new. A row with another receipt time was written for an earlier postback
+        of the same ID (a resend after Temporal's retention): that one was handled then,
+        so this run must not deliver it again."""
+        conversion = input.conversion
+        received = await store_call(self._traffic.recorded_receipt, conversion.conversion_id)
+        if received is None:
+            run_id = activity.info().workflow_run_id or ""
+            await store_call(self._traffic.record_conversion, conversion, run_id)
             return PersistResult()
-        return PersistResult(recorded_by_earlier_run=recorded_by != run_id)
+        return PersistResult(recorded_by_earlier_run=received != conversion.received_at)
 
     @activity.defn
     async def plan_delivery(self, input: PlanInput) -> DeliveryPlan:
         """Pixels: the custom conversions for this event, else the primary pixels (a
         reversal fires none). Postbacks: those listing this event, or listing none."""
-        pixels = await asyncio.to_thread(self._config.list_pixels, input.campaign_id)
-        customs = await asyncio.to_thread(
-            self._config.in_campaign, CustomConversion, input.campaign_id
-        )
-        postbacks = await asyncio.to_thread(
-            self._config.in_campaign, OutboundPostback, input.campaign_id
-        )
+        try:
+            pixels = await store_call(self._config.list_pixels, input.campaign_id)
+            customs = await store_call(
+                self._config.in_campaign, CustomConversion, input.campaign_id
+            )
+            postbacks = await store_call(
+                self._config.in_campaign, OutboundPostback, input.campaign_id
+            )
+        except ValidationError as exc:
+            # A configuration row this code cannot read will not read better on a retry.
+            raise ApplicationError(
+                f"campaign {input.campaign_id} configuration is unreadable: {exc}",
+                non_retryable=True,
+            ) from None
         reversal = is_reversal(input.event_type)
         return DeliveryPlan(
             pixels=[] if reversal else pixel_targets(pixels, customs, input.event_type),

@@ -4,7 +4,6 @@ The access token is loaded encrypted and decrypted here, at send time, and goes 
 the outgoing request: the logged body carries a fixed marker instead.
 """
 
-import asyncio
 import json
 import time
 import uuid
@@ -14,9 +13,10 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.attempts import bounded, raise_for_verdict
+from activities.attempts import bounded, raise_for_verdict, store_call
 from relay.crypto import KeyRing
 from relay.models import Click, Conversion, Pixel, PixelFire, Platform
+from relay.outbound import REDACTED
 from relay.platforms.classify import (
     Classification,
     Verdict,
@@ -33,8 +33,6 @@ from relay.store.config import ConfigStore
 from relay.store.rows import utc_now
 from relay.store.traffic import TrafficStore
 from relay.workflow_io import SendPixelInput, SendPixelResult
-
-REDACTED = "[REDACTED]"
 
 
 def event_facts(
@@ -98,15 +96,15 @@ class DeliveryActivities:
 
     async def _load(self, input: SendPixelInput) -> tuple[Conversion, Click | None, Pixel, str]:
         target = input.target
-        conversion = await asyncio.to_thread(self._traffic.get_conversion, input.conversion_id)
-        pixel = await asyncio.to_thread(self._config.get_pixel, target.pixel_id)
-        sealed = await asyncio.to_thread(self._config.pixel_token_ciphertext, target.pixel_id)
+        conversion = await store_call(self._traffic.get_conversion, input.conversion_id)
+        pixel = await store_call(self._config.get_pixel, target.pixel_id)
+        sealed = await store_call(self._config.pixel_token_ciphertext, target.pixel_id)
         if conversion is None:
             # Persist ran before this activity was scheduled, so this is a store glitch.
             raise ApplicationError(f"conversion {input.conversion_id} not readable yet")
         if pixel is None or sealed is None:
             raise ApplicationError(f"pixel {target.pixel_id} was deleted", non_retryable=True)
-        click = await asyncio.to_thread(self._traffic.get_click, conversion.click_id)
+        click = await store_call(self._traffic.get_click, conversion.click_id)
         return conversion, click, pixel, self._keys.decrypt(sealed, pixel.id)
 
     @activity.defn
@@ -150,11 +148,11 @@ class DeliveryActivities:
                 f"platform's {self._settings.max_event_age_days}-day limit",
                 None,
             )
-            return await self._finish(log, verdict, notes, token, None, 0)
+            return await self._finish(log, verdict, notes, None, 0)
         started = time.monotonic()
         status, response_text, classification = await self._post(pixel, body, token, log)
         elapsed = int((time.monotonic() - started) * 1000)
-        return await self._finish(log, classification, notes, token, status, elapsed, response_text)
+        return await self._finish(log, classification, notes, status, elapsed, response_text)
 
     async def _post(
         self, pixel: Pixel, body: dict[str, object], token: str, log: PixelFire
@@ -175,10 +173,13 @@ class DeliveryActivities:
             response = await client.post(path, json=sent, headers=headers)
         except httpx.HTTPError as exc:
             return None, "", classify_transport_error(exc)
+        # A platform may echo the token in an error; remove it before anything reads the
+        # body, since reasons are cut short and a cut token would no longer be found.
+        content = response.content.replace(token.encode(), REDACTED.encode())
         return (
             response.status_code,
-            response.text,
-            classify(response.status_code, response.content, response.headers),
+            content.decode(response.encoding or "utf-8", errors="replace"),
+            classify(response.status_code, content, response.headers),
         )
 
     async def _finish(
@@ -186,19 +187,16 @@ class DeliveryActivities:
         log: PixelFire,
         verdict: Classification,
         notes: list[str],
-        token: str,
         status: int | None,
         elapsed_ms: int,
         response_text: str = "",
     ) -> SendPixelResult:
-        response_text = response_text.replace(token, REDACTED)
-        reason = verdict.reason.replace(token, REDACTED)
         log.http_status = status
         log.response_body, log.response_truncated = bounded(response_text)
         log.verdict = verdict.verdict.value
         log.success = verdict.verdict == Verdict.DELIVERED
-        log.error = "; ".join(([] if log.success else [reason]) + notes)
+        log.error = "; ".join(([] if log.success else [verdict.reason]) + notes)
         log.duration_ms = elapsed_ms
-        await asyncio.to_thread(self._fire_log.append, log)
-        raise_for_verdict(verdict, reason, log.platform.value)
+        await store_call(self._fire_log.append, log)
+        raise_for_verdict(verdict, verdict.reason, log.platform.value)
         return SendPixelResult(http_status=status, attempt=log.attempt)

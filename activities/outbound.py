@@ -1,7 +1,6 @@
 """The outbound postback activity: expand the traffic source's URL template, send it once,
 log the attempt with secrets in the URL redacted."""
 
-import asyncio
 import json
 import time
 import uuid
@@ -10,7 +9,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.attempts import bounded, raise_for_verdict
+from activities.attempts import bounded, raise_for_verdict, store_call
 from relay.models import Click, Conversion, OutboundPostback, PostbackAttempt
 from relay.outbound import classify_postback, expand, redact_url
 from relay.platforms.classify import Verdict, parse_retry_after
@@ -57,17 +56,15 @@ class OutboundActivities:
     async def _load(
         self, input: SendPostbackInput
     ) -> tuple[Conversion, Click | None, OutboundPostback]:
-        conversion = await asyncio.to_thread(self._traffic.get_conversion, input.conversion_id)
-        postback = await asyncio.to_thread(
-            self._config.get, OutboundPostback, input.target.postback_id
-        )
+        conversion = await store_call(self._traffic.get_conversion, input.conversion_id)
+        postback = await store_call(self._config.get, OutboundPostback, input.target.postback_id)
         if conversion is None:
             raise ApplicationError(f"conversion {input.conversion_id} not readable yet")
         if postback is None:
             raise ApplicationError(
                 f"postback {input.target.postback_id} was deleted", non_retryable=True
             )
-        click = await asyncio.to_thread(self._traffic.get_click, conversion.click_id)
+        click = await store_call(self._traffic.get_click, conversion.click_id)
         return conversion, click, postback
 
     @activity.defn
@@ -91,7 +88,7 @@ class OutboundActivities:
         if verdict.verdict == Verdict.RETRYABLE and retry_after is not None:
             verdict = type(verdict)(verdict.verdict, verdict.reason, retry_after)
         logged_body, truncated = bounded(response_text)
-        await asyncio.to_thread(
+        await store_call(
             self._log.append,
             PostbackAttempt(
                 attempt_id=str(uuid.uuid4()),

@@ -46,8 +46,9 @@ async def relay_worker(
         platform_client(settings.meta_base_url, settings.meta_timeout_s) as meta_http,
         platform_client(settings.tiktok_base_url, settings.tiktok_timeout_s) as tiktok_http,
         httpx.AsyncClient(
+            # Redirects are not followed: a 3xx is logged as such, and a redirect cannot
+            # take the request to a host the template did not name.
             timeout=httpx.Timeout(settings.postback_timeout_s),
-            follow_redirects=True,
             headers={"User-Agent": "Relay/0.1 (postback)"},
         ) as postback_http,
     ):

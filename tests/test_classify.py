@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from relay.platforms.classify import (
+    THROTTLE_DELAY_S,
     Verdict,
     classify_meta,
     classify_tiktok,
@@ -125,14 +126,23 @@ def test_tiktok_reasons() -> None:
         ({"Retry-After": "120"}, 120.0),
         ({"retry-after": "1.5"}, 1.5),
         ({"Retry-After": "-3"}, 0.0),
-        ({"Retry-After": "soon"}, None),
-        ({}, None),
+        # Throttled without a usable Retry-After: wait the throttle delay, not the 2 s backoff.
+        ({"Retry-After": "soon"}, THROTTLE_DELAY_S),
+        ({}, THROTTLE_DELAY_S),
     ],
 )
 def test_retry_after_on_retryable(headers: dict[str, str], expected: float | None) -> None:
     assert classify_meta(429, b"", headers).retry_after_s == expected
     assert classify_tiktok(429, b"", headers).retry_after_s == expected
     assert classify_tiktok(200, tiktok(40100), headers).retry_after_s == expected
+
+
+def test_throttling_codes_wait_and_other_retryables_do_not() -> None:
+    for code in (4, 17, 341, 613, 80004):
+        assert classify_meta(400, meta_error(code), {}).retry_after_s == THROTTLE_DELAY_S
+    assert classify_meta(500, meta_error(1), {}).retry_after_s is None
+    assert classify_tiktok(200, tiktok(40700), {}).retry_after_s is None
+    assert classify_tiktok(503, b"", {}).retry_after_s is None
 
 
 def test_retry_after_ignored_when_not_retrying() -> None:

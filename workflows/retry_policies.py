@@ -25,8 +25,8 @@ DELIVERY_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
     maximum_attempts=3,
 )
-# Covers loading the pixel, one HTTP call (1.5-3 s timeout) and the log write; short, so an
-# attempt lost with a killed worker is retried soon.
+# Covers loading the pixel, one HTTP call (its connect/read/write timeouts are 1.5-3 s each)
+# and the log write; short, so an attempt lost with a killed worker is retried soon.
 DELIVERY_TIMEOUT = timedelta(seconds=10)
 
 # Traffic sources are often down for minutes: more attempts, longer backoff. 2xx is success;

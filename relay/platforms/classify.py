@@ -23,6 +23,11 @@ import httpx
 META_RETRYABLE_CODES = frozenset({1, 2, 4, 17, 341, 368, 613, 80004})
 META_PERMANENT_CODES = frozenset({3, 10, 100, 102, 190, 506, *range(200, 300)})
 TIKTOK_RETRYABLE_CODES = frozenset({40100, 40700, *range(50000, 60000)})
+# Throttling: without a Retry-After, wait this long rather than the policy's 2 s backoff,
+# which would spend the three attempts inside the rate-limit window.
+META_THROTTLE_CODES = frozenset({4, 17, 341, 613, 80004})
+TIKTOK_THROTTLE_CODES = frozenset({40100})
+THROTTLE_DELAY_S = 60.0
 _REASON_MAX = 300
 
 
@@ -104,6 +109,8 @@ def _meta_error(
         reason += f" ({error['type']})"
     if error.get("message"):
         reason += f": {error['message']}"
+    if code in META_THROTTLE_CODES or status == 429:
+        retry_after = THROTTLE_DELAY_S if retry_after is None else retry_after
     transient = error.get("is_transient")
     if transient is True or code in META_RETRYABLE_CODES:
         verdict = Verdict.RETRYABLE
@@ -134,6 +141,8 @@ def classify_meta(status: int, body: bytes, headers: Mapping[str, str]) -> Class
         reason = f"HTTP {status} but events_received {count}"
         return _result(Verdict.RETRYABLE, reason, retry_after)
     readable = "" if doc is not None else " with an unreadable body"
+    if status == 429 and retry_after is None:
+        retry_after = THROTTLE_DELAY_S
     return _result(_status_verdict(status), f"HTTP {status}{readable}", retry_after)
 
 
@@ -147,6 +156,8 @@ def classify_tiktok(status: int, body: bytes, headers: Mapping[str, str]) -> Cla
     retry_after = parse_retry_after(_header(headers, "retry-after"))
     doc = _json_object(body)
     code = _int(doc.get("code")) if doc is not None else None
+    if retry_after is None and (status == 429 or code in TIKTOK_THROTTLE_CODES):
+        retry_after = THROTTLE_DELAY_S
     detail = f"tiktok code {code}: {doc.get('message', '') if doc else ''}"
     if status in (408, 429) or status >= 500:
         suffix = f", {detail}" if code is not None else ""

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
 from clickhouse_connect.driver.query import QueryResult
 
 
@@ -41,7 +42,10 @@ class ClickHouse:
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
         """A bound query; the result is fully read before the client goes back."""
         with self._lease() as client:
-            return client.query(sql, parameters=parameters or {})
+            result = client.query(sql, parameters=parameters or {})
+            # Over HTTP, blocks after the first are read lazily: read them while leased.
+            _ = result.result_rows
+            return result
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         with self._lease() as client:
@@ -54,3 +58,7 @@ class ClickHouse:
     def close(self) -> None:
         for client in self._clients:
             client.close()
+
+
+# What a store call raises when ClickHouse itself is unavailable or refuses the query.
+STORE_ERRORS: tuple[type[Exception], ...] = (ClickHouseError, OSError)

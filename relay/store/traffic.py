@@ -1,5 +1,6 @@
 """Clicks and conversions: one logical row per natural ID (ReplacingMergeTree + FINAL)."""
 
+from datetime import datetime
 from typing import Any
 
 from relay.models import Click, Conversion
@@ -40,15 +41,14 @@ class TrafficStore:
         )
         return Click.model_validate(rows[0]) if rows else None
 
-    def recorded_run(self, conversion_id: str) -> str | None:
-        """The workflow run that recorded this conversion, or None when it is not recorded."""
+    def recorded_receipt(self, conversion_id: str) -> datetime | None:
+        """When the recorded conversion with this ID was received, or None if unrecorded."""
         rows = select_dicts(
             self._client,
-            "SELECT workflow_run_id FROM conversions FINAL "
-            "WHERE conversion_id = {id:String} LIMIT 1",
+            "SELECT received_at FROM conversions FINAL WHERE conversion_id = {id:String} LIMIT 1",
             {"id": conversion_id},
         )
-        return str(rows[0]["workflow_run_id"]) if rows else None
+        return rows[0]["received_at"] if rows else None
 
     def record_conversion(self, conversion: Conversion, workflow_run_id: str) -> None:
         """Write the conversion row; a repeat of the same row collapses on its ID."""
