@@ -1,11 +1,12 @@
 """Shared steps of the admin API's create/read/update/delete routes."""
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from relay.errors import NotFound
+from relay.errors import InvalidField, NotFound
 from relay.runtime import Runtime
 from relay.store.rows import utc_now
 
@@ -30,10 +31,23 @@ async def fetch_in_campaign(
     return found
 
 
-def patched(current: M, patch: BaseModel, **changes: Any) -> M:
-    """`current` with the fields the PATCH body set, and `updated_at` now."""
-    fields = {**current.model_dump(), **patch.model_dump(exclude_unset=True), **changes}
-    return type(current).model_validate({**fields, "updated_at": utc_now()})
+def patched(
+    current: M,
+    patch: BaseModel,
+    exclude: frozenset[str] = frozenset(),
+    changes: Mapping[str, Any] | None = None,
+) -> M:
+    """`current` with the fields the PATCH body set (but `exclude`), and `updated_at` now.
+
+    An explicit null for a field that cannot be empty is a 422 naming that field."""
+    given = patch.model_dump(exclude_unset=True, exclude=set(exclude))
+    fields = {**current.model_dump(), **given, **(changes or {}), "updated_at": utc_now()}
+    try:
+        return type(current).model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        raise InvalidField(f"{field}: {first['msg']}", field) from None
 
 
 async def save(runtime: Runtime, record: M) -> M:

@@ -1,5 +1,6 @@
 """Request bodies of the admin and click APIs, bounded and validated by pydantic."""
 
+from ipaddress import ip_address
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -15,6 +16,7 @@ from pydantic import (
 from relay.models import Platform
 from relay.outbound import template_problems
 from relay.platforms.facts import TikTokApi
+from relay.postback_params import iso_currency
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=512)]
@@ -33,7 +35,28 @@ def _offer_url(value: str) -> str:
 OfferUrl = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_offer_url)
 ]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+def _currency(value: str) -> str:
+    code = iso_currency(value)
+    if code is None:
+        raise ValueError(f"not an ISO 4217 currency code: {value!r}")
+    return code
+
+
+def _url(value: str) -> str:
+    if value:
+        _HTTP_URL.validate_python(value)
+    return value
+
+
+def _ip(value: str) -> str:
+    return str(ip_address(value.strip()))
+
+
+Currency = Annotated[str, AfterValidator(_currency)]
+PageUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_url)]
+IpAddress = Annotated[str, StringConstraints(max_length=64), AfterValidator(_ip)]
 
 
 class _Strict(BaseModel):
@@ -214,10 +237,10 @@ class ClickIn(_Strict):
     )
 
     campaign_id: Name
-    ip: Annotated[str, StringConstraints(max_length=64)]
+    ip: IpAddress
     user_agent: Short
-    landing_url: Annotated[str, StringConstraints(max_length=2048)]
-    referrer: Annotated[str, StringConstraints(max_length=2048)] = ""
+    landing_url: Annotated[PageUrl, StringConstraints(min_length=1)]
+    referrer: PageUrl = ""
     fbclid: Short = ""
     ttclid: Short = ""
     fbc: Short = ""

@@ -133,6 +133,8 @@ async def _run_up(settings: Settings) -> None:
         ):
             server = _uvicorn(create_app(lambda: _already_open(runtime)), settings)
             worker_task = asyncio.create_task(worker.run())
+            # A dead worker must not leave the API accepting postbacks nobody delivers.
+            worker_task.add_done_callback(lambda _: setattr(server, "should_exit", True))
             print(
                 _banner(settings, devserver.ui_url if devserver else None, runtime.admin_token),
                 flush=True,
@@ -147,23 +149,30 @@ async def _run_up(settings: Settings) -> None:
             devserver.stop()
 
 
+def _require_distributed(settings: Settings, role: str) -> str:
+    """The Temporal address; distributed roles need a Temporal and a ClickHouse server (the
+    in-process engine allows one owner per data dir, and only `relay up` takes its lock)."""
+    if not settings.temporal_address:
+        raise MissingSecret(f"relay {role} needs RELAY_TEMPORAL_ADDRESS")
+    if not settings.clickhouse_dsn.startswith(("http://", "https://")):
+        raise MissingSecret(f"relay {role} needs RELAY_CLICKHOUSE_URL=http(s)://... (a server)")
+    return settings.temporal_address
+
+
 async def run_api(settings: Settings) -> None:
     """Distributed: the HTTP API alone, against an existing Temporal and ClickHouse."""
-    if not settings.temporal_address:
-        raise MissingSecret("relay api needs RELAY_TEMPORAL_ADDRESS")
+    address = _require_distributed(settings, "api")
     secrets = resolve_secrets(settings, embedded=False)
-    address = settings.temporal_address
     app = create_app(lambda: open_runtime(settings, address, secrets.keys, secrets.admin_token))
     await _serve_until_signal(_uvicorn(app, settings))
 
 
 async def run_worker(settings: Settings) -> None:
     """Distributed: a worker alone; SIGINT/SIGTERM drain it gracefully."""
-    if not settings.temporal_address:
-        raise MissingSecret("relay worker needs RELAY_TEMPORAL_ADDRESS")
+    address = _require_distributed(settings, "worker")
     secrets = resolve_secrets(settings, embedded=False)
     async with (
-        open_runtime(settings, settings.temporal_address, secrets.keys, secrets.admin_token) as rt,
+        open_runtime(settings, address, secrets.keys, secrets.admin_token) as rt,
         relay_worker(rt.temporal, settings, rt.clickhouse, secrets.keys) as worker,
     ):
         stop = asyncio.Event()
@@ -191,6 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("command", choices=["up", "api", "worker", "migrate"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs every request URL at INFO; outbound postback URLs may carry secrets.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = Settings()
     try:
         if args.command == "migrate":

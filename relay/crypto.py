@@ -35,6 +35,8 @@ class KeyRing:
                 raise KeyRingError(f"key {key_id!r} is {len(key)} bytes, AES-256 needs 32")
             if not key_id.isalnum():
                 raise KeyRingError(f"key id {key_id!r} must be alphanumeric")
+        if len({key_id for key_id, _ in keys}) != len(keys):
+            raise KeyRingError("each key id may appear only once in the ring")
         self._primary = keys[0][0]
         self._keys = {key_id: AESGCM(key) for key_id, key in keys}
 
@@ -76,7 +78,10 @@ class KeyRing:
         aead = self._keys.get(key_id)
         if aead is None:
             raise KeyRingError(f"ciphertext was made with key {key_id!r}, not in the ring")
-        raw = _b64decode(body)
+        try:
+            raw = _b64decode(body)
+        except (binascii.Error, ValueError) as exc:
+            raise KeyRingError("ciphertext is not valid base64") from exc
         try:
             plain = aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], associated_data.encode())
         except InvalidTag as exc:

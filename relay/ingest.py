@@ -7,13 +7,15 @@ Dedup that must hold under concurrency uses Temporal's workflow-ID uniqueness
 
 import asyncio
 import hmac
+import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal
 
 from temporalio.client import WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from relay.errors import Unauthorized, Unavailable
 from relay.ids import click_claim_id, conversion_id, txid_claim_id
@@ -22,9 +24,13 @@ from relay.platforms.event_names import is_reversal, normalize_event_type
 from relay.platforms.normalize import hash_user_identifiers
 from relay.postback_params import PostbackParams
 from relay.runtime import Runtime
+from relay.store.pool import STORE_ERRORS
 from relay.store.rows import utc_now
 from relay.workflow_io import ClaimInput, ConversionInput
 from workflows.conversion import ConversionWorkflow, DedupClaimWorkflow
+
+log = logging.getLogger(__name__)
+ORPHAN_AFTER = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,12 @@ async def _network(runtime: Runtime, key: str) -> Network:
 
 
 async def _claim(runtime: Runtime, claim_id: str, holder: str) -> str:
-    """Take the claim for `holder`, or return the conversion ID that already holds it."""
+    """Take the claim for `holder`, or return the conversion ID that holds it.
+
+    A claim whose holder never became a conversion (its start failed after the claim was
+    taken) is orphaned once it is older than `ORPHAN_AFTER`: then `holder` is returned, so
+    the postbacks after it are not judged against a conversion that does not exist.
+    """
     try:
         await runtime.temporal.start_workflow(
             DedupClaimWorkflow.run,
@@ -59,7 +70,27 @@ async def _claim(runtime: Runtime, claim_id: str, holder: str) -> str:
         return holder
     except WorkflowAlreadyStartedError:
         description = await runtime.temporal.get_workflow_handle(claim_id).describe()
-        return str(await description.memo_value("conversion_id"))
+    current = str(await description.memo_value("conversion_id"))
+    if current == holder or await _conversion_exists(runtime, current):
+        return current
+    # Younger claims may belong to a start still under way in a concurrent request.
+    if utc_now() - description.start_time < ORPHAN_AFTER:
+        return current
+    log.warning("claim %s is orphaned (%s never started); %s proceeds", claim_id, current, holder)
+    return holder
+
+
+async def _conversion_exists(runtime: Runtime, conversion_id_: str) -> bool:
+    """Recorded in ClickHouse, or known to Temporal as a conversion workflow."""
+    if await asyncio.to_thread(runtime.traffic.get_conversion, conversion_id_):
+        return True
+    try:
+        await runtime.temporal.get_workflow_handle(conversion_id_).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 async def _existing(runtime: Runtime, conversion_id_: str) -> PostbackAnswer:
@@ -81,6 +112,13 @@ def _started_now(handle: WorkflowHandle[ConversionWorkflow, object]) -> bool:
     return bool(getattr(response, "started", True))
 
 
+def _attributed(click: Click | None, campaign: Campaign | None, received_at: datetime) -> bool:
+    """A known click of a live campaign, within the campaign's attribution window."""
+    if click is None or campaign is None:
+        return False
+    return received_at - click.clicked_at <= timedelta(days=campaign.attribution_window_days)
+
+
 async def _is_duplicate(
     runtime: Runtime, conv_id: str, click: Click | None, campaign: Campaign | None, event: str
 ) -> bool:
@@ -95,11 +133,16 @@ async def _is_duplicate(
 
 
 async def accept_postback(runtime: Runtime, params: PostbackParams) -> PostbackAnswer:
-    """Record the postback as a conversion workflow and answer once Temporal has it."""
+    """Record the postback as a conversion workflow and answer once Temporal has it.
+
+    If Temporal or ClickHouse does not answer, the caller gets a 503 and resends: nothing
+    was accepted, so nothing is lost."""
     try:
         return await _accept(runtime, params)
     except RPCError as exc:
         raise Unavailable(f"Temporal did not accept the conversion: {exc.message}") from exc
+    except STORE_ERRORS as exc:
+        raise Unavailable(f"ClickHouse did not answer ({type(exc).__name__})") from exc
 
 
 async def _accept(runtime: Runtime, params: PostbackParams) -> PostbackAnswer:
@@ -121,9 +164,15 @@ async def _accept(runtime: Runtime, params: PostbackParams) -> PostbackAnswer:
     campaign = (
         await asyncio.to_thread(runtime.config.get, Campaign, click.campaign_id) if click else None
     )
+    received_at = utc_now()
+    attributed = _attributed(click, campaign, received_at)
     # A reversal is recorded against the conversions it reverses; it is never a duplicate.
     reversal = is_reversal(event)
-    duplicate = not reversal and await _is_duplicate(runtime, conv_id, click, campaign, event)
+    duplicate = (
+        attributed
+        and not reversal
+        and await _is_duplicate(runtime, conv_id, click, campaign, event)
+    )
     hashes = hash_user_identifiers(
         params.email,
         params.phone,
@@ -147,8 +196,8 @@ async def _accept(runtime: Runtime, params: PostbackParams) -> PostbackAnswer:
         external_id_sha256=hashes.external_id or "",
         pii_dropped=list(hashes.dropped),
         is_duplicate=duplicate,
-        attributed=click is not None,
-        received_at=utc_now(),
+        attributed=attributed,
+        received_at=received_at,
     )
     try:
         handle = await runtime.temporal.start_workflow(
@@ -158,11 +207,11 @@ async def _accept(runtime: Runtime, params: PostbackParams) -> PostbackAnswer:
             task_queue=runtime.settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            memo={"is_duplicate": duplicate, "attributed": click is not None},
+            memo={"is_duplicate": duplicate, "attributed": attributed},
             static_summary=f"{event} on click {params.click_id}",
         )
     except WorkflowAlreadyStartedError:
         return await _existing(runtime, conv_id)
     if not _started_now(handle):
         return await _existing(runtime, conv_id)
-    return PostbackAnswer(conv_id, "accepted", duplicate, click is not None)
+    return PostbackAnswer(conv_id, "accepted", duplicate, attributed)

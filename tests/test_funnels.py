@@ -235,4 +235,4 @@ async def test_event_id_endpoint_predicts_the_server_event_id(relay: Relay) -> N
     assert predicted.json()["event_id"] == answer["conversion_id"]
     assert request.body["data"][0]["event_id"] == predicted.json()["event_id"]
     missing = await relay.http.get("/api/event-id")
-    assert missing.status_code == 422 and missing.json()["error"]["param"] == "click_id"
+    assert missing.status_code == 400 and missing.json()["error"]["param"] == "click_id"

@@ -39,7 +39,7 @@ async def update_campaign(campaign_id: str, body: CampaignPatch, runtime: Runtim
     changes = {}
     if body.repeatable_events is not None:
         changes["repeatable_events"] = [normalize_event_type(e) for e in body.repeatable_events]
-    return await save(runtime, patched(current, body, **changes))
+    return await save(runtime, patched(current, body, changes=changes))
 
 
 @router.delete("/{campaign_id}", status_code=204)

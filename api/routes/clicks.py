@@ -15,6 +15,7 @@ from relay.errors import BadParameter, NotFound
 from relay.ids import conversion_id, new_click_id
 from relay.models import Campaign, Click
 from relay.platforms.event_names import normalize_event_type
+from relay.postback_params import conversion_identity
 from relay.store.rows import utc_now
 
 router = APIRouter(tags=["clicks"])
@@ -101,14 +102,18 @@ class EventIdOut(BaseModel):
 
 @router.get("/api/event-id", response_model=EventIdOut)
 async def event_id(
+    request: Request,
     response: Response,
-    click_id: Annotated[str, Query(min_length=1, max_length=128)],
-    event: Annotated[str, Query(max_length=64)] = "sale",
-    txid: Annotated[str | None, Query(max_length=128)] = None,
+    click_id: Annotated[str, Query(description="aliases: clickid, cid, subid")] = "",
+    event: Annotated[str, Query(description="as the postback will send it; default sale")] = "",
+    txid: Annotated[str, Query(description="aliases: transaction_id, tid")] = "",
 ) -> EventIdOut:
     """The event_id Relay will send for this click, event and txid, so a browser pixel can
     send the same one (`fbq(..., {eventID})`, `ttq.track(..., {event_id})`) and the
-    platform counts the pair once. Public: the ID is derived, not secret."""
+    platform counts the pair once. Parameters are read exactly as `/postback` reads them.
+    Public: the ID is derived, not secret."""
+    # The declared parameters document the route; reading the raw query applies aliases.
+    click, inbound, transaction = conversion_identity(dict(request.query_params))
     # Landers call this from the browser, on their own origin.
     response.headers["Access-Control-Allow-Origin"] = "*"
-    return EventIdOut(event_id=conversion_id(click_id, normalize_event_type(event), txid))
+    return EventIdOut(event_id=conversion_id(click, normalize_event_type(inbound), transaction))

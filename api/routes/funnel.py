@@ -80,8 +80,9 @@ async def update_custom_conversion(
         changes["pixel_id"] = body.pixel
     if body.inbound_event is not None:
         changes["inbound_event"] = normalize_event_type(body.inbound_event)
-    # `pixel` is stored as `pixel_id`; the body's own `pixel` key is ignored by the model.
-    return await save(runtime, patched(current, body, **changes))
+    return await save(
+        runtime, patched(current, body, exclude=frozenset({"pixel"}), changes=changes)
+    )
 
 
 @router.delete(CUSTOM + "/{custom_conversion_id}", status_code=204, tags=["custom conversions"])
@@ -139,7 +140,7 @@ async def update_outbound_postback(
     changes = {}
     if body.events is not None:
         changes["events"] = [normalize_event_type(e) for e in body.events]
-    return await save(runtime, patched(current, body, **changes))
+    return await save(runtime, patched(current, body, changes=changes))
 
 
 @router.delete(POSTBACKS + "/{postback_id}", status_code=204, tags=["outbound postbacks"])

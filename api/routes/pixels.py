@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Response
 
-from api.crud import fetch
+from api.crud import fetch, patched
 from api.deps import AdminDep, RuntimeDep
 from api.schemas import PixelIn, PixelPatch
 from relay.errors import NotFound
@@ -66,8 +66,7 @@ async def update_pixel(
 ) -> Pixel:
     """Change a pixel; send `access_token` to rotate the token."""
     current = await pixel_of(runtime, campaign_id, pixel_id)
-    changes = body.model_dump(exclude_unset=True, exclude={"access_token"})
-    updated = Pixel.model_validate({**current.model_dump(), **changes, "updated_at": utc_now()})
+    updated = patched(current, body, exclude=frozenset({"access_token"}))
     return await _save(runtime, updated, body.access_token)
 
 

@@ -1,6 +1,7 @@
 """The postback endpoint networks call: GET or POST, query string, form or JSON."""
 
 import json
+import urllib.parse
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,31 +25,67 @@ class PostbackOut(BaseModel):
     attributed: bool
 
 
-async def _raw_params(request: Request) -> dict[str, str]:
-    params: dict[str, Any] = dict(request.query_params)
-    if request.method == "POST":
-        body = await request.body()
+def _decoded_pairs(encoded: bytes) -> list[tuple[str, str]]:
+    """URL-encoded pairs, decoded strictly: two different invalid byte strings must not
+    both turn into U+FFFD and collide into one conversion ID."""
+    pairs: list[tuple[str, str]] = []
+    for part in encoded.split(b"&"):
+        if not part:
+            continue
+        raw_name, _, raw_value = part.partition(b"=")
+        name_bytes = urllib.parse.unquote_to_bytes(raw_name.replace(b"+", b" "))
+        value_bytes = urllib.parse.unquote_to_bytes(raw_value.replace(b"+", b" "))
+        name = name_bytes.decode("utf-8", errors="replace")
+        try:
+            pairs.append((name_bytes.decode("utf-8"), value_bytes.decode("utf-8")))
+        except UnicodeDecodeError:
+            raise BadParameter(f"{name} is not valid UTF-8", name) from None
+    return pairs
+
+
+async def _body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > _MAX_BODY:
+        raise BadParameter(f"the body is larger than {_MAX_BODY} bytes", "body")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
         if len(body) > _MAX_BODY:
             raise BadParameter(f"the body is larger than {_MAX_BODY} bytes", "body")
-        content_type = request.headers.get("content-type", "")
-        if body and "json" in content_type:
-            try:
-                parsed = json.loads(body)
-            except ValueError:
-                raise BadParameter("the body is not valid JSON", "body") from None
-            if not isinstance(parsed, dict):
-                raise BadParameter("the JSON body must be an object", "body")
-            params.update(parsed)
-        elif body:
-            params.update((await request.form()).items())
-    if len(params) > _MAX_PARAMS:
+    return body
+
+
+def _body_pairs(body: bytes, content_type: str) -> list[tuple[str, Any]]:
+    if "json" not in content_type:
+        return list(_decoded_pairs(body))
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        raise BadParameter("the body is not valid JSON", "body") from None
+    if not isinstance(parsed, dict):
+        raise BadParameter("the JSON body must be an object", "body")
+    return list(parsed.items())
+
+
+async def _raw_params(request: Request) -> dict[str, str]:
+    """Every parameter from the query string and the body, each given at most once."""
+    pairs: list[tuple[str, Any]] = list(_decoded_pairs(request.scope.get("query_string", b"")))
+    if request.method == "POST":
+        body = await _body(request)
+        if body:
+            pairs += _body_pairs(body, request.headers.get("content-type", ""))
+    if len(pairs) > _MAX_PARAMS:
         raise BadParameter(f"more than {_MAX_PARAMS} parameters", "body")
     raw: dict[str, str] = {}
-    for name, value in params.items():
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            raw[str(name)] = str(value)
-        elif value is not None:
+    for name, value in pairs:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            if value is None:
+                continue
             raise BadParameter(f"{name} must be a string or a number", str(name))
+        text = str(value)
+        if raw.get(name, text) != text:
+            raise BadParameter(f"{name} is given twice with different values", str(name))
+        raw[str(name)] = text
     return raw
 
 
