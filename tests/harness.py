@@ -97,6 +97,15 @@ class Relay:
         return found
 
 
+def physical_rows(clickhouse: ClickHouse, conversion_id: str) -> int:
+    """Stored rows for an ID, not collapsed by FINAL: proves that no second write happened."""
+    result = clickhouse.query(
+        "SELECT count() FROM conversions WHERE conversion_id = {id:String}",
+        parameters={"id": conversion_id},
+    )
+    return int(result.result_rows[0][0])
+
+
 @asynccontextmanager
 async def running_relay(
     env: WorkflowEnvironment,

@@ -1,13 +1,17 @@
-"""Record the workflow histories the replay tests replay: `python -m tests.record_histories`.
+"""Record the workflow histories the replay tests replay:
+`python -m tests.record_histories [name ...]` (default: every scenario).
 
-Runs real conversions through a real dev server, the in-process ClickHouse engine and the
-local platform server, then writes each workflow's history to tests/histories/. Re-record
-only on purpose: a history that stops replaying is what the replay test exists to catch.
+Runs real conversions through a real dev server, the in-process ClickHouse engine, the
+local platform server and a local traffic source, then writes each workflow's history to
+tests/histories/. Re-record only on purpose: a history that stops replaying is what the
+replay test exists to catch, so record new scenarios rather than overwrite old ones.
 """
 
 import asyncio
 import json
+import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -18,37 +22,93 @@ from relay.store.database import apply_migrations, open_clickhouse
 from tests.conftest import binary
 from tests.harness import Relay, running_relay
 from tests.platform_server import PlatformServer, Scripted
+from tests.traffic_source import TrafficSource
 
 OUT = Path(__file__).parent / "histories"
 
 
-async def _conversion(relay: Relay, retries: bool) -> str:
+async def _setup(relay: Relay) -> tuple[str, str, dict[str, str]]:
     network = await relay.network()
     campaign = await relay.campaign()
     meta = await relay.pixel(campaign["id"], "meta")
     await relay.pixel(campaign["id"], "tiktok")
-    if retries:
-        relay.platforms.script(
-            "meta", meta["platform_pixel_id"], Scripted(status=500), Scripted(status=503)
-        )
     click_id = await relay.click(campaign["id"], fbclid="IwAR-replay")
-    answer = await relay.postback(key=network["postback_key"], click_id=click_id, payout="7")
-    conversion_id: str = answer.json()["conversion_id"]
+    return network["postback_key"], click_id, {"campaign": campaign["id"], **meta}
+
+
+async def _accept(relay: Relay, **params: str) -> str:
+    conversion_id: str = (await relay.postback(**params)).json()["conversion_id"]
     await relay.result(conversion_id)
     return conversion_id
 
 
-async def main() -> None:
+async def clean(relay: Relay, source: TrafficSource) -> str:
+    key, click_id, _ = await _setup(relay)
+    return await _accept(relay, key=key, click_id=click_id, payout="7")
+
+
+async def retries(relay: Relay, source: TrafficSource) -> str:
+    key, click_id, meta = await _setup(relay)
+    relay.platforms.script(
+        "meta", meta["platform_pixel_id"], Scripted(status=500), Scripted(status=503)
+    )
+    return await _accept(relay, key=key, click_id=click_id, payout="7")
+
+
+async def funnel(relay: Relay, source: TrafficSource) -> str:
+    """A permanent Meta failure, TikTok delivered, a traffic-source postback retried."""
+    key, click_id, meta = await _setup(relay)
+    relay.platforms.script(
+        "meta", meta["platform_pixel_id"], Scripted(status=400, body=PlatformServer.meta_error(190))
+    )
+    await relay.post(
+        f"/api/campaigns/{meta['campaign']}/postbacks",
+        {"url_template": source.url + "/cb?c={click_id}&p={payout}"},
+    )
+    source.script(503)
+    return await _accept(relay, key=key, click_id=click_id, payout="9", txid="F1")
+
+
+async def duplicate(relay: Relay, source: TrafficSource) -> str:
+    key, click_id, _ = await _setup(relay)
+    await _accept(relay, key=key, click_id=click_id, txid="D1")
+    return await _accept(relay, key=key, click_id=click_id, txid="D2")
+
+
+async def reversal(relay: Relay, source: TrafficSource) -> str:
+    key, click_id, meta = await _setup(relay)
+    await relay.post(
+        f"/api/campaigns/{meta['campaign']}/postbacks",
+        {"url_template": source.url + "/rej?c={click_id}", "events": ["rejected"]},
+    )
+    await _accept(relay, key=key, click_id=click_id, txid="R1")
+    return await _accept(relay, key=key, click_id=click_id, txid="R1", status="rejected")
+
+
+SCENARIOS: dict[str, Callable[[Relay, TrafficSource], Awaitable[str]]] = {
+    "clean": clean,
+    "retries": retries,
+    "funnel": funnel,
+    "duplicate": duplicate,
+    "reversal": reversal,
+}
+
+
+async def main(names: list[str]) -> None:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"), data_converter=pydantic_data_converter
     )
-    with tempfile.TemporaryDirectory() as tmp, PlatformServer() as platforms:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        PlatformServer() as platforms,
+        TrafficSource() as source,
+    ):
         clickhouse = open_clickhouse(f"chdb://{tmp}", "relay_record")
         apply_migrations(clickhouse)
         keys = KeyRing.parse(KeyRing.generate_spec("rec"))
         async with running_relay(env, clickhouse, platforms, keys) as relay:
-            for name, retries in (("clean", False), ("retries", True)):
-                conversion_id = await _conversion(relay, retries)
+            for name in names:
+                conversion_id = await SCENARIOS[name](relay, source)
                 handle = relay.runtime.temporal.get_workflow_handle(conversion_id)
                 history = await handle.fetch_history()
                 path = OUT / f"conversion_{name}.json"
@@ -58,4 +118,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:] or list(SCENARIOS)))

@@ -3,7 +3,7 @@
 import asyncio
 from typing import Any
 
-from tests.harness import Relay
+from tests.harness import Relay, physical_rows
 
 
 async def _funnel(relay: Relay, **campaign: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
@@ -27,7 +27,7 @@ async def test_one_postback_sent_20_times_in_a_row(relay: Relay) -> None:
     assert [a["status"] for a in answers] == ["accepted"] + ["existing"] * 19
     conv_id = answers[0]["conversion_id"]
     await _settle(relay, {conv_id})
-    assert relay.runtime.traffic.physical_rows(conv_id) == 1
+    assert physical_rows(relay.runtime.clickhouse, conv_id) == 1
     assert len(relay.platforms.requests_for("meta", pixel["platform_pixel_id"])) == 1
 
 
@@ -42,7 +42,7 @@ async def test_one_postback_sent_20_times_at_once(relay: Relay) -> None:
     assert sorted(a["status"] for a in answers).count("accepted") == 1
     assert not any(a["is_duplicate"] for a in answers)
     await _settle(relay, conv_ids)
-    assert relay.runtime.traffic.physical_rows(conv_ids.pop()) == 1
+    assert physical_rows(relay.runtime.clickhouse, conv_ids.pop()) == 1
     assert len(relay.platforms.requests_for("meta", pixel["platform_pixel_id"])) == 1
 
 

@@ -9,7 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from relay.crypto import KeyRing
 from relay.store.pool import ClickHouse
-from tests.harness import running_relay
+from tests.harness import physical_rows, running_relay
 from tests.platform_server import PlatformServer
 
 
@@ -51,7 +51,7 @@ async def test_persist_retries_through_an_outage_and_records_once(
         result = await relay.result(conversion_id)
         assert [f.delivered for f in result.fires] == [True]
         assert down.refused == 8
-        assert relay.runtime.traffic.physical_rows(conversion_id) == 1
+        assert physical_rows(relay.runtime.clickhouse, conversion_id) == 1
         assert len(relay.platforms.requests_for("meta", pixel["platform_pixel_id"])) == 1
         history = await relay.runtime.temporal.get_workflow_handle(conversion_id).fetch_history()
         # The first activity is persist; history keeps its last attempt's number.

@@ -27,7 +27,9 @@ def _history(path: Path) -> WorkflowHistory:
 
 
 def test_histories_were_recorded() -> None:
-    assert {p.stem for p in HISTORIES} >= {"conversion_clean", "conversion_retries"}
+    assert {p.stem for p in HISTORIES} >= {
+        f"conversion_{name}" for name in ("clean", "retries", "funnel", "duplicate", "reversal")
+    }
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

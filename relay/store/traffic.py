@@ -131,11 +131,3 @@ class TrafficStore:
             f"SELECT count() FROM conversions FINAL WHERE {condition}", parameters=params
         ).result_rows[0][0]
         return [_conversion(r) for r in rows], int(total)
-
-    def physical_rows(self, conversion_id: str) -> int:
-        """Stored rows for an ID, not collapsed by FINAL: proves that no second write happened."""
-        result = self._client.query(
-            "SELECT count() FROM conversions WHERE conversion_id = {id:String}",
-            parameters={"id": conversion_id},
-        )
-        return int(result.result_rows[0][0])
