@@ -107,7 +107,8 @@ async def _existing(runtime: Runtime, conversion_id_: str) -> PostbackAnswer:
 
 def _started_now(handle: WorkflowHandle[ConversionWorkflow, object]) -> bool:
     # With USE_EXISTING the server answers `started = false` for a running workflow; the
-    # SDK (1.35) keeps that response only on a private attribute.
+    # SDK (1.35, the lowest version pyproject allows) keeps that response only on a private
+    # attribute; test_idempotency fails if a new SDK moves it.
     response = getattr(handle, "_start_workflow_response", None)
     return bool(getattr(response, "started", True))
 
