@@ -121,49 +121,42 @@ class Conversion(BaseModel):
     received_at: datetime
 
 
-class PixelFire(BaseModel):
+class DeliveryAttempt(BaseModel):
+    """What every logged attempt records, pixel fire or outbound postback."""
+
+    conversion_id: str
+    campaign_id: str
+    attempt: int
+    request_body: str
+    http_status: int | None
+    response_body: str
+    response_truncated: bool
+    verdict: str
+    success: bool
+    error: str
+    duration_ms: int
+    scheduled_at: datetime | None = None
+
+
+class PixelFire(DeliveryAttempt):
     """One delivery attempt to one pixel, as logged (token redacted)."""
 
     fire_id: str
-    conversion_id: str
-    campaign_id: str
     pixel_id: str
     platform: Platform
     pixel_name: str
     event_name: str
     event_id: str
-    attempt: int
     request_url: str
-    request_body: str
-    http_status: int | None
-    response_body: str
-    response_truncated: bool
-    verdict: str
-    success: bool
-    error: str
-    duration_ms: int
     fired_at: datetime
-    scheduled_at: datetime | None = None
 
 
-class PostbackAttempt(BaseModel):
+class PostbackAttempt(DeliveryAttempt):
     """One outbound postback attempt, as logged (secrets in the URL redacted)."""
 
     attempt_id: str
-    conversion_id: str
-    campaign_id: str
     postback_id: str
     event_type: str
-    attempt: int
     method: str
     url: str
-    request_body: str
-    http_status: int | None
-    response_body: str
-    response_truncated: bool
-    verdict: str
-    success: bool
-    error: str
-    duration_ms: int
     sent_at: datetime
-    scheduled_at: datetime | None = None
