@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from relay.config_cache import ConfigCache
+from relay.models import Pixel
 from relay.platforms.classify import Classification, Verdict
 from relay.store.pool import STORE_ERRORS
 
@@ -46,3 +48,14 @@ async def store_call(call: Callable[..., T], *args: Any) -> T:
             activity.logger.warning("store call failed (%s); retrying", type(exc).__name__)
             await asyncio.sleep(delay)
     return await asyncio.to_thread(call, *args)
+
+
+async def cached_pixel(config: ConfigCache, pixel_id: str) -> tuple[Pixel, str]:
+    """The pixel and its encrypted token from the configuration cache; a pixel that is
+    not there after a reload was deleted, which no retry mends."""
+    for load in (config.snapshot, config.reload_on_miss):
+        snapshot = await store_call(load)
+        pixel, sealed = snapshot.pixels.get(pixel_id), snapshot.tokens.get(pixel_id)
+        if pixel is not None and sealed is not None:
+            return pixel, sealed
+    raise ApplicationError(f"pixel {pixel_id} was deleted", non_retryable=True)

@@ -13,7 +13,8 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.attempts import bounded, raise_for_verdict, store_call
+from activities.attempts import bounded, cached_pixel, raise_for_verdict, store_call
+from relay.config_cache import ConfigCache
 from relay.crypto import KeyRing
 from relay.models import Click, Conversion, Pixel, PixelFire, Platform
 from relay.outbound import REDACTED
@@ -29,7 +30,7 @@ from relay.platforms.meta import build_meta_body, meta_events_path
 from relay.platforms.tiktok import build_tiktok_body, tiktok_path
 from relay.settings import Settings
 from relay.store.attempt_log import AttemptLog
-from relay.store.config import ConfigStore
+from relay.store.click_cache import ClickCache
 from relay.store.rows import utc_now
 from relay.store.traffic import TrafficStore
 from relay.workflow_io import SendPixelInput, SendPixelResult
@@ -79,8 +80,9 @@ class DeliveryActivities:
     def __init__(
         self,
         settings: Settings,
-        config: ConfigStore,
+        config: ConfigCache,
         traffic: TrafficStore,
+        clicks: ClickCache,
         fire_log: AttemptLog[PixelFire],
         keys: KeyRing,
         meta_http: httpx.AsyncClient,
@@ -89,22 +91,24 @@ class DeliveryActivities:
         self._settings = settings
         self._config = config
         self._traffic = traffic
+        self._clicks = clicks
         self._fire_log = fire_log
         self._keys = keys
         self._meta_http = meta_http
         self._tiktok_http = tiktok_http
 
     async def _load(self, input: SendPixelInput) -> tuple[Conversion, Click | None, Pixel, str]:
-        target = input.target
-        conversion = await store_call(self._traffic.get_conversion, input.conversion_id)
-        pixel = await store_call(self._config.get_pixel, target.pixel_id)
-        sealed = await store_call(self._config.pixel_token_ciphertext, target.pixel_id)
+        """The planned conversion (read from ClickHouse only for runs that predate the
+        plan carrying it), its click (usually from memory), the pixel and its token from
+        the configuration cache."""
+        conversion = input.conversion or await store_call(
+            self._traffic.get_conversion, input.conversion_id
+        )
         if conversion is None:
             # Persist ran before this activity was scheduled, so this is a store glitch.
             raise ApplicationError(f"conversion {input.conversion_id} not readable yet")
-        if pixel is None or sealed is None:
-            raise ApplicationError(f"pixel {target.pixel_id} was deleted", non_retryable=True)
-        click = await store_call(self._traffic.get_click, conversion.click_id)
+        pixel, sealed = await cached_pixel(self._config, input.target.pixel_id)
+        click = await store_call(self._clicks.get, conversion.click_id)
         return conversion, click, pixel, self._keys.decrypt(sealed, pixel.id)
 
     @activity.defn

@@ -10,11 +10,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.attempts import bounded, raise_for_verdict, store_call
+from relay.config_cache import ConfigCache
 from relay.models import Click, Conversion, OutboundPostback, PostbackAttempt
 from relay.outbound import classify_postback, expand, redact_url
 from relay.platforms.classify import Verdict, parse_retry_after
 from relay.store.attempt_log import AttemptLog
-from relay.store.config import ConfigStore
+from relay.store.click_cache import ClickCache
 from relay.store.rows import utc_now
 from relay.store.traffic import TrafficStore
 from relay.workflow_io import SendPostbackInput
@@ -43,28 +44,35 @@ class OutboundActivities:
 
     def __init__(
         self,
-        config: ConfigStore,
+        config: ConfigCache,
         traffic: TrafficStore,
+        clicks: ClickCache,
         log: AttemptLog[PostbackAttempt],
         http: httpx.AsyncClient,
     ) -> None:
         self._config = config
         self._traffic = traffic
+        self._clicks = clicks
         self._log = log
         self._http = http
+
+    async def _postback(self, postback_id: str) -> OutboundPostback:
+        for load in (self._config.snapshot, self._config.reload_on_miss):
+            postback = (await store_call(load)).postbacks.get(postback_id)
+            if postback is not None:
+                return postback
+        raise ApplicationError(f"postback {postback_id} was deleted", non_retryable=True)
 
     async def _load(
         self, input: SendPostbackInput
     ) -> tuple[Conversion, Click | None, OutboundPostback]:
-        conversion = await store_call(self._traffic.get_conversion, input.conversion_id)
-        postback = await store_call(self._config.get, OutboundPostback, input.target.postback_id)
+        conversion = input.conversion or await store_call(
+            self._traffic.get_conversion, input.conversion_id
+        )
         if conversion is None:
             raise ApplicationError(f"conversion {input.conversion_id} not readable yet")
-        if postback is None:
-            raise ApplicationError(
-                f"postback {input.target.postback_id} was deleted", non_retryable=True
-            )
-        click = await store_call(self._traffic.get_click, conversion.click_id)
+        postback = await self._postback(input.target.postback_id)
+        click = await store_call(self._clicks.get, conversion.click_id)
         return conversion, click, postback
 
     @activity.defn

@@ -17,7 +17,7 @@ from api.routes import (
     reading,
     settings,
 )
-from relay.runtime import Runtime
+from relay.runtime import Runtime, running_intake
 
 RuntimeFactory = Callable[[], AbstractAsyncContextManager[Runtime]]
 
@@ -27,7 +27,7 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with runtime_factory() as runtime:
+        async with runtime_factory() as runtime, running_intake(runtime):
             app.state.runtime = runtime
             yield
 

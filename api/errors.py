@@ -13,7 +13,10 @@ def error_body(code: str, message: str, param: str | None) -> dict[str, dict[str
 
 async def _relay_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RelayError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+    retry_after = getattr(exc, "retry_after_s", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return JSONResponse(
         error_body(exc.code, exc.message, exc.param), status_code=exc.status_code, headers=headers
     )

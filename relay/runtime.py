@@ -3,12 +3,16 @@
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from temporalio.client import Client as TemporalClient
 
+from relay.config_cache import ConfigCache
 from relay.crypto import KeyRing
+from relay.forwarder import Forwarder, workflow_starter
+from relay.inbox import Inbox
+from relay.ingest import Intake
 from relay.models import PixelFire, PostbackAttempt
 from relay.settings import Settings
 from relay.store.attempt_log import AttemptLog, pixel_fire_log, postback_log
@@ -23,13 +27,22 @@ T = TypeVar("T")
 
 @dataclass
 class Runtime:
-    """What the API and the worker share: settings, clients, stores, secrets."""
+    """What the API and the worker share: settings, clients, stores, secrets, and the
+    configuration cache (`embedded`: every configuration write goes through this process)."""
 
     settings: Settings
     clickhouse: ClickHouse
     temporal: TemporalClient
     keys: KeyRing
     admin_token: str
+    embedded: bool = False
+    config_cache: ConfigCache = field(init=False)
+    intake: Intake | None = None  # set while the API's inbox and forwarder run
+
+    def __post_init__(self) -> None:
+        self.config_cache = ConfigCache(
+            ConfigStore(self.clickhouse), self.settings.config_refresh_s, self.embedded
+        )
 
     async def run(self, call: Callable[..., T], *args: Any) -> T:
         """Run a blocking store call off the event loop."""
@@ -37,7 +50,8 @@ class Runtime:
 
     @property
     def config(self) -> ConfigStore:
-        return ConfigStore(self.clickhouse)
+        """The configuration tables; writes through it refresh this process's cache."""
+        return ConfigStore(self.clickhouse, on_change=self.config_cache.invalidate)
 
     @property
     def traffic(self) -> TrafficStore:
@@ -53,8 +67,40 @@ class Runtime:
 
 
 @asynccontextmanager
+async def running_intake(runtime: Runtime) -> AsyncIterator[Intake]:
+    """The API's durable inbox and its forwarder, running until the block ends. Entries
+    not yet forwarded stay in the inbox file for the next start."""
+    settings = runtime.settings
+    inbox = Inbox(settings.inbox_file, settings.inbox_capacity, settings.inbox_memory_days)
+    shared = settings.shared_dedup if settings.shared_dedup is not None else not runtime.embedded
+    # Eager start hands the first task straight to a worker on this client (`relay up`).
+    start = workflow_starter(runtime.temporal, settings.task_queue, True, shared)
+    forwarder = Forwarder(inbox, start, settings.forwarder_concurrency)
+    intake = Intake(
+        runtime.config_cache,
+        runtime.traffic,
+        inbox,
+        settings.inbox_retry_after_s,
+        forwarder,
+    )
+    task = asyncio.create_task(forwarder.run(), name="forwarder")
+    runtime.intake = intake
+    try:
+        yield intake
+    finally:
+        runtime.intake = None
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await asyncio.to_thread(inbox.close)
+
+
+@asynccontextmanager
 async def open_runtime(
-    settings: Settings, temporal_address: str, keys: KeyRing, admin_token: str
+    settings: Settings,
+    temporal_address: str,
+    keys: KeyRing,
+    admin_token: str,
+    embedded: bool = False,
 ) -> AsyncIterator[Runtime]:
     """Open ClickHouse (applying migrations) and Temporal; close ClickHouse on exit."""
     clickhouse = open_clickhouse(
@@ -63,6 +109,6 @@ async def open_runtime(
     try:
         apply_migrations(clickhouse)
         temporal = await connect_temporal(settings, temporal_address)
-        yield Runtime(settings, clickhouse, temporal, keys, admin_token)
+        yield Runtime(settings, clickhouse, temporal, keys, admin_token, embedded)
     finally:
         clickhouse.close()

@@ -48,7 +48,36 @@ class Settings(BaseSettings):
     tiktok_timeout_s: float = 3.0
     postback_timeout_s: float = 5.0
     max_event_age_days: int = 7
+    delivery_retry_window_h: float = Field(
+        default=24.0,
+        gt=0,
+        le=168,
+        description="How long transient delivery failures keep retrying (at most 7 days).",
+    )
+    inbox_path: Path | None = Field(
+        default=None, description="The API's durable inbox; default {data_dir}/inbox.sqlite."
+    )
+    inbox_capacity: int = Field(
+        default=200_000, ge=1, description="Postbacks waiting to be forwarded; beyond, 503."
+    )
+    inbox_retry_after_s: int = Field(default=5, ge=1, description="Retry-After when full.")
+    inbox_memory_days: float = Field(
+        default=35.0, gt=0, description="How long the inbox remembers accepted conversions."
+    )
+    forwarder_concurrency: int = Field(default=32, ge=1, le=1024)
+    shared_dedup: bool | None = Field(
+        default=None,
+        description="Dedup claims in Temporal, for several API replicas; default: on for "
+        "`relay api`, off for `relay up` (one inbox decides).",
+    )
+    config_refresh_s: float = Field(
+        default=2.0, gt=0, description="Bound on how stale another process's config may be."
+    )
     default_currency: str = "USD"
+
+    @property
+    def inbox_file(self) -> Path:
+        return self.inbox_path or self.data_dir / "inbox.sqlite"
 
     @property
     def clickhouse_dsn(self) -> str:

@@ -6,19 +6,33 @@ from contextlib import asynccontextmanager
 import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.conversions import ConversionActivities
 from activities.delivery import DeliveryActivities
 from activities.outbound import OutboundActivities
+from activities.prepare import PrepareActivities
+from relay.config_cache import ConfigCache
 from relay.crypto import KeyRing
 from relay.settings import Settings
 from relay.store.attempt_log import pixel_fire_log, postback_log
+from relay.store.click_cache import ClickCache
 from relay.store.config import ConfigStore
 from relay.store.pool import ClickHouse
 from relay.store.traffic import TrafficStore
 from workflows.conversion import ConversionWorkflow, DedupClaimWorkflow
 
 WORKFLOWS = [ConversionWorkflow, DedupClaimWorkflow]
+
+# Modules the sandbox hands to workflows as they are instead of re-importing them for every
+# new workflow run: Relay's own (deterministic data models and pure functions; workflow
+# code does no I/O) and the libraries they import.
+PASSTHROUGH = ("relay", "activities", "pydantic", "pydantic_core", "httpx", "phonenumbers")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 def platform_client(base_url: str, timeout_s: float) -> httpx.AsyncClient:
@@ -38,10 +52,15 @@ async def relay_worker(
     clickhouse: ClickHouse,
     keys: KeyRing,
     task_queue: str | None = None,
+    config: ConfigCache | None = None,
 ) -> AsyncIterator[Worker]:
-    """A configured worker, not yet running; its HTTP clients close when the block ends."""
-    config = ConfigStore(clickhouse)
+    """A configured worker, not yet running; its HTTP clients close when the block ends.
+
+    `config` is the process's configuration cache, shared with the API in `relay up`."""
+    store = ConfigStore(clickhouse)
+    config = config or ConfigCache(store, settings.config_refresh_s)
     traffic = TrafficStore(clickhouse)
+    clicks = ClickCache(traffic)
     async with (
         platform_client(settings.meta_base_url, settings.meta_timeout_s) as meta_http,
         platform_client(settings.tiktok_base_url, settings.tiktok_timeout_s) as tiktok_http,
@@ -52,19 +71,31 @@ async def relay_worker(
             headers={"User-Agent": "Relay/0.1 (postback)"},
         ) as postback_http,
     ):
-        conversions = ConversionActivities(traffic, config)
+        legacy = ConversionActivities(traffic, store)
+        prepare = PrepareActivities(settings, traffic, clicks, config)
         delivery = DeliveryActivities(
-            settings, config, traffic, pixel_fire_log(clickhouse), keys, meta_http, tiktok_http
+            settings,
+            config,
+            traffic,
+            clicks,
+            pixel_fire_log(clickhouse),
+            keys,
+            meta_http,
+            tiktok_http,
         )
-        outbound = OutboundActivities(config, traffic, postback_log(clickhouse), postback_http)
+        outbound = OutboundActivities(
+            config, traffic, clicks, postback_log(clickhouse), postback_http
+        )
         yield Worker(
             client,
             task_queue=task_queue or settings.task_queue,
             workflows=WORKFLOWS,
             activities=[
-                conversions.persist_conversion,
-                conversions.plan_delivery,
+                prepare.prepare_conversion,
+                legacy.persist_conversion,
+                legacy.plan_delivery,
                 delivery.send_pixel_event,
                 outbound.send_outbound_postback,
             ],
+            workflow_runner=workflow_runner(),
         )

@@ -11,9 +11,15 @@ from relay.models import Conversion, Platform
 
 
 class ConversionInput(BaseModel):
-    """The workflow's input: the conversion as accepted from the postback."""
+    """The workflow's input: the conversion as accepted from the postback.
+
+    From the inbox on, the accept step does not read the click: `campaign_id`, a default
+    `currency`, `attributed` and `is_duplicate` are decided by `prepare_conversion`, helped
+    by the holders of the dedup claims ('' when none was taken)."""
 
     conversion: Conversion
+    claim_holder: str = ""  # the first conversion accepted for this click and event type
+    txid_holder: str = ""  # with shared dedup: the first for this network, event and txid
 
 
 class PersistResult(BaseModel):
@@ -49,9 +55,24 @@ class DeliveryPlan(BaseModel):
     postbacks: list[PostbackTarget] = []
 
 
+class Prepared(BaseModel):
+    """The conversion as recorded (decided), and every send planned for it."""
+
+    conversion: Conversion
+    recorded_by_earlier_run: bool = False
+    skipped: str = ""
+    pixels: list[PixelTarget] = []
+    postbacks: list[PostbackTarget] = []
+    retry_window_s: int = 86_400
+
+
 class SendPixelInput(BaseModel):
+    """`conversion` is carried from the plan (None in runs that predate it: then the
+    activity reads it from ClickHouse)."""
+
     conversion_id: str
     target: PixelTarget
+    conversion: Conversion | None = None
 
 
 class SendPixelResult(BaseModel):
@@ -70,6 +91,7 @@ class FireOutcome(BaseModel):
 class SendPostbackInput(BaseModel):
     conversion_id: str
     target: PostbackTarget
+    conversion: Conversion | None = None
 
 
 class PostbackOutcome(BaseModel):

@@ -2,10 +2,12 @@
 the real in-process ClickHouse engine, a real Temporal server and the local platforms."""
 
 import asyncio
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from relay.crypto import KeyRing
-from relay.runtime import Runtime
+from relay.runtime import Runtime, running_intake
 from relay.settings import Settings
 from relay.store.pool import ClickHouse
 from relay.worker import relay_worker
@@ -79,7 +81,20 @@ class Relay:
     async def postback(self, **params: str) -> httpx.Response:
         return await self.http.get("/postback", params=params)
 
+    async def forwarded(self, conversion_id: str, timeout_s: float = 30) -> None:
+        """Wait until the inbox has handed the conversion to Temporal."""
+        async with asyncio.timeout(timeout_s):
+            while await self.pending(conversion_id):  # noqa: ASYNC110 - polls another store
+                await asyncio.sleep(0.02)
+
+    async def pending(self, conversion_id: str) -> bool:
+        intake = self.runtime.intake
+        assert intake is not None
+        entries = await intake.inbox.take(0, 1_000_000)
+        return any(e.conversion_id == conversion_id for e in entries)
+
     async def result(self, conversion_id: str, timeout_s: float = 60) -> ConversionResult:
+        await self.forwarded(conversion_id, timeout_s)
         handle = self.runtime.temporal.get_workflow_handle_for(
             ConversionWorkflow.run, conversion_id
         )
@@ -114,15 +129,30 @@ async def running_relay(
     keys: KeyRing,
     **overrides: Any,
 ) -> AsyncIterator[Relay]:
-    """Relay wired to the given servers, with a fresh task queue so tests never share work."""
-    settings = Settings(
-        meta_base_url=platforms.base_url,
-        tiktok_base_url=platforms.base_url,
-        task_queue=f"relay-test-{uuid.uuid4().hex[:8]}",
-        **overrides,
-    )
+    """Relay wired to the given servers, with a fresh task queue so tests never share work,
+    and a fresh inbox. One process owns the configuration, as in `relay up`."""
+    with tempfile.TemporaryDirectory(prefix="relay-inbox-") as inbox_dir:
+        settings = Settings(
+            meta_base_url=platforms.base_url,
+            tiktok_base_url=platforms.base_url,
+            task_queue=f"relay-test-{uuid.uuid4().hex[:8]}",
+            inbox_path=Path(inbox_dir) / "inbox.sqlite",
+            **overrides,
+        )
+        async with _relay(env, clickhouse, platforms, keys, settings) as relay:
+            yield relay
+
+
+@asynccontextmanager
+async def _relay(
+    env: WorkflowEnvironment,
+    clickhouse: ClickHouse,
+    platforms: PlatformServer,
+    keys: KeyRing,
+    settings: Settings,
+) -> AsyncIterator[Relay]:
     temporal = env.client
-    runtime = Runtime(settings, clickhouse, temporal, keys, ADMIN_TOKEN)
+    runtime = Runtime(settings, clickhouse, temporal, keys, ADMIN_TOKEN, embedded=True)
 
     @asynccontextmanager
     async def opened() -> AsyncIterator[Runtime]:
@@ -133,7 +163,8 @@ async def running_relay(
     transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 51000))
     async with (
         httpx.AsyncClient(transport=transport, base_url="http://relay.test") as http,
-        relay_worker(temporal, settings, clickhouse, keys) as worker,
+        relay_worker(temporal, settings, clickhouse, keys, config=runtime.config_cache) as worker,
         worker,
+        running_intake(runtime),
     ):
         yield Relay(runtime, http, platforms, env)

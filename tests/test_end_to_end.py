@@ -86,11 +86,12 @@ async def test_click_to_meta_and_tiktok_with_logs(relay: Relay) -> None:
         "conversion_id": conv_id,
         "status": "accepted",
         "is_duplicate": False,
-        "attributed": True,
+        "attributed": None,  # decided by the workflow from the click
     }
 
     result = await relay.result(conv_id)
     assert [f.delivered for f in result.fires] == [True, True]
+    assert (await relay.conversion(conv_id))["attributed"] is True
 
     [meta_request] = relay.platforms.requests_for("meta", meta["platform_pixel_id"])
     assert meta_request.problems == []
@@ -154,7 +155,7 @@ async def test_unknown_click_is_recorded_unattributed_and_not_delivered(relay: R
     answer = await relay.postback(key=network["postback_key"], click_id="never-seen", payout="3")
     assert answer.status_code == 200
     body = answer.json()
-    assert body["attributed"] is False and body["status"] == "accepted"
+    assert body["attributed"] is None and body["status"] == "accepted"
     result = await relay.result(body["conversion_id"])
     assert result.fires == [] and result.skipped.startswith("unattributed")
     stored = await relay.conversion(body["conversion_id"])

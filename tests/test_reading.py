@@ -103,4 +103,9 @@ async def test_health_and_readiness(relay: Relay) -> None:
     assert (await relay.http.get("/healthz")).json() == {"status": "ok"}
     ready = await relay.http.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"ready": True, "temporal": "ok", "clickhouse": "ok"}
+    assert ready.json() == {
+        "ready": True,
+        "temporal": "ok",
+        "clickhouse": "ok",
+        "inbox": {"depth": 0, "capacity": 200_000, "oldest_age_s": None},
+    }

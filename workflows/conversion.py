@@ -1,9 +1,15 @@
-"""ConversionWorkflow: persist first, then fire every planned pixel in parallel.
+"""ConversionWorkflow: record first, then fire every planned pixel and postback in parallel.
 
-Deterministic orchestration only; every read and write happens in activities.
+Deterministic orchestration only; every read and write happens in activities. Runs started
+since the inbox take one first step (`prepare_conversion`, a local activity: record, decide
+and plan); runs recorded before it (persist, then plan, as activities) replay on the branch
+that `workflow.patched` keeps for them.
 """
 
 import asyncio
+from collections.abc import Coroutine
+from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -12,6 +18,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.conversions import ConversionActivities
     from activities.delivery import DeliveryActivities
     from activities.outbound import OutboundActivities
+    from activities.prepare import PrepareActivities
+    from relay.models import Conversion
     from relay.platforms.event_names import is_reversal
     from relay.workflow_io import (
         ClaimInput,
@@ -23,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         PlanInput,
         PostbackOutcome,
         PostbackTarget,
+        Prepared,
         SendPixelInput,
         SendPostbackInput,
     )
@@ -35,7 +44,13 @@ with workflow.unsafe.imports_passed_through():
         PERSIST_TIMEOUT,
         PLAN_RETRY,
         PLAN_TIMEOUT,
+        PREPARE_TIMEOUT,
+        delivery_retry,
+        outbound_retry,
     )
+
+PREPARE_PATCH = "prepare-local-activity"
+REVERSAL = "reversal: fires no pixel, only postbacks configured for it"
 
 
 @workflow.defn
@@ -44,6 +59,33 @@ class ConversionWorkflow:
 
     @workflow.run
     async def run(self, input: ConversionInput) -> ConversionResult:
+        if workflow.patched(PREPARE_PATCH):
+            return await self._prepared_run(input)
+        return await self._legacy_run(input)
+
+    async def _prepared_run(self, input: ConversionInput) -> ConversionResult:
+        prepared: Prepared = await workflow.execute_local_activity_method(
+            PrepareActivities.prepare_conversion,
+            input,
+            start_to_close_timeout=PREPARE_TIMEOUT,
+            retry_policy=PERSIST_RETRY,
+        )
+        conversion = prepared.conversion
+        result = ConversionResult(conversion_id=conversion.conversion_id)
+        if prepared.skipped:
+            result.skipped = prepared.skipped
+            return result
+        window = timedelta(seconds=prepared.retry_window_s)
+        fires = [
+            self._fire(conversion.conversion_id, t, conversion, window) for t in prepared.pixels
+        ]
+        postbacks = [
+            self._postback(conversion.conversion_id, t, conversion, window)
+            for t in prepared.postbacks
+        ]
+        return await self._deliver(result, conversion, fires, postbacks)
+
+    async def _legacy_run(self, input: ConversionInput) -> ConversionResult:
         conversion = input.conversion
         persisted = await workflow.execute_activity_method(
             ConversionActivities.persist_conversion,
@@ -71,25 +113,44 @@ class ConversionWorkflow:
             start_to_close_timeout=PLAN_TIMEOUT,
             retry_policy=PLAN_RETRY,
         )
-        # Every pixel fire and outbound postback runs in parallel; none waits on another.
         fires = [self._fire(conversion.conversion_id, t) for t in plan.pixels]
         postbacks = [self._postback(conversion.conversion_id, t) for t in plan.postbacks]
+        return await self._deliver(result, conversion, fires, postbacks)
+
+    async def _deliver(
+        self,
+        result: ConversionResult,
+        conversion: Conversion,
+        fires: list[Coroutine[Any, Any, FireOutcome]],
+        postbacks: list[Coroutine[Any, Any, PostbackOutcome]],
+    ) -> ConversionResult:
+        # Every pixel fire and outbound postback runs in parallel; none waits on another.
         fire_outcomes, postback_outcomes = await asyncio.gather(
             asyncio.gather(*fires), asyncio.gather(*postbacks)
         )
         result.fires = list(fire_outcomes)
         result.postbacks = list(postback_outcomes)
         if is_reversal(conversion.event_type):
-            result.skipped = "reversal: fires no pixel, only postbacks configured for it"
+            result.skipped = REVERSAL
         return result
 
-    async def _fire(self, conversion_id: str, target: PixelTarget) -> FireOutcome:
+    async def _fire(
+        self,
+        conversion_id: str,
+        target: PixelTarget,
+        conversion: Conversion | None = None,
+        window: timedelta | None = None,
+    ) -> FireOutcome:
+        policy, schedule_to_close = (
+            delivery_retry(window) if window is not None else (DELIVERY_RETRY, None)
+        )
         try:
             await workflow.execute_activity_method(
                 DeliveryActivities.send_pixel_event,
-                SendPixelInput(conversion_id=conversion_id, target=target),
+                SendPixelInput(conversion_id=conversion_id, target=target, conversion=conversion),
                 start_to_close_timeout=DELIVERY_TIMEOUT,
-                retry_policy=DELIVERY_RETRY,
+                schedule_to_close_timeout=schedule_to_close,
+                retry_policy=policy,
                 summary=f"{target.platform.value} {target.event_name} -> {target.pixel_name}",
             )
         except ActivityError as err:
@@ -98,13 +159,25 @@ class ConversionWorkflow:
             return FireOutcome(target=target, delivered=False, error=str(cause or err))
         return FireOutcome(target=target, delivered=True)
 
-    async def _postback(self, conversion_id: str, target: PostbackTarget) -> PostbackOutcome:
+    async def _postback(
+        self,
+        conversion_id: str,
+        target: PostbackTarget,
+        conversion: Conversion | None = None,
+        window: timedelta | None = None,
+    ) -> PostbackOutcome:
+        policy, schedule_to_close = (
+            outbound_retry(window) if window is not None else (OUTBOUND_RETRY, None)
+        )
         try:
             await workflow.execute_activity_method(
                 OutboundActivities.send_outbound_postback,
-                SendPostbackInput(conversion_id=conversion_id, target=target),
+                SendPostbackInput(
+                    conversion_id=conversion_id, target=target, conversion=conversion
+                ),
                 start_to_close_timeout=OUTBOUND_TIMEOUT,
-                retry_policy=OUTBOUND_RETRY,
+                schedule_to_close_timeout=schedule_to_close,
+                retry_policy=policy,
                 summary=f"postback {target.method} {target.postback_id}",
             )
         except ActivityError as err:
@@ -117,7 +190,8 @@ class DedupClaimWorkflow:
     """Holds a dedup claim: its workflow ID is the claim, its memo names the holder.
 
     Temporal's workflow-ID uniqueness is linearizable, so of N concurrent postbacks
-    competing for one claim exactly one starts this workflow.
+    competing for one claim exactly one starts this workflow. Used when several API
+    replicas accept postbacks (relay/claims.py), and by runs recorded before the inbox.
     """
 
     @workflow.run

@@ -13,23 +13,30 @@ PERSIST_RETRY = RetryPolicy(
     maximum_attempts=0,
 )
 PERSIST_TIMEOUT = timedelta(seconds=30)
+# The first step as a local activity: each try is short; longer backoffs become timers.
+PREPARE_TIMEOUT = timedelta(seconds=20)
 
 PLAN_RETRY = PERSIST_RETRY
 PLAN_TIMEOUT = timedelta(seconds=30)
 
-# Three attempts with exponential backoff (product.md section 6). Permanent platform errors
-# raise non-retryable errors; throttling answers set next_retry_delay from Retry-After.
+# Before the retry window: three attempts with exponential backoff (product.md section 6).
+# Kept so that histories recorded with it replay.
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=5),
     maximum_attempts=3,
 )
-# Covers loading the pixel, one HTTP call (its connect/read/write timeouts are 1.5-3 s each)
-# and the log write; short, so an attempt lost with a killed worker is retried soon.
+# Covers one HTTP call (its connect/read/write timeouts are 1.5-3 s each) and the log write;
+# short, so an attempt lost with a killed worker is retried soon.
 DELIVERY_TIMEOUT = timedelta(seconds=10)
+# The seed's quick attempts (2 s, then 4 s apart), then transient failures (5xx, timeouts,
+# throttling, connection errors) keep retrying, at most this far apart, until the retry
+# window (`RELAY_DELIVERY_RETRY_WINDOW_H`) closes: a platform outage delays a fire instead
+# of failing it. Permanent errors raise non-retryable errors and stop at once.
+DELIVERY_MAX_INTERVAL = timedelta(minutes=10)
 
-# Traffic sources are often down for minutes: more attempts, longer backoff. 2xx is success;
+# Traffic sources are often down for minutes: longer first backoff. 2xx is success;
 # 5xx, 429 and connection errors retry; other answers are permanent (non-retryable).
 OUTBOUND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
@@ -38,3 +45,25 @@ OUTBOUND_RETRY = RetryPolicy(
     maximum_attempts=5,
 )
 OUTBOUND_TIMEOUT = timedelta(seconds=30)
+
+
+def delivery_retry(window: timedelta) -> tuple[RetryPolicy, timedelta]:
+    """A pixel send's retry policy and its schedule-to-close timeout (the retry window)."""
+    policy = RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        backoff_coefficient=2.0,
+        maximum_interval=DELIVERY_MAX_INTERVAL,
+        maximum_attempts=0,
+    )
+    return policy, window
+
+
+def outbound_retry(window: timedelta) -> tuple[RetryPolicy, timedelta]:
+    """An outbound postback's retry policy and its retry window."""
+    policy = RetryPolicy(
+        initial_interval=timedelta(seconds=5),
+        backoff_coefficient=2.0,
+        maximum_interval=DELIVERY_MAX_INTERVAL,
+        maximum_attempts=0,
+    )
+    return policy, window

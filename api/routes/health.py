@@ -31,4 +31,13 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     except Exception as exc:
         checks["clickhouse"] = f"down: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+    body: dict[str, object] = {"ready": ready, **checks}
+    if runtime.intake is not None:
+        # Postbacks are accepted while Temporal or ClickHouse is down; they wait here.
+        stats = await runtime.intake.inbox.stats()
+        body["inbox"] = {
+            "depth": stats.depth,
+            "capacity": stats.capacity,
+            "oldest_age_s": None if stats.oldest_age_s is None else round(stats.oldest_age_s, 3),
+        }
+    return JSONResponse(body, status_code=200 if ready else 503)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from api.deps import RuntimeDep
-from relay.errors import BadParameter
+from relay.errors import BadParameter, Unavailable
 from relay.ingest import accept_postback
 from relay.postback_params import parse_postback
 
@@ -21,8 +21,14 @@ _MAX_PARAMS = 64
 class PostbackOut(BaseModel):
     conversion_id: str = Field(examples=["conv_3q2-7wEvtpGh2ZeyQ1bKCoSx"])
     status: str = Field(examples=["accepted"], description="accepted | existing")
-    is_duplicate: bool
-    attributed: bool
+    is_duplicate: bool | None = Field(
+        description="false when this is the first postback for its click and event (or a "
+        "reversal); null when it depends on the click, decided after the answer: the "
+        "conversion record holds the authoritative value."
+    )
+    attributed: bool | None = Field(
+        description="null: attribution needs the click and is decided after the answer."
+    )
 
 
 def _decoded_pairs(encoded: bytes) -> list[tuple[str, str]]:
@@ -92,14 +98,18 @@ async def _raw_params(request: Request) -> dict[str, str]:
 @router.get("/postback", response_model=PostbackOut, operation_id="postback_get")
 @router.post("/postback", response_model=PostbackOut, operation_id="postback_post")
 async def postback(request: Request, runtime: RuntimeDep) -> PostbackOut:
-    """Record a conversion; answered only once Temporal has durably recorded its workflow.
+    """Record a conversion; answered once it is durable in the inbox (fsynced).
+
+    Its workflow starts a moment later. A full inbox answers 503 with `Retry-After`.
 
     Parameters (query string, form or JSON): `key`, `click_id` (clickid, cid, subid),
     `event` (status, goal, type; default sale), `payout` (sum, amount), `currency`,
     `txid` (transaction_id, tid), `email`, `phone`, `external_id`.
     """
     params = parse_postback(await _raw_params(request))
-    answer = await accept_postback(runtime, params)
+    if runtime.intake is None:
+        raise Unavailable("the inbox is not open yet")
+    answer = await accept_postback(runtime.intake, params)
     return PostbackOut(
         conversion_id=answer.conversion_id,
         status=answer.status,

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from relay.models import PixelFire, PostbackAttempt
 from relay.store.pool import ClickHouse
-from relay.store.rows import insert_dicts, select_dicts
+from relay.store.rows import select_dicts
 
 A = TypeVar("A", bound=BaseModel)
 
@@ -69,7 +69,7 @@ class AttemptLog(Generic[A]):
         # No HTTP answer (timeout, refused) is stored as status 0.
         row["http_status"] = row["http_status"] or 0
         row["scheduled_at"] = row["scheduled_at"] or row[self._time]
-        insert_dicts(self._client, self._table, [row])
+        self._client.insert_batched(self._table, row)
 
     def _rows(self, sql: str, params: dict[str, Any]) -> list[A]:
         rows = select_dicts(self._client, sql, params)

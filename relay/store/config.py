@@ -5,6 +5,7 @@ Each change writes a whole new row version (ReplacingMergeTree(version)); reads 
 so the newest version wins and a deleted row (deleted = 1) disappears.
 """
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -36,11 +37,22 @@ def _pixel(row: dict[str, Any]) -> Pixel:
 class ConfigStore:
     """CRUD over the configuration tables."""
 
-    def __init__(self, client: ClickHouse) -> None:
+    def __init__(self, client: ClickHouse, on_change: Callable[[], None] | None = None) -> None:
         self._client = client
+        self._on_change = on_change or (lambda: None)
 
     def _write(self, table: str, row: dict[str, Any]) -> None:
         insert_dicts(self._client, table, [{**row, "version": next_version()}])
+        self._on_change()
+
+    def table_versions(self, tables: list[str]) -> tuple[tuple[str, int, int], ...]:
+        """Per table, the highest row version and the stored row count: any write or
+        delete changes one of them, so a cache can tell cheaply whether to reload."""
+        sql = " UNION ALL ".join(
+            f"SELECT '{t}' AS t, max(version) AS v, count() AS n FROM {t}" for t in tables
+        )
+        rows = self._client.query(sql).result_rows
+        return tuple(sorted((str(t), int(v), int(n)) for t, v, n in rows))
 
     def _live(
         self, table: str, cols: str, where: str, params: dict[str, Any]
@@ -80,6 +92,7 @@ class ConfigStore:
             f"FROM {table} FINAL WHERE id = {{id:String}}",
             parameters={"v": next_version(), "id": row_id},
         )
+        self._on_change()
 
     # Pixels keep their encrypted token in the row, so they have their own mapping.
     def save_pixel(self, pixel: Pixel, token_ciphertext: str) -> Pixel:
@@ -103,6 +116,12 @@ class ConfigStore:
         rows = self._live("pixels", "token_ciphertext", "id = {id:String}", {"id": pixel_id})
         return str(rows[0]["token_ciphertext"]) if rows else None
 
+    def pixels_with_tokens(self) -> list[tuple[Pixel, str]]:
+        """Every live pixel with its encrypted token, for the in-process cache."""
+        rows = self._live("pixels", f"{_PIXEL_COLS}, token_ciphertext", "1", {})
+        sealed = [str(r.pop("token_ciphertext")) for r in rows]
+        return [(_pixel(r), token) for r, token in zip(rows, sealed, strict=True)]
+
     def list_pixels(self, campaign_id: str) -> list[Pixel]:
         rows = self._live("pixels", _PIXEL_COLS, "campaign_id = {c:String}", {"c": campaign_id})
         return [_pixel(r) for r in rows]
@@ -122,3 +141,4 @@ class ConfigStore:
             "workspace_settings",
             [{"key": key, "value": value, "version": next_version()}],
         )
+        self._on_change()

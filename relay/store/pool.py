@@ -7,6 +7,7 @@ measured); over HTTP the extra clients are just extra connections.
 """
 
 import queue
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from clickhouse_connect.driver.query import QueryResult
+
+from relay.store.batcher import BatchInserter
 
 
 class ClickHouse:
@@ -26,6 +29,8 @@ class ClickHouse:
         self._idle: queue.SimpleQueue[Client] = queue.SimpleQueue()
         for client in self._clients:
             self._idle.put(client)
+        self._batcher: BatchInserter | None = None
+        self._batcher_lock = threading.Lock()
 
     @property
     def size(self) -> int:
@@ -55,7 +60,21 @@ class ClickHouse:
         with self._lease() as client:
             client.insert(table, rows, column_names=column_names)
 
+    def insert_batched(self, table: str, row: dict[str, Any]) -> None:
+        """Insert one row as part of a group commit with the rows other threads queue for
+        the same table meanwhile; returns once the batch holding it is stored."""
+        with self._batcher_lock:
+            if self._batcher is None:
+                # Through self.insert, so the batch leases a client like any other call.
+                self._batcher = BatchInserter(lambda t, r, c: self.insert(t, r, c))
+            batcher = self._batcher
+        batcher.insert(table, row)
+
     def close(self) -> None:
+        with self._batcher_lock:
+            batcher, self._batcher = self._batcher, None
+        if batcher is not None:
+            batcher.close()
         for client in self._clients:
             client.close()
 

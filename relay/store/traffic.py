@@ -1,5 +1,6 @@
 """Clicks and conversions: one logical row per natural ID (ReplacingMergeTree + FINAL)."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -7,7 +8,7 @@ from relay.models import Click, Conversion
 from relay.platforms.event_names import REVERSAL_EVENTS, is_reversal
 from relay.store.attempt_log import AttemptFilter, where_clause
 from relay.store.pool import ClickHouse
-from relay.store.rows import insert_dicts, select_dicts, utc_now
+from relay.store.rows import select_dicts, utc_now
 
 _CONVERSION_COLS = (
     "conversion_id, click_id, campaign_id, network_id, event_type, payout, currency, txid, "
@@ -16,6 +17,13 @@ _CONVERSION_COLS = (
 )
 
 _CONVERSION_FILTERS = ("campaign_id", "network_id", "click_id", "event_type")
+
+
+@dataclass(frozen=True)
+class ConversionMemory:
+    recorded: Conversion | None  # this conversion's own row, if written before
+    original: str | None  # an earlier conversion counted for the same click and event
+    same_txid: str | None  # an earlier conversion with the same network, event and txid
 
 
 def _conversion(row: dict[str, Any]) -> Conversion:
@@ -31,7 +39,7 @@ class TrafficStore:
         self._client = client
 
     def save_click(self, click: Click) -> None:
-        insert_dicts(self._client, "clicks", [click.model_dump()])
+        self._client.insert_batched("clicks", click.model_dump())
 
     def get_click(self, click_id: str) -> Click | None:
         rows = select_dicts(
@@ -59,7 +67,7 @@ class TrafficStore:
             workflow_run_id=workflow_run_id,
             recorded_at=utc_now(),
         )
-        insert_dicts(self._client, "conversions", [row])
+        self._client.insert_batched("conversions", row)
 
     def get_conversion(self, conversion_id: str) -> Conversion | None:
         rows = select_dicts(
@@ -69,6 +77,49 @@ class TrafficStore:
             {"id": conversion_id},
         )
         return _conversion(rows[0]) if rows else None
+
+    def memory_for(self, conversion: Conversion) -> "ConversionMemory":
+        """In one query: this conversion's recorded row, and an earlier one that counts
+        for its click and event, or for its network, event and txid (the memory of dedup
+        beyond the inbox's)."""
+        rows = select_dicts(
+            self._client,
+            f"SELECT {_CONVERSION_COLS} FROM conversions FINAL WHERE conversion_id = {{id:String}} "
+            "OR (click_id = {c:String} AND event_type = {e:String} AND is_duplicate = 0) "
+            "OR ({t:String} != '' AND network_id = {n:String} AND event_type = {e:String} "
+            "AND txid = {t:String}) ORDER BY received_at LIMIT 100",
+            {
+                "id": conversion.conversion_id,
+                "c": conversion.click_id,
+                "e": conversion.event_type,
+                "n": conversion.network_id,
+                "t": conversion.txid,
+            },
+        )
+        found = [_conversion(r) for r in rows]
+        me = conversion.conversion_id
+        others = [c for c in found if c.conversion_id != me]
+        return ConversionMemory(
+            recorded=next((c for c in found if c.conversion_id == me), None),
+            original=next(
+                (
+                    c.conversion_id
+                    for c in others
+                    if c.click_id == conversion.click_id and not c.is_duplicate
+                ),
+                None,
+            ),
+            same_txid=next(
+                (
+                    c.conversion_id
+                    for c in others
+                    if conversion.txid
+                    and c.txid == conversion.txid
+                    and c.network_id == conversion.network_id
+                ),
+                None,
+            ),
+        )
 
     def original_for_click_event(self, click_id: str, event_type: str) -> str | None:
         """The conversion already counted for (click, event type), if ClickHouse has one."""

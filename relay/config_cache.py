@@ -1,0 +1,153 @@
+"""Configuration read from memory: networks, campaigns, pixels, custom conversions, postbacks.
+
+Accepting a postback and planning its deliveries read only this snapshot, never ClickHouse.
+It stays fresh within a documented bound:
+- a change made through this process (the admin API) is visible to the next read;
+- a change made by another process is visible within `refresh_s` (a cheap version query,
+  `max(version)` and row count per table, decides whether to reload);
+- a lookup that misses (an unknown postback key, campaign or pixel) reloads at once, at most
+  once per `refresh_s`, so a network created a moment ago elsewhere is not refused.
+"""
+
+import asyncio
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from relay.models import Campaign, CustomConversion, Network, OutboundPostback, Pixel
+from relay.store.config import TABLES, ConfigStore
+
+_VERSIONED = [*TABLES.values(), "pixels", "workspace_settings"]
+
+
+def key_digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+@dataclass(frozen=True)
+class ConfigSnapshot:
+    """One consistent read of every configuration table."""
+
+    networks: dict[bytes, Network] = field(default_factory=dict)  # by key digest
+    campaigns: dict[str, Campaign] = field(default_factory=dict)
+    pixels: dict[str, Pixel] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)  # pixel id -> encrypted token
+    customs: dict[str, list[CustomConversion]] = field(default_factory=dict)  # by campaign
+    postbacks: dict[str, OutboundPostback] = field(default_factory=dict)
+    versions: tuple[Any, ...] = ()
+
+    def network_for_key(self, key: str) -> Network | None:
+        return self.networks.get(key_digest(key))
+
+    def campaign_pixels(self, campaign_id: str) -> list[Pixel]:
+        return [p for p in self.pixels.values() if p.campaign_id == campaign_id]
+
+    def campaign_postbacks(self, campaign_id: str) -> list[OutboundPostback]:
+        return [p for p in self.postbacks.values() if p.campaign_id == campaign_id]
+
+
+def _group(items: list[CustomConversion]) -> dict[str, list[CustomConversion]]:
+    grouped: dict[str, list[CustomConversion]] = {}
+    for item in items:
+        grouped.setdefault(item.campaign_id, []).append(item)
+    return grouped
+
+
+class ConfigCache:
+    """A snapshot of the configuration tables, reloaded when they change."""
+
+    def __init__(
+        self, store: ConfigStore, refresh_s: float = 2.0, sole_writer: bool = False
+    ) -> None:
+        self._store = store
+        self.refresh_s = refresh_s
+        # `relay up`: every configuration write goes through this process and invalidates.
+        self.sole_writer = sole_writer
+        self._snapshot: ConfigSnapshot | None = None
+        self._checked_at = 0.0
+        self._checked_wall = 0.0
+        self._dirty = True
+        self._lock = threading.Lock()
+
+    @property
+    def age_s(self) -> float:
+        """Seconds since the snapshot was last confirmed current (for metrics and readiness)."""
+        return time.monotonic() - self._checked_at if self._snapshot else float("inf")
+
+    def invalidate(self) -> None:
+        """A write went through this process: the next read reloads."""
+        self._dirty = True
+
+    def snapshot(self) -> ConfigSnapshot:
+        """Blocking: the current snapshot, checked against the store when it is due."""
+        current = self._snapshot
+        if current is not None and not self._dirty and self.age_s < self.refresh_s:
+            return current
+        if current is not None and not self._dirty:
+            # Due for a check: one caller checks, the others keep the snapshot they have.
+            if not self._lock.acquire(blocking=False):
+                return current
+        else:
+            self._lock.acquire()
+        try:
+            return self._refresh()
+        finally:
+            self._lock.release()
+
+    def reload_on_miss(self) -> ConfigSnapshot:
+        """Blocking: after a lookup missed, check the store unless it was just checked."""
+        if self.age_s >= min(self.refresh_s, 1.0):
+            self._checked_at = 0.0
+        return self.snapshot()
+
+    def snapshot_since(self, wall_time: float) -> ConfigSnapshot:
+        """Blocking: a snapshot that holds every change made before `wall_time` (a
+        conversion's receipt), so a pixel created just before a postback is planned."""
+        if self.sole_writer or self._checked_wall >= wall_time:
+            return self.snapshot()
+        with self._lock:
+            if self._checked_wall < wall_time:
+                self._checked_at = 0.0
+                return self._refresh()
+        return self.snapshot()
+
+    async def current(self) -> ConfigSnapshot:
+        """The snapshot without leaving the event loop when nothing is due."""
+        current = self._snapshot
+        if current is not None and not self._dirty and self.age_s < self.refresh_s:
+            return current
+        return await asyncio.to_thread(self.snapshot)
+
+    async def after_miss(self) -> ConfigSnapshot:
+        return await asyncio.to_thread(self.reload_on_miss)
+
+    def _refresh(self) -> ConfigSnapshot:
+        dirty, self._dirty = self._dirty, False
+        started = time.time()
+        try:
+            versions = self._store.table_versions(_VERSIONED)
+            current = self._snapshot
+            if current is None or dirty or versions != current.versions:
+                current = self._load(versions)
+                self._snapshot = current
+        except BaseException:
+            self._dirty = self._dirty or dirty  # not reloaded: still due
+            raise
+        self._checked_at = time.monotonic()
+        self._checked_wall = started
+        return current
+
+    def _load(self, versions: tuple[Any, ...]) -> ConfigSnapshot:
+        store = self._store
+        pixels = store.pixels_with_tokens()
+        return ConfigSnapshot(
+            networks={key_digest(n.postback_key): n for n in store.find(Network)},
+            campaigns={c.id: c for c in store.find(Campaign)},
+            pixels={p.id: p for p, _ in pixels},
+            tokens={p.id: sealed for p, sealed in pixels},
+            customs=_group(store.find(CustomConversion)),
+            postbacks={p.id: p for p in store.find(OutboundPostback)},
+            versions=versions,
+        )
