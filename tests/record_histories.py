@@ -25,6 +25,9 @@ from tests.platform_server import PlatformServer, Scripted
 from tests.traffic_source import TrafficSource
 
 OUT = Path(__file__).parent / "histories"
+# The workflow shape being recorded: `conversion_*` are runs from before the inbox (persist
+# and plan as activities), `inbox_*` runs with the first step as a local activity.
+SHAPE = "inbox"
 
 
 async def _setup(relay: Relay) -> tuple[str, str, dict[str, str]]:
@@ -111,7 +114,7 @@ async def main(names: list[str]) -> None:
                 conversion_id = await SCENARIOS[name](relay, source)
                 handle = relay.runtime.temporal.get_workflow_handle(conversion_id)
                 history = await handle.fetch_history()
-                path = OUT / f"conversion_{name}.json"
+                path = OUT / f"{SHAPE}_{name}.json"
                 path.write_text(json.dumps(history.to_json_dict(), indent=1) + "\n")
                 print(f"wrote {path} ({len(history.events)} events)")
     await env.shutdown()

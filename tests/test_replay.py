@@ -28,7 +28,9 @@ def _history(path: Path) -> WorkflowHistory:
 
 def test_histories_were_recorded() -> None:
     assert {p.stem for p in HISTORIES} >= {
-        f"conversion_{name}" for name in ("clean", "retries", "funnel", "duplicate", "reversal")
+        f"{shape}_{name}"
+        for shape in ("conversion", "inbox")
+        for name in ("clean", "retries", "funnel", "duplicate", "reversal")
     }
 
 

@@ -1,9 +1,13 @@
 """Retry semantics on the time-skipping server: transient errors retry, permanent ones don't."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from tests.harness import Relay
+from temporalio.testing import WorkflowEnvironment
+
+from relay.crypto import KeyRing
+from relay.store.pool import ClickHouse
+from tests.harness import Relay, running_relay
 from tests.platform_server import PlatformServer, Scripted
 
 
@@ -75,7 +79,9 @@ async def test_failed_fire_does_not_hold_back_the_other_platform(skipping_relay:
     campaign = await relay.campaign()
     meta = await relay.pixel(campaign["id"], "meta")
     tiktok = await relay.pixel(campaign["id"], "tiktok")
-    invalid = Scripted(status=400, body=PlatformServer.meta_error(100, error_type="GraphMethodException"))
+    invalid = Scripted(
+        status=400, body=PlatformServer.meta_error(100, error_type="GraphMethodException")
+    )
     relay.platforms.script("meta", meta["platform_pixel_id"], invalid)
     click_id = await relay.click(campaign["id"])
     answer = (await relay.postback(key=network["postback_key"], click_id=click_id)).json()
@@ -96,3 +102,42 @@ async def test_retry_after_sets_the_next_attempt_delay(relay: Relay) -> None:
     gap = datetime.fromisoformat(second["fired_at"]) - datetime.fromisoformat(first["fired_at"])
     # The policy's own first backoff is 2 s; Retry-After asked for 5.
     assert gap.total_seconds() >= 4.9
+
+
+async def test_a_platform_down_for_an_hour_is_delivered_when_it_recovers(
+    skipping_relay: Relay,
+) -> None:
+    # 15 answers of 503 span 2+4+...+512 s, then 600 s apart (the cap): about 67 minutes.
+    relay = skipping_relay
+    conv_id, pixel = await _fire_once(relay, "meta", *[Scripted(status=503)] * 15)
+    [fire] = (await relay.result(conv_id)).fires
+    assert fire.delivered
+    logged = (await relay.conversion(conv_id))["fires"]
+    assert [f["attempt"] for f in logged] == list(range(1, 17))  # every attempt logged
+    assert [f["verdict"] for f in logged] == ["retryable"] * 15 + ["delivered"]
+    first, last = (datetime.fromisoformat(logged[i]["scheduled_at"]) for i in (0, -1))
+    assert last - first > timedelta(hours=1)
+    gaps = [
+        datetime.fromisoformat(b["scheduled_at"]) - datetime.fromisoformat(a["scheduled_at"])
+        for a, b in zip(logged, logged[1:], strict=False)
+    ]
+    assert max(gaps) <= timedelta(minutes=10, seconds=5)  # the backoff is capped
+    assert len(relay.platforms.requests_for("meta", pixel["platform_pixel_id"])) == 16
+
+
+async def test_transient_failures_stop_when_the_retry_window_closes(
+    skipping_env: WorkflowEnvironment,
+    clickhouse: ClickHouse,
+    platforms: PlatformServer,
+    keys: KeyRing,
+) -> None:
+    async with running_relay(
+        skipping_env, clickhouse, platforms, keys, delivery_retry_window_h=0.5
+    ) as relay:
+        conv_id, _ = await _fire_once(relay, "tiktok", *[Scripted(status=503)] * 100)
+        [fire] = (await relay.result(conv_id)).fires
+        assert not fire.delivered
+        logged = (await relay.conversion(conv_id))["fires"]
+        first, last = (datetime.fromisoformat(logged[i]["scheduled_at"]) for i in (0, -1))
+        assert timedelta(minutes=15) < last - first <= timedelta(minutes=30)
+        assert all(f["verdict"] == "retryable" for f in logged)
