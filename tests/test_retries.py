@@ -1,5 +1,6 @@
 """Retry semantics on the time-skipping server: transient errors retry, permanent ones don't."""
 
+import itertools
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -119,7 +120,7 @@ async def test_a_platform_down_for_an_hour_is_delivered_when_it_recovers(
     assert last - first > timedelta(hours=1)
     gaps = [
         datetime.fromisoformat(b["scheduled_at"]) - datetime.fromisoformat(a["scheduled_at"])
-        for a, b in zip(logged, logged[1:], strict=False)
+        for a, b in itertools.pairwise(logged)
     ]
     assert max(gaps) <= timedelta(minutes=10, seconds=5)  # the backoff is capped
     assert len(relay.platforms.requests_for("meta", pixel["platform_pixel_id"])) == 16
