@@ -1,4 +1,5 @@
-"""`relay up | api | worker | migrate`: the embedded stack or one distributed role."""
+"""`relay up | api | worker | migrate | inbox`: the embedded stack, one distributed role, or
+the state of the API's inbox."""
 
 import argparse
 import asyncio
@@ -14,7 +15,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
-from relay.devserver import DevServer, PortInUse
+from relay.devserver import DevServer, DevServerGaveUp, PortInUse
+from relay.inbox import read_stats
 from relay.log_redaction import install_access_log_redaction
 from relay.runtime import Runtime, open_runtime
 from relay.secrets import MissingSecret, resolve_secrets
@@ -109,12 +111,16 @@ def _data_dir_lock(data_dir: Path) -> Iterator[None]:
 async def run_up(settings: Settings) -> None:
     """Embedded: dev server child + in-process ClickHouse + API and worker in this process."""
     with _data_dir_lock(settings.data_dir):
-        await _run_up(settings)
+        try:
+            await _run_up(settings)
+        except DevServerGaveUp as exc:  # logged when it happened; this is the last word
+            raise SystemExit(f"relay up: {exc}") from None
 
 
 async def _run_up(settings: Settings) -> None:
     secrets = resolve_secrets(settings, embedded=True)
     devserver: DevServer | None = None
+    supervisor: asyncio.Task[None] | None = None
     address = settings.temporal_address
     if address is None:
         devserver = DevServer(
@@ -126,15 +132,28 @@ async def _run_up(settings: Settings) -> None:
         log.info("starting the Temporal dev server (%s)", devserver.db_file)
         await devserver.start()
         address = devserver.address
+        # Restarts it with backoff if it exits; raises DevServerGaveUp if that keeps failing.
+        supervisor = asyncio.create_task(devserver.supervise())
     try:
         async with (
-            open_runtime(settings, address, secrets.keys, secrets.admin_token) as runtime,
-            relay_worker(runtime.temporal, settings, runtime.clickhouse, secrets.keys) as worker,
+            open_runtime(
+                settings, address, secrets.keys, secrets.admin_token, embedded=True
+            ) as runtime,
+            relay_worker(
+                runtime.temporal,
+                settings,
+                runtime.clickhouse,
+                secrets.keys,
+                config=runtime.config_cache,  # one cache: admin writes refresh it at once
+            ) as worker,
         ):
             server = _uvicorn(create_app(lambda: _already_open(runtime)), settings)
             worker_task = asyncio.create_task(worker.run())
-            # A dead worker must not leave the API accepting postbacks nobody delivers.
-            worker_task.add_done_callback(lambda _: setattr(server, "should_exit", True))
+            # A dead worker, or a dev server that cannot be brought back, must not leave the
+            # API accepting postbacks nobody delivers.
+            for task in (worker_task, supervisor):
+                if task is not None:
+                    task.add_done_callback(lambda _: setattr(server, "should_exit", True))
             print(
                 _banner(settings, devserver.ui_url if devserver else None, runtime.admin_token),
                 flush=True,
@@ -145,8 +164,14 @@ async def _run_up(settings: Settings) -> None:
                 await worker.shutdown()
                 await asyncio.gather(worker_task, return_exceptions=True)
     finally:
+        if supervisor is not None:
+            supervisor.cancel()  # an intentional stop is not a crash: no restart
         if devserver:
             devserver.stop()
+    if supervisor is not None:
+        (outcome,) = await asyncio.gather(supervisor, return_exceptions=True)
+        if isinstance(outcome, Exception):  # DevServerGaveUp, or a bug: not a cancellation
+            raise outcome
 
 
 def _require_distributed(settings: Settings, role: str) -> str:
@@ -186,6 +211,17 @@ async def run_worker(settings: Settings) -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
+def run_inbox(settings: Settings) -> None:
+    """Depth and oldest entry's age of this API's inbox, read-only: works while it runs."""
+    path = settings.inbox_file
+    if not path.exists():
+        print(f"no inbox at {path.resolve()} (set RELAY_DATA_DIR or RELAY_INBOX_PATH)")
+        return
+    stats = read_stats(path)
+    oldest = "" if stats.oldest_age_s is None else f"; the oldest is {stats.oldest_age_s:.1f} s old"
+    print(f"{stats.depth} postbacks waiting to be forwarded in {path.resolve()}{oldest}")
+
+
 def run_migrate(settings: Settings) -> None:
     client = open_clickhouse(settings.clickhouse_dsn, settings.clickhouse_database)
     try:
@@ -197,7 +233,7 @@ def run_migrate(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="relay", description=__doc__)
-    parser.add_argument("command", choices=["up", "api", "worker", "migrate"])
+    parser.add_argument("command", choices=["up", "api", "worker", "migrate", "inbox"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # httpx logs every request URL at INFO; outbound postback URLs may carry secrets.
@@ -206,6 +242,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.command == "migrate":
             run_migrate(settings)
+        elif args.command == "inbox":
+            run_inbox(settings)
         else:
             runner = {"up": run_up, "api": run_api, "worker": run_worker}[args.command]
             asyncio.run(runner(settings))

@@ -9,6 +9,8 @@ import signal
 import socket
 import subprocess
 import sys
+from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
 from temporalio.client import Client
@@ -28,6 +30,7 @@ def temporal_binary() -> str:
 
 def _die_with_parent() -> None:
     # Linux: the dev server gets SIGTERM if Relay dies without cleaning up, so no orphan.
+    # The signal follows the thread that forks: launch from the event loop thread only.
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -36,22 +39,62 @@ class PortInUse(RuntimeError):
     """A port the dev server needs is taken."""
 
 
+class DevServerGaveUp(RuntimeError):
+    """The dev server kept exiting and restarts did not bring it back."""
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When the supervisor restarts the dev server, and when it stops trying."""
+
+    backoff_s: float = 0.5  # delay before the first restart; doubles per recent restart
+    backoff_max_s: float = 30.0
+    max_failed_restarts: int = 5  # consecutive restarts that never answered a health check
+    max_restarts: int = 10  # restarts within window_s, successful or not: a crash loop
+    window_s: float = 600.0
+    poll_s: float = 0.25  # how often the child's exit is checked
+    start_timeout_s: float = 60.0
+
+
+RESTART_POLICY = RestartPolicy()
+
+
 def _port_in_use(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-class DevServer:
-    """Start, wait for, and stop a `temporal server start-dev` child process."""
+def describe_exit(code: int) -> str:
+    """'exit code 1' or 'signal SIGKILL' from a Popen return code."""
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        return f"signal {signal.Signals(-code).name}"
+    except ValueError:
+        return f"signal {-code}"
 
-    def __init__(self, data_dir: Path, port: int, ui_port: int, namespace: str = "default"):
+
+class DevServer:
+    """Start, supervise and stop a `temporal server start-dev` child process."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        ui_port: int,
+        namespace: str = "default",
+        binary: str | None = None,
+    ):
         self.port = port
         self.ui_port = ui_port
         self.namespace = namespace
+        self.binary = binary
         self.db_file = data_dir / "temporal.sqlite"
         self.log_file = data_dir / "temporal.log"
+        self.restarts = 0
         self._process: subprocess.Popen[bytes] | None = None
+        self._stopping = False
 
     @property
     def address(self) -> str:
@@ -61,10 +104,14 @@ class DevServer:
     def ui_url(self) -> str:
         return f"http://127.0.0.1:{self.ui_port}"
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
     def _launch(self) -> "subprocess.Popen[bytes]":
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         command = [
-            temporal_binary(),
+            self.binary or temporal_binary(),
             "server",
             "start-dev",
             "--db-filename",
@@ -97,6 +144,10 @@ class DevServer:
 
     async def start(self, timeout_s: float = 60.0) -> None:
         """Launch the server and return once its frontend answers."""
+        self._stopping = False
+        await self._start(timeout_s)
+
+    async def _start(self, timeout_s: float) -> None:
         for port, setting in (
             (self.port, "RELAY_TEMPORAL_PORT"),
             (self.ui_port, "RELAY_TEMPORAL_UI_PORT"),
@@ -104,31 +155,99 @@ class DevServer:
             # Otherwise the health check below could be answered by someone else's server.
             if _port_in_use(port):
                 raise PortInUse(f"port {port} is already in use; set {setting} to another port")
-        self._process = self._launch()
+        process = self._process = self._launch()
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"temporal dev server exited; see {self.log_file}")
+            code = process.poll()
+            if code is not None:
+                raise RuntimeError(
+                    f"temporal dev server exited ({describe_exit(code)}); see {self.log_file}"
+                )
             try:
                 client = await Client.connect(self.address, namespace=self.namespace)
                 await client.service_client.check_health()
                 return
             except Exception:
                 if asyncio.get_running_loop().time() > deadline:
-                    self.stop()
+                    self._process = None
+                    _terminate(process, grace_s=10.0)
                     message = f"temporal dev server did not start; see {self.log_file}"
                     raise TimeoutError(message) from None
                 await asyncio.sleep(0.25)
 
+    async def supervise(self, policy: RestartPolicy | None = None) -> None:
+        """Restart the server, on the same database and ports, whenever it exits without
+        stop(); return once stop() is called. Only exit is watched: a stopped (SIGSTOP)
+        server is left alone. Raises DevServerGaveUp after repeated failed restarts."""
+        policy = policy or RESTART_POLICY
+        recent: deque[float] = deque()  # when each restart within the window began
+        while (code := await self._wait_exit(policy.poll_s)) is not None:
+            if not await self._restart(policy, recent, f"exited ({describe_exit(code)})"):
+                return
+            log.warning("temporal dev server restarted (pid %s) on %s", self.pid, self.address)
+
+    async def _restart(self, policy: RestartPolicy, recent: deque[float], why: str) -> bool:
+        """Restart with backoff until the server answers (True) or stop() is called (False)."""
+        loop = asyncio.get_running_loop()
+        failed = 0
+        while True:
+            while recent and loop.time() - recent[0] > policy.window_s:
+                recent.popleft()
+            if failed >= policy.max_failed_restarts or len(recent) >= policy.max_restarts:
+                message = (
+                    f"the Temporal dev server is down and restarting it keeps failing: {failed} "
+                    f"failed restarts in a row, {len(recent)} restarts in the last "
+                    f"{policy.window_s:.0f} s (last: {why}); see {self.log_file}"
+                )
+                log.error("giving up: %s", message)
+                raise DevServerGaveUp(message)
+            delay = min(policy.backoff_max_s, policy.backoff_s * 2 ** len(recent))
+            log.warning(
+                "temporal dev server %s; restarting it in %.1f s; see %s",
+                why,
+                delay,
+                self.log_file,
+            )
+            await asyncio.sleep(delay)
+            if self._stopping:
+                return False
+            recent.append(loop.time())
+            self.restarts += 1
+            try:
+                await self._start(policy.start_timeout_s)
+                return True
+            except (OSError, RuntimeError) as exc:  # PortInUse, exited, timed out
+                if self._stopping:
+                    return False
+                failed += 1
+                reason = str(exc).removeprefix("temporal dev server ")
+                why = "restart failed: " + reason.removesuffix(f"; see {self.log_file}")
+
+    async def _wait_exit(self, poll_s: float) -> int | None:
+        """The child's exit code once it exits; None once stop() was called."""
+        while not self._stopping and self._process is not None:
+            code = self._process.poll()
+            if code is not None:
+                return code
+            await asyncio.sleep(poll_s)
+        return None
+
     def stop(self, grace_s: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL after the grace period; SQLite's WAL keeps the data."""
+        """SIGTERM, then SIGKILL after the grace period; SQLite's WAL keeps the data. An
+        intentional stop: the supervisor does not restart the server."""
+        self._stopping = True
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            log.warning("temporal dev server ignored SIGTERM; killing it")
-            process.kill()
-            process.wait()
+        if process is not None:
+            _terminate(process, grace_s)
+
+
+def _terminate(process: "subprocess.Popen[bytes]", grace_s: float) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        log.warning("temporal dev server ignored SIGTERM; killing it")
+        process.kill()
+        process.wait()

@@ -82,3 +82,31 @@ class EmbeddedRelay:
             if time.monotonic() > deadline:
                 raise TimeoutError("the Temporal dev server outlived relay")
             time.sleep(0.2)
+
+
+def child_pids(parent: int, name: str) -> list[int]:
+    """Live children of `parent` whose command name is `name` (from /proc/*/stat)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process exited meanwhile
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces, so split after its last ')'.
+        comm = text[text.index("(") + 1 : text.rindex(")")]
+        state, ppid = text[text.rindex(")") + 2 :].split()[:2]
+        if int(ppid) == parent and comm == name and state != "Z":  # not a dead, unreaped one
+            found.append(int(text.split(maxsplit=1)[0]))
+    return found
+
+
+def devserver_pid(relay: EmbeddedRelay, timeout_s: float = 30) -> int:
+    """The PID of the `temporal` dev server `relay up` runs, once there is exactly one."""
+    assert relay.process is not None
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pids = child_pids(relay.process.pid, "temporal")
+        if len(pids) == 1:
+            return pids[0]
+        assert time.monotonic() < deadline, f"dev server children of relay up: {pids}"
+        time.sleep(0.1)
