@@ -123,6 +123,13 @@ class ConfigCache:
     async def after_miss(self) -> ConfigSnapshot:
         return await asyncio.to_thread(self.reload_on_miss)
 
+    async def campaign(self, campaign_id: str) -> Campaign | None:
+        """The live campaign, reloading once if it is not (yet) known here."""
+        found = (await self.current()).campaigns.get(campaign_id)
+        if found is None:
+            found = (await self.after_miss()).campaigns.get(campaign_id)
+        return found
+
     def _refresh(self) -> ConfigSnapshot:
         dirty, self._dirty = self._dirty, False
         started = time.time()

@@ -13,7 +13,7 @@ from api.deps import AdminDep, RuntimeDep
 from api.schemas import ClickIn
 from relay.errors import BadParameter, NotFound
 from relay.ids import conversion_id, new_click_id
-from relay.models import Campaign, Click
+from relay.models import Click
 from relay.platforms.event_names import normalize_event_type
 from relay.postback_params import conversion_identity
 from relay.store.rows import utc_now
@@ -55,7 +55,7 @@ def _geo(request: Request, field: str) -> str:
 @router.get("/c/{campaign_id}", status_code=302, response_class=RedirectResponse)
 async def track_click(campaign_id: str, request: Request, runtime: RuntimeDep) -> RedirectResponse:
     """Record a click and redirect to the campaign's offer URL with `{click_id}` filled in."""
-    campaign = await asyncio.to_thread(runtime.config.get, Campaign, campaign_id)
+    campaign = await runtime.config_cache.campaign(campaign_id)
     if campaign is None:
         raise NotFound(f"campaign {campaign_id!r} does not exist", "campaign_id")
     values: dict[str, str] = {}
@@ -87,7 +87,7 @@ async def track_click(campaign_id: str, request: Request, runtime: RuntimeDep) -
 @router.post("/api/clicks", status_code=201, dependencies=[AdminDep])
 async def record_click(body: ClickIn, runtime: RuntimeDep) -> dict[str, str]:
     """Record a click a lander captured server-side; returns its click ID."""
-    campaign = await asyncio.to_thread(runtime.config.get, Campaign, body.campaign_id)
+    campaign = await runtime.config_cache.campaign(body.campaign_id)
     if campaign is None:
         raise NotFound(f"campaign {body.campaign_id!r} does not exist", "campaign_id")
     click = Click(click_id=new_click_id(), clicked_at=utc_now(), **body.model_dump())
