@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -9,8 +10,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from relay.config_cache import ConfigCache
-from relay.models import Pixel
+from relay.models import Click, Pixel
 from relay.platforms.classify import Classification, Verdict
+from relay.store.click_cache import ClickCache
 from relay.store.pool import STORE_ERRORS
 
 T = TypeVar("T")
@@ -50,12 +52,28 @@ async def store_call(call: Callable[..., T], *args: Any) -> T:
     return await asyncio.to_thread(call, *args)
 
 
+async def store_submit(submit: Callable[[], "Future[None]"]) -> None:
+    """A group-committed write, awaited without holding a thread; retried like store_call."""
+    for delay in _STORE_RETRY_DELAYS_S:
+        try:
+            return await asyncio.wrap_future(submit())
+        except STORE_ERRORS as exc:
+            activity.logger.warning("store write failed (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(delay)
+    return await asyncio.wrap_future(submit())
+
+
 async def cached_pixel(config: ConfigCache, pixel_id: str) -> tuple[Pixel, str]:
     """The pixel and its encrypted token from the configuration cache; a pixel that is
     not there after a reload was deleted, which no retry mends."""
-    for load in (config.snapshot, config.reload_on_miss):
-        snapshot = await store_call(load)
+    for load in (config.current, config.after_miss):
+        snapshot = await load()
         pixel, sealed = snapshot.pixels.get(pixel_id), snapshot.tokens.get(pixel_id)
         if pixel is not None and sealed is not None:
             return pixel, sealed
     raise ApplicationError(f"pixel {pixel_id} was deleted", non_retryable=True)
+
+
+async def cached_click(clicks: ClickCache, click_id: str) -> Click | None:
+    """The click from memory without leaving the event loop, else read from ClickHouse."""
+    return clicks.cached(click_id) or await store_call(clicks.get, click_id)

@@ -13,7 +13,14 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.attempts import bounded, cached_pixel, raise_for_verdict, store_call
+from activities.attempts import (
+    bounded,
+    cached_click,
+    cached_pixel,
+    raise_for_verdict,
+    store_call,
+    store_submit,
+)
 from relay.config_cache import ConfigCache
 from relay.crypto import KeyRing
 from relay.models import Click, Conversion, Pixel, PixelFire, Platform
@@ -108,7 +115,7 @@ class DeliveryActivities:
             # Persist ran before this activity was scheduled, so this is a store glitch.
             raise ApplicationError(f"conversion {input.conversion_id} not readable yet")
         pixel, sealed = await cached_pixel(self._config, input.target.pixel_id)
-        click = await store_call(self._clicks.get, conversion.click_id)
+        click = await cached_click(self._clicks, conversion.click_id)
         return conversion, click, pixel, self._keys.decrypt(sealed, pixel.id)
 
     @activity.defn
@@ -201,6 +208,6 @@ class DeliveryActivities:
         log.success = verdict.verdict == Verdict.DELIVERED
         log.error = "; ".join(([] if log.success else [verdict.reason]) + notes)
         log.duration_ms = elapsed_ms
-        await store_call(self._fire_log.append, log)
+        await store_submit(lambda: self._fire_log.submit(log))
         raise_for_verdict(verdict, verdict.reason, log.platform.value)
         return SendPixelResult(http_status=status, attempt=log.attempt)

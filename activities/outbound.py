@@ -9,7 +9,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.attempts import bounded, raise_for_verdict, store_call
+from activities.attempts import bounded, cached_click, raise_for_verdict, store_call, store_submit
 from relay.config_cache import ConfigCache
 from relay.models import Click, Conversion, OutboundPostback, PostbackAttempt
 from relay.outbound import classify_postback, expand, redact_url
@@ -57,8 +57,8 @@ class OutboundActivities:
         self._http = http
 
     async def _postback(self, postback_id: str) -> OutboundPostback:
-        for load in (self._config.snapshot, self._config.reload_on_miss):
-            postback = (await store_call(load)).postbacks.get(postback_id)
+        for load in (self._config.current, self._config.after_miss):
+            postback = (await load()).postbacks.get(postback_id)
             if postback is not None:
                 return postback
         raise ApplicationError(f"postback {postback_id} was deleted", non_retryable=True)
@@ -72,7 +72,7 @@ class OutboundActivities:
         if conversion is None:
             raise ApplicationError(f"conversion {input.conversion_id} not readable yet")
         postback = await self._postback(input.target.postback_id)
-        click = await store_call(self._clicks.get, conversion.click_id)
+        click = await cached_click(self._clicks, conversion.click_id)
         return conversion, click, postback
 
     @activity.defn
@@ -96,28 +96,26 @@ class OutboundActivities:
         if verdict.verdict == Verdict.RETRYABLE and retry_after is not None:
             verdict = type(verdict)(verdict.verdict, verdict.reason, retry_after)
         logged_body, truncated = bounded(response_text)
-        await store_call(
-            self._log.append,
-            PostbackAttempt(
-                attempt_id=str(uuid.uuid4()),
-                conversion_id=conversion.conversion_id,
-                campaign_id=conversion.campaign_id,
-                postback_id=postback.id,
-                event_type=conversion.event_type,
-                attempt=info.attempt,
-                method=postback.method,
-                url=redact_url(url),
-                request_body=json.dumps(body) if body else "",
-                http_status=status,
-                response_body=logged_body,
-                response_truncated=truncated,
-                verdict=verdict.verdict.value,
-                success=verdict.verdict == Verdict.DELIVERED,
-                error="" if verdict.verdict == Verdict.DELIVERED else verdict.reason,
-                duration_ms=int((time.monotonic() - started) * 1000),
-                sent_at=sent_at,
-                scheduled_at=info.current_attempt_scheduled_time,
-            ),
+        attempt = PostbackAttempt(
+            attempt_id=str(uuid.uuid4()),
+            conversion_id=conversion.conversion_id,
+            campaign_id=conversion.campaign_id,
+            postback_id=postback.id,
+            event_type=conversion.event_type,
+            attempt=info.attempt,
+            method=postback.method,
+            url=redact_url(url),
+            request_body=json.dumps(body) if body else "",
+            http_status=status,
+            response_body=logged_body,
+            response_truncated=truncated,
+            verdict=verdict.verdict.value,
+            success=verdict.verdict == Verdict.DELIVERED,
+            error="" if verdict.verdict == Verdict.DELIVERED else verdict.reason,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            sent_at=sent_at,
+            scheduled_at=info.current_attempt_scheduled_time,
         )
+        await store_submit(lambda: self._log.submit(attempt))
         raise_for_verdict(verdict, verdict.reason, "postback")
         return status or 0

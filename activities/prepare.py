@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from temporalio import activity
 
-from activities.attempts import store_call
+from activities.attempts import cached_click, store_call, store_submit
 from activities.conversions import fires_for, pixel_targets
 from relay.config_cache import ConfigCache, ConfigSnapshot
 from relay.models import Campaign, Click, Conversion
@@ -96,12 +96,12 @@ class PrepareActivities:
     async def _campaign(
         self, click: Click | None, received_at: float
     ) -> tuple[ConfigSnapshot, Campaign | None]:
-        config = await store_call(self._config.snapshot_since, received_at)
+        config = await self._config.current_since(received_at)
         if click is None:
             return config, None
         campaign = config.campaigns.get(click.campaign_id)
         if campaign is None:  # created a moment ago elsewhere, or deleted
-            config = await store_call(self._config.reload_on_miss)
+            config = await self._config.after_miss()
             campaign = config.campaigns.get(click.campaign_id)
         return config, campaign
 
@@ -116,12 +116,12 @@ class PrepareActivities:
             # Written for an earlier postback of this ID (a resend past Temporal's
             # retention): that one was handled then.
             return Prepared(conversion=recorded, recorded_by_earlier_run=True, skipped=EARLIER_RUN)
-        click = await store_call(self._clicks.get, pending.click_id)
+        click = await cached_click(self._clicks, pending.click_id)
         config, campaign = await self._campaign(click, pending.received_at.timestamp())
         conversion = recorded or decide(
             input, click, campaign, memory, self._settings.default_currency
         )
         if recorded is None:
             run_id = activity.info().workflow_run_id or ""
-            await store_call(self._traffic.record_conversion, conversion, run_id)
+            await store_submit(lambda: self._traffic.submit_conversion(conversion, run_id))
         return plan(conversion, config, window_s)

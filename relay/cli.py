@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from relay.store.database import apply_migrations, open_clickhouse
 from relay.worker import relay_worker
 
 log = logging.getLogger("relay")
+IO_THREADS = 32
 
 
 class DataDirInUse(RuntimeError):
@@ -108,8 +110,16 @@ def _data_dir_lock(data_dir: Path) -> Iterator[None]:
         yield
 
 
+def _io_threads() -> None:
+    """Blocking ClickHouse calls run off the event loop; asyncio's default pool (cores + 4
+    threads) is too small for the API and the worker's activities together."""
+    executor = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="relay-io")
+    asyncio.get_running_loop().set_default_executor(executor)
+
+
 async def run_up(settings: Settings) -> None:
     """Embedded: dev server child + in-process ClickHouse + API and worker in this process."""
+    _io_threads()
     with _data_dir_lock(settings.data_dir):
         try:
             await _run_up(settings)
@@ -145,6 +155,7 @@ async def _run_up(settings: Settings) -> None:
                 runtime.clickhouse,
                 secrets.keys,
                 config=runtime.config_cache,  # one cache: admin writes refresh it at once
+                clicks=runtime.clicks,  # clicks taken here are found here
             ) as worker,
         ):
             server = _uvicorn(create_app(lambda: _already_open(runtime)), settings)
@@ -187,6 +198,7 @@ def _require_distributed(settings: Settings, role: str) -> str:
 async def run_api(settings: Settings) -> None:
     """Distributed: the HTTP API alone, against an existing Temporal and ClickHouse."""
     address = _require_distributed(settings, "api")
+    _io_threads()
     secrets = resolve_secrets(settings, embedded=False)
     app = create_app(lambda: open_runtime(settings, address, secrets.keys, secrets.admin_token))
     await _serve_until_signal(_uvicorn(app, settings))
@@ -195,6 +207,7 @@ async def run_api(settings: Settings) -> None:
 async def run_worker(settings: Settings) -> None:
     """Distributed: a worker alone; SIGINT/SIGTERM drain it gracefully."""
     address = _require_distributed(settings, "worker")
+    _io_threads()
     secrets = resolve_secrets(settings, embedded=False)
     async with (
         open_runtime(settings, address, secrets.keys, secrets.admin_token) as rt,

@@ -113,6 +113,12 @@ class ConfigCache:
                 return self._refresh()
         return self.snapshot()
 
+    async def current_since(self, wall_time: float) -> ConfigSnapshot:
+        """`snapshot_since` without leaving the event loop when nothing is due."""
+        if self.sole_writer or self._checked_wall >= wall_time:
+            return await self.current()
+        return await asyncio.to_thread(self.snapshot_since, wall_time)
+
     async def current(self) -> ConfigSnapshot:
         """The snapshot without leaving the event loop when nothing is due."""
         current = self._snapshot

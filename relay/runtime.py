@@ -16,6 +16,7 @@ from relay.ingest import Intake
 from relay.models import PixelFire, PostbackAttempt
 from relay.settings import Settings
 from relay.store.attempt_log import AttemptLog, pixel_fire_log, postback_log
+from relay.store.click_cache import ClickCache
 from relay.store.config import ConfigStore
 from relay.store.database import apply_migrations, open_clickhouse
 from relay.store.pool import ClickHouse
@@ -37,12 +38,14 @@ class Runtime:
     admin_token: str
     embedded: bool = False
     config_cache: ConfigCache = field(init=False)
+    clicks: ClickCache = field(init=False)
     intake: Intake | None = None  # set while the API's inbox and forwarder run
 
     def __post_init__(self) -> None:
         self.config_cache = ConfigCache(
             ConfigStore(self.clickhouse), self.settings.config_refresh_s, self.embedded
         )
+        self.clicks = ClickCache(TrafficStore(self.clickhouse))
 
     async def run(self, call: Callable[..., T], *args: Any) -> T:
         """Run a blocking store call off the event loop."""

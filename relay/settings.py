@@ -70,6 +70,19 @@ class Settings(BaseSettings):
         description="Dedup claims in Temporal, for several API replicas; default: on for "
         "`relay api`, off for `relay up` (one inbox decides).",
     )
+    workflow_sandbox: bool = Field(
+        default=False,
+        description="Run workflow code in Temporal's sandbox (the test suite does, so code "
+        "that breaks determinism fails there); off in production: it costs a quarter of "
+        "the worker's CPU.",
+    )
+    worker_max_activities: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        description="Activities one worker runs at once; more wait on the server, where no "
+        "timeout runs.",
+    )
     config_refresh_s: float = Field(
         default=2.0, gt=0, description="Bound on how stale another process's config may be."
     )

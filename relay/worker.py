@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.conversions import ConversionActivities
@@ -30,7 +30,12 @@ WORKFLOWS = [ConversionWorkflow, DedupClaimWorkflow]
 PASSTHROUGH = ("relay", "activities", "pydantic", "pydantic_core", "httpx", "phonenumbers")
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
+def workflow_runner(sandboxed: bool) -> WorkflowRunner:
+    """The sandbox re-imports the workflow module for every new run (measured: a quarter of
+    the worker's CPU under load). Relay's workflow code does no I/O and reads no clock; the
+    test suite runs it sandboxed, so a change that breaks determinism fails there."""
+    if not sandboxed:
+        return UnsandboxedWorkflowRunner()
     restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
@@ -53,14 +58,15 @@ async def relay_worker(
     keys: KeyRing,
     task_queue: str | None = None,
     config: ConfigCache | None = None,
+    clicks: ClickCache | None = None,
 ) -> AsyncIterator[Worker]:
     """A configured worker, not yet running; its HTTP clients close when the block ends.
 
-    `config` is the process's configuration cache, shared with the API in `relay up`."""
+    `config` and `clicks` are the process's caches, shared with the API in `relay up`."""
     store = ConfigStore(clickhouse)
     config = config or ConfigCache(store, settings.config_refresh_s)
     traffic = TrafficStore(clickhouse)
-    clicks = ClickCache(traffic)
+    clicks = clicks or ClickCache(traffic)
     async with (
         platform_client(settings.meta_base_url, settings.meta_timeout_s) as meta_http,
         platform_client(settings.tiktok_base_url, settings.tiktok_timeout_s) as tiktok_http,
@@ -97,5 +103,8 @@ async def relay_worker(
                 delivery.send_pixel_event,
                 outbound.send_outbound_postback,
             ],
-            workflow_runner=workflow_runner(),
+            workflow_runner=workflow_runner(settings.workflow_sandbox),
+            # Activities a worker takes are started: their timeouts run. Taking no more
+            # than it can run keeps a busy process from timing out sends it holds.
+            max_concurrent_activities=settings.worker_max_activities,
         )

@@ -137,6 +137,7 @@ async def running_relay(
             tiktok_base_url=platforms.base_url,
             task_queue=f"relay-test-{uuid.uuid4().hex[:8]}",
             inbox_path=Path(inbox_dir) / "inbox.sqlite",
+            workflow_sandbox=True,  # workflow code that breaks determinism fails here
             **overrides,
         )
         async with _relay(env, clickhouse, platforms, keys, settings) as relay:
@@ -163,7 +164,9 @@ async def _relay(
     transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 51000))
     async with (
         httpx.AsyncClient(transport=transport, base_url="http://relay.test") as http,
-        relay_worker(temporal, settings, clickhouse, keys, config=runtime.config_cache) as worker,
+        relay_worker(
+            temporal, settings, clickhouse, keys, config=runtime.config_cache, clicks=runtime.clicks
+        ) as worker,
         worker,
         running_intake(runtime),
     ):

@@ -4,11 +4,13 @@ attribution windows, orphaned dedup claims, distributed-mode guards."""
 import os
 import subprocess
 import sys
+import uuid
 from datetime import timedelta
 
 import httpx
 import pytest
 
+from relay.models import Click
 from relay.store.rows import utc_now
 from tests.harness import Relay
 
@@ -96,11 +98,15 @@ async def test_clicks_outside_the_attribution_window_are_unattributed(relay: Rel
     network = await relay.network()
     campaign = await relay.campaign(attribution_window_days=7)
     await relay.pixel(campaign["id"], "meta")
-    click_id = await relay.click(campaign["id"])
-    old = relay.runtime.traffic.get_click(click_id)
-    assert old is not None
+    # A click recorded eight days ago (clicks are written once, never rewritten).
+    click_id = "old-" + uuid.uuid4().hex
     relay.runtime.traffic.save_click(
-        old.model_copy(update={"clicked_at": utc_now() - timedelta(days=8)})
+        Click(
+            click_id=click_id,
+            campaign_id=campaign["id"],
+            clicked_at=utc_now() - timedelta(days=8),
+            user_agent="Mozilla/5.0",
+        )
     )
     answer = (await relay.postback(key=network["postback_key"], click_id=click_id)).json()
     assert (await relay.result(answer["conversion_id"])).fires == []

@@ -81,6 +81,7 @@ async def track_click(campaign_id: str, request: Request, runtime: RuntimeDep) -
         **values,
     )
     await asyncio.to_thread(runtime.traffic.save_click, click)
+    runtime.clicks.remember(click)
     return RedirectResponse(landing, status_code=302)
 
 
@@ -93,6 +94,7 @@ async def record_click(body: ClickIn, runtime: RuntimeDep) -> dict[str, str]:
     click = Click(click_id=new_click_id(), clicked_at=utc_now(), **body.model_dump())
     click.country = click.country.upper()
     await asyncio.to_thread(runtime.traffic.save_click, click)
+    runtime.clicks.remember(click)
     return {"click_id": click.click_id}
 
 

@@ -1,5 +1,6 @@
 """Append-only attempt logs: pixel fires and outbound postbacks, one row per attempt."""
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -64,12 +65,16 @@ class AttemptLog(Generic[A]):
         self.filter_columns = filter_columns
         self._cols = ", ".join(model.model_fields)
 
-    def append(self, attempt: A) -> None:
+    def submit(self, attempt: A) -> "Future[None]":
+        """Queue the attempt's row; the future resolves once it is stored."""
         row = {k: int(v) if isinstance(v, bool) else v for k, v in attempt.model_dump().items()}
         # No HTTP answer (timeout, refused) is stored as status 0.
         row["http_status"] = row["http_status"] or 0
         row["scheduled_at"] = row["scheduled_at"] or row[self._time]
-        self._client.insert_batched(self._table, row)
+        return self._client.submit_batched(self._table, row)
+
+    def append(self, attempt: A) -> None:
+        self.submit(attempt).result()
 
     def _rows(self, sql: str, params: dict[str, Any]) -> list[A]:
         rows = select_dicts(self._client, sql, params)

@@ -1,7 +1,8 @@
 """Recently read clicks, kept in the worker's memory.
 
-The conversion workflow's first step reads the click; the sends that follow in the same
-process find it here instead of reading ClickHouse again. The click's IP address and user
+Clicks this process recorded (`relay up` takes clicks and runs the worker) and clicks the
+conversion workflow's first step read: that step and the sends that follow find them here
+instead of reading ClickHouse again. The click's IP address and user
 agent stay out of Temporal's history that way. Clicks are written once and never updated.
 """
 
@@ -21,16 +22,26 @@ class ClickCache:
         self._clicks: OrderedDict[str, Click] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, click_id: str) -> Click | None:
+    def cached(self, click_id: str) -> Click | None:
+        """Non-blocking: the click if it is in memory."""
         with self._lock:
             click = self._clicks.get(click_id)
             if click is not None:
                 self._clicks.move_to_end(click_id)
-                return click
+            return click
+
+    def remember(self, click: Click) -> None:
+        """A click this process just recorded: the conversion that follows finds it here."""
+        with self._lock:
+            self._clicks[click.click_id] = click
+            while len(self._clicks) > self._size:
+                self._clicks.popitem(last=False)
+
+    def get(self, click_id: str) -> Click | None:
+        click = self.cached(click_id)
+        if click is not None:
+            return click
         click = self._traffic.get_click(click_id)
         if click is not None:
-            with self._lock:
-                self._clicks[click_id] = click
-                while len(self._clicks) > self._size:
-                    self._clicks.popitem(last=False)
+            self.remember(click)
         return click

@@ -9,6 +9,7 @@ measured); over HTTP the extra clients are just extra connections.
 import queue
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any
 
@@ -60,15 +61,19 @@ class ClickHouse:
         with self._lease() as client:
             client.insert(table, rows, column_names=column_names)
 
-    def insert_batched(self, table: str, row: dict[str, Any]) -> None:
-        """Insert one row as part of a group commit with the rows other threads queue for
-        the same table meanwhile; returns once the batch holding it is stored."""
+    def submit_batched(self, table: str, row: dict[str, Any]) -> "Future[None]":
+        """Queue one row for a group commit with the rows others queue for the same table
+        meanwhile; the future resolves once the batch holding it is stored."""
         with self._batcher_lock:
             if self._batcher is None:
                 # Through self.insert, so the batch leases a client like any other call.
                 self._batcher = BatchInserter(lambda t, r, c: self.insert(t, r, c))
             batcher = self._batcher
-        batcher.insert(table, row)
+        return batcher.submit(table, row)
+
+    def insert_batched(self, table: str, row: dict[str, Any]) -> None:
+        """Blocking `submit_batched`."""
+        self.submit_batched(table, row).result()
 
     def close(self) -> None:
         with self._batcher_lock:
