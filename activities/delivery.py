@@ -123,7 +123,7 @@ class DeliveryActivities:
         """One attempt at delivering one conversion to one pixel; raises to retry or fail."""
         conversion, click, pixel, token = await self._load(input)
         info = activity.info()
-        attempt = info.attempt
+        attempt = info.attempt + input.attempt_offset
         now = int(time.time())
         event_time = min(int(conversion.received_at.timestamp()), now)
         builder = build_meta_body if pixel.platform == Platform.META else build_tiktok_body

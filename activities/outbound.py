@@ -102,7 +102,7 @@ class OutboundActivities:
             campaign_id=conversion.campaign_id,
             postback_id=postback.id,
             event_type=conversion.event_type,
-            attempt=info.attempt,
+            attempt=info.attempt + input.attempt_offset,
             method=postback.method,
             url=redact_url(url),
             request_body=json.dumps(body) if body else "",

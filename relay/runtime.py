@@ -107,7 +107,10 @@ async def open_runtime(
 ) -> AsyncIterator[Runtime]:
     """Open ClickHouse (applying migrations) and Temporal; close ClickHouse on exit."""
     clickhouse = open_clickhouse(
-        settings.clickhouse_dsn, settings.clickhouse_database, settings.clickhouse_pool_size
+        settings.clickhouse_dsn,
+        settings.clickhouse_database,
+        settings.clickhouse_pool_size,
+        settings.clickhouse_batch_linger_ms / 1000,
     )
     try:
         apply_migrations(clickhouse)

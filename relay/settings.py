@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     clickhouse_pool_size: int = Field(
         default=4, ge=1, le=64, description="ClickHouse clients the process shares."
     )
+    clickhouse_batch_linger_ms: float = Field(
+        default=50,
+        ge=0,
+        le=1000,
+        description="How long a group-committed insert waits for more rows to join it.",
+    )
     temporal_address: str | None = Field(
         default=None, description="host:port of a Temporal frontend; embedded mode starts one."
     )

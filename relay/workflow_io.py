@@ -73,6 +73,7 @@ class SendPixelInput(BaseModel):
     conversion_id: str
     target: PixelTarget
     conversion: Conversion | None = None
+    attempt_offset: int = 0  # attempts made before this activity (the local first try)
 
 
 class SendPixelResult(BaseModel):
@@ -92,6 +93,7 @@ class SendPostbackInput(BaseModel):
     conversion_id: str
     target: PostbackTarget
     conversion: Conversion | None = None
+    attempt_offset: int = 0
 
 
 class PostbackOutcome(BaseModel):

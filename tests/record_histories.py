@@ -26,8 +26,9 @@ from tests.traffic_source import TrafficSource
 
 OUT = Path(__file__).parent / "histories"
 # The workflow shape being recorded: `conversion_*` are runs from before the inbox (persist
-# and plan as activities), `inbox_*` runs with the first step as a local activity.
-SHAPE = "inbox"
+# and plan as activities), `inbox_*` runs with the first step as a local activity,
+# `firsttry_*` runs whose sends also make their first try as a local activity.
+SHAPE = "firsttry"
 
 
 async def _setup(relay: Relay) -> tuple[str, str, dict[str, str]]:

@@ -81,22 +81,8 @@ async def test_error_row(skipping_relay: Relay, row: tuple[str, Scripted, bool, 
 
 
 async def _wait_before_last_attempt(relay: Relay, conversion_id: str) -> float:
-    """Seconds from scheduling the send to starting its last attempt, in the server's
-    (skipped) time: the history keeps the last attempt's start, so with two attempts this
-    is the first attempt's duration plus the backoff that was applied."""
+    """The backoff applied before the retry, in the server's (skipped) time: the first try
+    runs as a local activity, and the wait before the retry is a workflow timer."""
     history = await relay.runtime.temporal.get_workflow_handle(conversion_id).fetch_history()
-    scheduled = next(
-        e
-        for e in history.events
-        if e.HasField("activity_task_scheduled_event_attributes")
-        and e.activity_task_scheduled_event_attributes.activity_type.name == "send_pixel_event"
-    )
-    started = next(
-        e
-        for e in history.events
-        if e.HasField("activity_task_started_event_attributes")
-        and e.activity_task_started_event_attributes.scheduled_event_id == scheduled.event_id
-    )
-    assert started.activity_task_started_event_attributes.attempt == 2
-    gap = started.event_time.ToDatetime() - scheduled.event_time.ToDatetime()
-    return gap.total_seconds()
+    [timer] = [e for e in history.events if e.HasField("timer_started_event_attributes")]
+    return timer.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()

@@ -87,8 +87,8 @@ def test_killed_mid_delivery_then_restarted_delivers_once(
 
         _wait_for(delivered, 90, "the restarted stack to finish the deliveries")
         fires = httpx.get(f"{url}/api/conversions/{conv_id}", headers=ADMIN).json()["fires"]
-        # The killed attempt never logged; the retry after restart did.
-        assert all(f["attempt"] >= 2 for f in fires)
+        # The killed try never logged; the try after restart did, once per platform.
+        assert sorted(f["platform"] for f in fires if f["success"]) == ["meta", "tiktok"]
         assert relay.interrupt() == 0
         # The access log names the postback's parameters but never their values.
         log = (tmp_path / "relay-up.log").read_text()

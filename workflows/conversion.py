@@ -3,16 +3,18 @@
 Deterministic orchestration only; every read and write happens in activities. Runs started
 since the inbox take one first step (`prepare_conversion`, a local activity: record, decide
 and plan); runs recorded before it (persist, then plan, as activities) replay on the branch
-that `workflow.patched` keeps for them.
+that `workflow.patched` keeps for them. Each send's first try is a local activity; a try
+that should be retried continues as a regular activity with the declared retry policy and
+the retry window, so retries survive worker restarts and show in the history as attempts.
 """
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.conversions import ConversionActivities
@@ -36,8 +38,12 @@ with workflow.unsafe.imports_passed_through():
         SendPostbackInput,
     )
     from workflows.retry_policies import (
+        DELIVERY_FIRST_BACKOFF,
         DELIVERY_RETRY,
         DELIVERY_TIMEOUT,
+        LOCAL_SEND_TIMEOUT,
+        ONE_TRY,
+        OUTBOUND_FIRST_BACKOFF,
         OUTBOUND_RETRY,
         OUTBOUND_TIMEOUT,
         PERSIST_RETRY,
@@ -50,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 PREPARE_PATCH = "prepare-local-activity"
+LOCAL_FIRST_PATCH = "send-first-try-local"
 REVERSAL = "reversal: fires no pixel, only postbacks configured for it"
 
 
@@ -141,22 +148,33 @@ class ConversionWorkflow:
         conversion: Conversion | None = None,
         window: timedelta | None = None,
     ) -> FireOutcome:
+        input = SendPixelInput(conversion_id=conversion_id, target=target, conversion=conversion)
+        summary = f"{target.platform.value} {target.event_name} -> {target.pixel_name}"
+        if window is not None and workflow.patched(LOCAL_FIRST_PATCH):
+            # The first try runs as a local activity: most sends succeed at once, and
+            # then cost neither the server nor the worker an activity task.
+            started = workflow.now()
+            error = await _local_first(DeliveryActivities.send_pixel_event, input, summary)
+            if error is None or not _retryable(error):
+                return FireOutcome(target=target, delivered=error is None, error=_why(error))
+            await workflow.sleep(_retry_delay(error))
+            input.attempt_offset = 1
+            window -= workflow.now() - started
         policy, schedule_to_close = (
             delivery_retry(window) if window is not None else (DELIVERY_RETRY, None)
         )
         try:
             await workflow.execute_activity_method(
                 DeliveryActivities.send_pixel_event,
-                SendPixelInput(conversion_id=conversion_id, target=target, conversion=conversion),
+                input,
                 start_to_close_timeout=DELIVERY_TIMEOUT,
                 schedule_to_close_timeout=schedule_to_close,
                 retry_policy=policy,
-                summary=f"{target.platform.value} {target.event_name} -> {target.pixel_name}",
+                summary=summary,
             )
         except ActivityError as err:
             # A fire that failed for good leaves the workflow completed, marked for redelivery.
-            cause = err.cause
-            return FireOutcome(target=target, delivered=False, error=str(cause or err))
+            return FireOutcome(target=target, delivered=False, error=_why(err))
         return FireOutcome(target=target, delivered=True)
 
     async def _postback(
@@ -166,23 +184,70 @@ class ConversionWorkflow:
         conversion: Conversion | None = None,
         window: timedelta | None = None,
     ) -> PostbackOutcome:
+        input = SendPostbackInput(conversion_id=conversion_id, target=target, conversion=conversion)
+        summary = f"postback {target.method} {target.postback_id}"
+        if window is not None and workflow.patched(LOCAL_FIRST_PATCH):
+            started = workflow.now()
+            error = await _local_first(OutboundActivities.send_outbound_postback, input, summary)
+            if error is None or not _retryable(error):
+                return PostbackOutcome(target=target, delivered=error is None, error=_why(error))
+            await workflow.sleep(max(_retry_delay(error), OUTBOUND_FIRST_BACKOFF))
+            input.attempt_offset = 1
+            window -= workflow.now() - started
         policy, schedule_to_close = (
             outbound_retry(window) if window is not None else (OUTBOUND_RETRY, None)
         )
         try:
             await workflow.execute_activity_method(
                 OutboundActivities.send_outbound_postback,
-                SendPostbackInput(
-                    conversion_id=conversion_id, target=target, conversion=conversion
-                ),
+                input,
                 start_to_close_timeout=OUTBOUND_TIMEOUT,
                 schedule_to_close_timeout=schedule_to_close,
                 retry_policy=policy,
-                summary=f"postback {target.method} {target.postback_id}",
+                summary=summary,
             )
         except ActivityError as err:
-            return PostbackOutcome(target=target, delivered=False, error=str(err.cause or err))
+            return PostbackOutcome(target=target, delivered=False, error=_why(err))
         return PostbackOutcome(target=target, delivered=True)
+
+
+async def _local_first(
+    activity: Callable[[Any, Any], Awaitable[Any]], input: Any, summary: str
+) -> FailureError | None:
+    """One try as a local activity; the error if it failed (a local activity's failure may
+    arrive as the activity's own error rather than wrapped in an ActivityError)."""
+    try:
+        await workflow.execute_local_activity_method(
+            activity,
+            input,
+            start_to_close_timeout=LOCAL_SEND_TIMEOUT,
+            retry_policy=ONE_TRY,
+            summary=summary,
+        )
+    except FailureError as err:
+        return err
+    return None
+
+
+def _cause(err: FailureError) -> BaseException:
+    return (err.cause or err) if isinstance(err, ActivityError) else err
+
+
+def _retryable(err: FailureError) -> bool:
+    cause = _cause(err)
+    return not (isinstance(cause, ApplicationError) and cause.non_retryable)
+
+
+def _retry_delay(err: FailureError) -> timedelta:
+    """What the platform asked for (Retry-After, throttling), else the first backoff."""
+    cause = _cause(err)
+    if isinstance(cause, ApplicationError) and cause.next_retry_delay:
+        return cause.next_retry_delay
+    return DELIVERY_FIRST_BACKOFF
+
+
+def _why(err: FailureError | None) -> str:
+    return "" if err is None else str(_cause(err))
 
 
 @workflow.defn

@@ -35,6 +35,12 @@ DELIVERY_TIMEOUT = timedelta(seconds=10)
 # window (`RELAY_DELIVERY_RETRY_WINDOW_H`) closes: a platform outage delays a fire instead
 # of failing it. Permanent errors raise non-retryable errors and stop at once.
 DELIVERY_MAX_INTERVAL = timedelta(minutes=10)
+DELIVERY_FIRST_BACKOFF = timedelta(seconds=2)
+OUTBOUND_FIRST_BACKOFF = timedelta(seconds=5)
+# The first try of a send, as a local activity: one attempt; a failure that should be
+# retried continues as a regular activity (after the first backoff or the Retry-After).
+ONE_TRY = RetryPolicy(maximum_attempts=1)
+LOCAL_SEND_TIMEOUT = timedelta(seconds=10)
 
 # Traffic sources are often down for minutes: longer first backoff. 2xx is success;
 # 5xx, 429 and connection errors retry; other answers are permanent (non-retryable).

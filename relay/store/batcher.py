@@ -4,11 +4,14 @@ A single-row insert makes a part of its own (5-7 ms each in chdb, and a merge la
 burst of conversions and attempt logs would make thousands. One writer thread per table
 takes whatever is queued, inserts it in one statement, and only then resolves each caller's
 future: a caller learns its row is stored when it is, and an insert that fails fails every
-caller of that batch, who retries (`activities.attempts.store_call`).
+caller of that batch, who retries (`activities.attempts.store_submit`). An insert costs about
+7 ms of CPU in chdb whether it holds 1 row or 50 (measured), plus the merges of its part
+later, so a writer may linger a few milliseconds for more rows to join the batch.
 """
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -22,8 +25,9 @@ Insert = Callable[[str, list[list[Any]], list[str]], None]
 class _TableWriter:
     """The queue and writer thread of one table; rows must share one column list."""
 
-    def __init__(self, insert: Insert, table: str, columns: list[str]) -> None:
+    def __init__(self, insert: Insert, table: str, columns: list[str], linger_s: float) -> None:
         self._insert = insert
+        self._linger_s = linger_s
         self._table = table
         self._columns = columns
         self._pending: list[tuple[list[Any], Future[None]]] = []
@@ -47,6 +51,14 @@ class _TableWriter:
         with self._wake:
             while not self._pending and not self._closed:
                 self._wake.wait()
+            if self._linger_s and not self._closed:
+                # Let a few more rows join: an insert costs about the same for 1 row or 50.
+                deadline = time.monotonic() + self._linger_s
+                while len(self._pending) < MAX_BATCH_ROWS and not self._closed:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._wake.wait(left)
             batch, self._pending = (
                 self._pending[:MAX_BATCH_ROWS],
                 self._pending[MAX_BATCH_ROWS:],
@@ -78,8 +90,12 @@ class _TableWriter:
 class BatchInserter:
     """Per-table group commit through `insert`; `submit` returns when queued."""
 
-    def __init__(self, insert: Insert) -> None:
+    def __init__(
+        self, insert: Insert, linger_s: float = 0.0, prompt_tables: frozenset[str] = frozenset()
+    ) -> None:
         self._insert = insert
+        self._linger_s = linger_s
+        self._prompt = prompt_tables  # a person waits on these: no lingering
         self._writers: dict[tuple[str, tuple[str, ...]], _TableWriter] = {}
         self._lock = threading.Lock()
 
@@ -88,7 +104,8 @@ class BatchInserter:
         with self._lock:
             writer = self._writers.get(key)
             if writer is None:
-                writer = _TableWriter(self._insert, table, list(row))
+                linger = 0.0 if table in self._prompt else self._linger_s
+                writer = _TableWriter(self._insert, table, list(row), linger)
                 self._writers[key] = writer
         return writer.submit(row)
 

@@ -19,7 +19,9 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def open_clickhouse(dsn: str, database: str, pool_size: int = 4) -> ClickHouse:
+def open_clickhouse(
+    dsn: str, database: str, pool_size: int = 4, batch_linger_s: float = 0.0
+) -> ClickHouse:
     """Connect, create `database` if missing, and return a pool of clients bound to it."""
     if not _DATABASE_NAME.match(database):
         raise ValueError(f"invalid ClickHouse database name {database!r}")
@@ -31,7 +33,7 @@ def open_clickhouse(dsn: str, database: str, pool_size: int = 4) -> ClickHouse:
     clients += [
         clickhouse_connect.get_client(dsn=dsn, database=database) for _ in range(pool_size - 1)
     ]
-    return ClickHouse(clients)
+    return ClickHouse(clients, batch_linger_s)
 
 
 def _migration_files() -> list[tuple[int, str, str]]:

@@ -23,7 +23,7 @@ from relay.store.batcher import BatchInserter
 class ClickHouse:
     """The three calls Relay's stores make, each on an idle client of the pool."""
 
-    def __init__(self, clients: Sequence[Client]) -> None:
+    def __init__(self, clients: Sequence[Client], batch_linger_s: float = 0.0) -> None:
         if not clients:
             raise ValueError("a pool needs at least one client")
         self._clients = list(clients)
@@ -31,6 +31,7 @@ class ClickHouse:
         for client in self._clients:
             self._idle.put(client)
         self._batcher: BatchInserter | None = None
+        self._batch_linger_s = batch_linger_s
         self._batcher_lock = threading.Lock()
 
     @property
@@ -67,7 +68,11 @@ class ClickHouse:
         with self._batcher_lock:
             if self._batcher is None:
                 # Through self.insert, so the batch leases a client like any other call.
-                self._batcher = BatchInserter(lambda t, r, c: self.insert(t, r, c))
+                self._batcher = BatchInserter(
+                    lambda t, r, c: self.insert(t, r, c),
+                    self._batch_linger_s,
+                    frozenset({"clicks"}),  # a visitor waits for the redirect
+                )
             batcher = self._batcher
         return batcher.submit(table, row)
 
