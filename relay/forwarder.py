@@ -27,6 +27,43 @@ _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 _MEMORY_SWEEP_S = 3600.0
 
 StartFn = Callable[[PendingEntry], Awaitable[None]]
+# While postbacks are being answered more than half the time, accepting comes first: the
+# inbox holds the rest, and forwarding slows to one start per CONGESTED_PAUSE_S.
+BUSY_SHARE = 0.5
+CONGESTED_PAUSE_S = 0.1
+
+
+class Pressure:
+    """The share of recent time the API spent with a postback in hand."""
+
+    def __init__(self, window_s: float = 0.25) -> None:
+        self._window_s = window_s
+        self._in_flight = 0
+        self._busy_since = 0.0
+        self._busy_s = 0.0  # in the current window
+        self._window_start = time.monotonic()
+        self._share = 0.0  # of the last full window
+
+    def enter(self) -> None:
+        if self._in_flight == 0:
+            self._busy_since = time.monotonic()
+        self._in_flight += 1
+
+    def exit(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self._busy_s += time.monotonic() - self._busy_since
+
+    @property
+    def high(self) -> bool:
+        now = time.monotonic()
+        if now - self._window_start >= self._window_s:
+            busy = self._busy_s + (now - self._busy_since if self._in_flight else 0.0)
+            self._share = busy / (now - self._window_start)
+            self._busy_s, self._window_start = 0.0, now
+            if self._in_flight:
+                self._busy_since = now
+        return self._share > BUSY_SHARE
 
 
 def workflow_starter(client: Client, task_queue: str, eager: bool, shared_dedup: bool) -> StartFn:
@@ -68,15 +105,18 @@ class Forwarder:
         self._done_flush = asyncio.Event()
         self.forwarded = 0
         self.retries = 0
+        self.pressure = Pressure()
 
     def notify(self) -> None:
         """A postback was accepted: look at the inbox now."""
         self._wake.set()
 
     async def run(self) -> None:
-        tasks = [asyncio.create_task(self._feed(), name="forwarder-feed")]
+        tasks = [
+            asyncio.create_task(self._feed(), name="forwarder-feed"),
+        ]
         tasks += [
-            asyncio.create_task(self._forward(), name=f"forwarder-{n}")
+            asyncio.create_task(self._forward(n), name=f"forwarder-{n}")
             for n in range(self._concurrency)
         ]
         tasks.append(asyncio.create_task(self._flush(), name="forwarder-flush"))
@@ -105,8 +145,14 @@ class Forwarder:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)
 
-    async def _forward(self) -> None:
+    async def _forward(self, n: int) -> None:
         while True:
+            # While the API is saturated, one forwarding task goes on, slowly: a burst is
+            # answered first and delivered after, never starved.
+            while self.pressure.high and n > 0:  # noqa: ASYNC110 - a rate, not an event
+                await asyncio.sleep(CONGESTED_PAUSE_S)
+            if self.pressure.high:
+                await asyncio.sleep(CONGESTED_PAUSE_S)
             entry = await self._queue.get()
             await self._start_until_done(entry)
             self._done.append(entry.conversion_id)

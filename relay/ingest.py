@@ -115,6 +115,17 @@ class Intake:
 
 async def accept_postback(intake: Intake, params: PostbackParams) -> PostbackAnswer:
     """Durably accept the postback (or find the conversion that has it) and answer."""
+    if intake.forwarder is None:
+        return await _accept(intake, params)
+    pressure = intake.forwarder.pressure
+    pressure.enter()
+    try:
+        return await _accept(intake, params)
+    finally:
+        pressure.exit()
+
+
+async def _accept(intake: Intake, params: PostbackParams) -> PostbackAnswer:
     network = await _network(intake.config, params.key)
     conversion = pending_conversion(network, params, await _hashes(intake.traffic, params))
     candidate = Candidate(

@@ -94,7 +94,7 @@ async def running_intake(runtime: Runtime) -> AsyncIterator[Intake]:
         runtime.intake = None
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await asyncio.to_thread(inbox.close)
+        await inbox.close()
 
 
 @asynccontextmanager

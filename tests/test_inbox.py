@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from relay.forwarder import Pressure
 from tests.embedded import ADMIN_TOKEN, EmbeddedRelay, devserver_pid
 from tests.platform_server import PlatformServer
 
@@ -137,3 +138,16 @@ def test_inbox_absorbs_a_paused_temporal_a_full_inbox_and_a_crash(
         http.close()
         if relay.process is not None and relay.process.poll() is None:
             relay.interrupt()
+
+
+def test_forwarding_yields_only_while_postbacks_keep_the_api_busy() -> None:
+    pressure = Pressure(window_s=0.05)
+    assert not pressure.high
+    pressure.enter()
+    time.sleep(0.06)
+    assert pressure.high  # a postback in hand the whole window
+    pressure.exit()
+    time.sleep(0.06)
+    pressure.high  # closes the window that held the end of the busy spell
+    time.sleep(0.06)
+    assert not pressure.high  # idle: forwarding goes at full speed
