@@ -2,16 +2,13 @@
 
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from tests.embedded import ADMIN_TOKEN, EmbeddedRelay
+from tests.embedded import ADMIN, EmbeddedRelay, create, wait_for
 from tests.platform_server import PlatformServer, Scripted
 
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 COUNT_ROWS = """
 import sys
 from relay.store.database import open_clickhouse
@@ -21,20 +18,6 @@ print(client.query("SELECT count() FROM conversions WHERE conversion_id = {c:Str
 """
 
 
-def _create(url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(url + path, json=body, headers=ADMIN, timeout=10)
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
-
-
-def _wait_for(predicate: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def test_killed_mid_delivery_then_restarted_delivers_once(
     tmp_path: Path, platforms: PlatformServer
 ) -> None:
@@ -42,14 +25,14 @@ def test_killed_mid_delivery_then_restarted_delivers_once(
     relay.start()
     try:
         url = relay.url
-        network = _create(url, "/api/networks", {"name": "n"})
-        campaign = _create(
+        network = create(url, "/api/networks", {"name": "n"})
+        campaign = create(
             url,
             "/api/campaigns",
             {"name": "c", "offer_url": "https://shop.example/?cid={click_id}"},
         )
         pixels = [
-            _create(
+            create(
                 url,
                 f"/api/campaigns/{campaign['id']}/pixels",
                 {
@@ -77,7 +60,7 @@ def test_killed_mid_delivery_then_restarted_delivers_once(
                 platforms.requests_for(p["platform"], p["platform_pixel_id"]) for p in pixels
             )
 
-        _wait_for(in_flight, 30, "both sends to reach the platforms")
+        wait_for(in_flight, 30, "both sends to reach the platforms")
         relay.kill()
         relay.start()
 
@@ -85,7 +68,7 @@ def test_killed_mid_delivery_then_restarted_delivers_once(
             found = httpx.get(f"{url}/api/conversions/{conv_id}", headers=ADMIN, timeout=5)
             return bool(sum(f["success"] for f in found.json()["fires"]) == 2)
 
-        _wait_for(delivered, 90, "the restarted stack to finish the deliveries")
+        wait_for(delivered, 90, "the restarted stack to finish the deliveries")
         fires = httpx.get(f"{url}/api/conversions/{conv_id}", headers=ADMIN).json()["fires"]
         # The killed try never logged; the try after restart did, once per platform.
         assert sorted(f["platform"] for f in fires if f["success"]) == ["meta", "tiktok"]

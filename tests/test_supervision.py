@@ -10,31 +10,23 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from relay.devserver import DevServer, DevServerGaveUp, RestartPolicy, temporal_binary
-from tests.embedded import ADMIN_TOKEN, EmbeddedRelay, devserver_pid, free_port, port_open
+from tests.embedded import (
+    ADMIN,
+    EmbeddedRelay,
+    create,
+    devserver_pid,
+    free_port,
+    port_open,
+    wait_for,
+)
 from tests.platform_server import PlatformServer, Scripted
 
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PLATFORMS = ("meta", "tiktok")
-
-
-def _create(url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(url + path, json=body, headers=ADMIN, timeout=10)
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
-
-
-def _wait_for(predicate: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def _readyz(url: str) -> int:
@@ -83,14 +75,14 @@ def test_dev_server_killed_mid_delivery_is_restarted_and_delivers_once(
     relay.start()
     try:
         url = relay.url
-        network = _create(url, "/api/networks", {"name": "n"})
-        campaign = _create(
+        network = create(url, "/api/networks", {"name": "n"})
+        campaign = create(
             url,
             "/api/campaigns",
             {"name": "c", "offer_url": "https://shop.example/?cid={click_id}"},
         )
         pixels = {
-            platform: _create(
+            platform: create(
                 url,
                 f"/api/campaigns/{campaign['id']}/pixels",
                 {
@@ -114,7 +106,7 @@ def test_dev_server_killed_mid_delivery_is_restarted_and_delivers_once(
         ]
         key = network["postback_key"]
         before = [_postback(url, key, click, f"T{n}") for n, click in enumerate(clicks[:3])]
-        _wait_for(
+        wait_for(
             lambda: all(platforms.requests_for(p, pixel) for p, pixel in pixels.items()),
             30,
             "both sends to reach the platforms",
@@ -122,15 +114,15 @@ def test_dev_server_killed_mid_delivery_is_restarted_and_delivers_once(
 
         first = devserver_pid(relay)
         os.kill(first, signal.SIGKILL)
-        _wait_for(lambda: _readyz(url) == 503, 5, "/readyz to report Temporal down")
+        wait_for(lambda: _readyz(url) == 503, 5, "/readyz to report Temporal down")
         # Sent while the server is down or coming back: the network resends on 503.
         after = [_postback(url, key, click, f"T{n}") for n, click in enumerate(clicks[3:], 3)]
-        _wait_for(lambda: _readyz(url) == 200, 30, "/readyz to recover")
+        wait_for(lambda: _readyz(url) == 200, 30, "/readyz to recover")
         second = devserver_pid(relay)
         assert second != first and relay.process is not None and relay.process.poll() is None
 
         conversions = before + after
-        _wait_for(
+        wait_for(
             lambda: all(_delivered(url, c) for c in conversions), 60, "every conversion delivered"
         )
         for conversion_id in conversions:
@@ -192,7 +184,7 @@ def test_relay_up_exits_loudly_when_the_dev_server_cannot_be_restarted(
             stderr=log_file,
         )
     try:
-        _wait_for(lambda: process.poll() is None and _readyz(relay.url) == 200, 90, "relay up")
+        wait_for(lambda: process.poll() is None and _readyz(relay.url) == 200, 90, "relay up")
         os.kill(devserver_pid(relay), signal.SIGKILL)
         assert process.wait(timeout=30) == 1
         log = (tmp_path / "relay-up.log").read_text()

@@ -53,23 +53,21 @@ OUTBOUND_RETRY = RetryPolicy(
 OUTBOUND_TIMEOUT = timedelta(seconds=30)
 
 
-def delivery_retry(window: timedelta) -> tuple[RetryPolicy, timedelta]:
-    """A pixel send's retry policy and its schedule-to-close timeout (the retry window)."""
+def _window_retry(first: timedelta, window: timedelta) -> tuple[RetryPolicy, timedelta]:
     policy = RetryPolicy(
-        initial_interval=timedelta(seconds=2),
+        initial_interval=first,
         backoff_coefficient=2.0,
         maximum_interval=DELIVERY_MAX_INTERVAL,
         maximum_attempts=0,
     )
     return policy, window
+
+
+def delivery_retry(window: timedelta) -> tuple[RetryPolicy, timedelta]:
+    """A pixel send's retry policy and its schedule-to-close timeout (the retry window)."""
+    return _window_retry(DELIVERY_FIRST_BACKOFF, window)
 
 
 def outbound_retry(window: timedelta) -> tuple[RetryPolicy, timedelta]:
     """An outbound postback's retry policy and its retry window."""
-    policy = RetryPolicy(
-        initial_interval=timedelta(seconds=5),
-        backoff_coefficient=2.0,
-        maximum_interval=DELIVERY_MAX_INTERVAL,
-        maximum_attempts=0,
-    )
-    return policy, window
+    return _window_retry(OUTBOUND_FIRST_BACKOFF, window)
