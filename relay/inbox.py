@@ -15,6 +15,7 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -111,6 +112,8 @@ class Inbox:
         self._wake = asyncio.Event()
         self._closed = False
         self._committer: asyncio.Task[None] | None = None
+        # Its own thread: a commit never queues behind ClickHouse calls in the shared pool.
+        self._fsync = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbox-commit")
 
     # The committer ------------------------------------------------------------------
     # Statements run on the event loop (tens of microseconds each); only COMMIT, which
@@ -142,7 +145,8 @@ class Inbox:
                     conn.execute("ROLLBACK TO op")
                     conn.execute("RELEASE op")
                     results.append((future, None, exc))
-            await asyncio.shield(asyncio.to_thread(conn.execute, "COMMIT"))
+            loop = asyncio.get_running_loop()
+            await asyncio.shield(loop.run_in_executor(self._fsync, conn.execute, "COMMIT"))
         except BaseException as exc:  # the commit failed: nobody's write is durable
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -273,6 +277,7 @@ class Inbox:
         self._wake.set()
         if self._committer is not None:
             await self._committer
+        self._fsync.shutdown()
         self._conn.close()
 
 
