@@ -19,6 +19,7 @@ T = TypeVar("T")
 _STORE_RETRY_DELAYS_S = (0.5, 1.0, 2.0)
 
 RESPONSE_LOG_LIMIT = 8 * 1024
+RETRY_DELAY_CAP_S = 3600.0  # the default of RELAY_RETRY_DELAY_CAP_S
 
 
 def bounded(response_text: str) -> tuple[str, bool]:
@@ -26,12 +27,15 @@ def bounded(response_text: str) -> tuple[str, bool]:
     return response_text[:RESPONSE_LOG_LIMIT], len(response_text) > RESPONSE_LOG_LIMIT
 
 
-def raise_for_verdict(verdict: Classification, reason: str, kind: str) -> None:
+def raise_for_verdict(
+    verdict: Classification, reason: str, kind: str, cap_s: float = RETRY_DELAY_CAP_S
+) -> None:
     """Return on delivery; otherwise raise so Temporal retries (honouring the platform's
-    requested delay) or, for a permanent failure, stops retrying."""
+    requested delay, at most `cap_s`) or, for a permanent failure, stops retrying."""
     if verdict.verdict == Verdict.DELIVERED:
         return
-    delay = timedelta(seconds=verdict.retry_after_s) if verdict.retry_after_s else None
+    wait = min(verdict.retry_after_s, cap_s) if verdict.retry_after_s else None
+    delay = timedelta(seconds=wait) if wait else None
     raise ApplicationError(
         reason,
         type=f"{kind}_{verdict.verdict.value}",

@@ -209,5 +209,7 @@ class DeliveryActivities:
         log.error = "; ".join(([] if log.success else [verdict.reason]) + notes)
         log.duration_ms = elapsed_ms
         await store_submit(lambda: self._fire_log.submit(log))
-        raise_for_verdict(verdict, verdict.reason, log.platform.value)
+        raise_for_verdict(
+            verdict, verdict.reason, log.platform.value, self._settings.retry_delay_cap_s
+        )
         return SendPixelResult(http_status=status, attempt=log.attempt)

@@ -9,7 +9,14 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.attempts import bounded, cached_click, raise_for_verdict, store_call, store_submit
+from activities.attempts import (
+    RETRY_DELAY_CAP_S,
+    bounded,
+    cached_click,
+    raise_for_verdict,
+    store_call,
+    store_submit,
+)
 from relay.config_cache import ConfigCache
 from relay.models import Click, Conversion, OutboundPostback, PostbackAttempt
 from relay.outbound import classify_postback, expand, redact_url
@@ -49,7 +56,9 @@ class OutboundActivities:
         clicks: ClickCache,
         log: AttemptLog[PostbackAttempt],
         http: httpx.AsyncClient,
+        retry_cap_s: float = RETRY_DELAY_CAP_S,
     ) -> None:
+        self._retry_cap_s = retry_cap_s
         self._config = config
         self._traffic = traffic
         self._clicks = clicks
@@ -117,5 +126,5 @@ class OutboundActivities:
             scheduled_at=info.current_attempt_scheduled_time,
         )
         await store_submit(lambda: self._log.submit(attempt))
-        raise_for_verdict(verdict, verdict.reason, "postback")
+        raise_for_verdict(verdict, verdict.reason, "postback", self._retry_cap_s)
         return status or 0

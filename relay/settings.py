@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         le=168,
         description="How long transient delivery failures keep retrying (at most 7 days).",
     )
+    retry_delay_cap_s: float = Field(
+        default=3600.0,
+        gt=0,
+        le=86_400,
+        description="The longest wait before a retry, whatever Retry-After asks for.",
+    )
     inbox_path: Path | None = Field(
         default=None, description="The API's durable inbox; default {data_dir}/inbox.sqlite."
     )

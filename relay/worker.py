@@ -90,7 +90,12 @@ async def relay_worker(
             tiktok_http,
         )
         outbound = OutboundActivities(
-            config, traffic, clicks, postback_log(clickhouse), postback_http
+            config,
+            traffic,
+            clicks,
+            postback_log(clickhouse),
+            postback_http,
+            settings.retry_delay_cap_s,
         )
         yield Worker(
             client,

@@ -1,13 +1,16 @@
 """Response classification for Meta and TikTok, one row per case of platforms.md 1.6/2.5."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from temporalio.exceptions import ApplicationError
 
+from activities.attempts import raise_for_verdict
 from relay.platforms.classify import (
     THROTTLE_DELAY_S,
+    Classification,
     Verdict,
     classify_meta,
     classify_tiktok,
@@ -157,6 +160,19 @@ def test_retry_after_http_date() -> None:
     assert parse_retry_after("Sat, 29 Nov 2025 08:01:30 GMT", now=now) == 90.0
     assert parse_retry_after("Sat, 29 Nov 2025 07:00:00 GMT", now=now) == 0.0
     assert parse_retry_after("nan") is None
+
+
+def test_absurd_retry_after_is_absent_and_long_ones_are_capped() -> None:
+    for absurd in ("1e12", "1e15", "inf", "604801"):
+        assert parse_retry_after(absurd) is None
+    assert parse_retry_after("7200") == 7200.0
+    throttled = Classification(Verdict.RETRYABLE, "HTTP 503", 7200.0)
+    with pytest.raises(ApplicationError) as raised:
+        raise_for_verdict(throttled, "HTTP 503", "meta")
+    assert raised.value.next_retry_delay == timedelta(hours=1)  # RELAY_RETRY_DELAY_CAP_S
+    with pytest.raises(ApplicationError) as raised:
+        raise_for_verdict(throttled, "HTTP 503", "meta", cap_s=60)
+    assert raised.value.next_retry_delay == timedelta(seconds=60)
 
 
 REQUEST = httpx.Request("POST", "https://business-api.tiktok.com/open_api/v1.3/event/track/")

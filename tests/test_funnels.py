@@ -241,3 +241,31 @@ async def test_event_id_endpoint_predicts_the_server_event_id(relay: Relay) -> N
     assert request.body["data"][0]["event_id"] == predicted.json()["event_id"]
     missing = await relay.http.get("/api/event-id")
     assert missing.status_code == 400 and missing.json()["error"]["param"] == "click_id"
+
+
+async def test_an_absurd_retry_after_is_ignored(
+    skipping_relay: Relay, source: TrafficSource
+) -> None:
+    # 1e12 s would schedule the next attempt 31,700 years out (1e15 overflowed).
+    relay = skipping_relay
+    network = await relay.network()
+    campaign = await relay.campaign()
+    await _post(
+        relay,
+        f"/api/campaigns/{campaign['id']}/postbacks",
+        {"url_template": source.url + "/later?c={click_id}"},
+    )
+    source.script((503, {"Retry-After": "1e12"}), (503, {"Retry-After": "1e15"}))
+    click_id = await relay.click(campaign["id"])
+    answer = (await relay.postback(key=network["postback_key"], click_id=click_id)).json()
+    [outcome] = (await relay.result(answer["conversion_id"], timeout_s=30)).postbacks
+    assert outcome.delivered
+    rows = (await relay.conversion(answer["conversion_id"]))["postbacks"]
+    assert [r["http_status"] for r in rows] == [503, 503, 200]
+    # Treated as absent: the usual first backoff (5 s), then the policy's own (5 s).
+    handle = relay.runtime.temporal.get_workflow_handle(answer["conversion_id"])
+    history = await handle.fetch_history()
+    [timer] = [e for e in history.events if e.HasField("timer_started_event_attributes")]
+    assert timer.timer_started_event_attributes.start_to_fire_timeout.ToSeconds() == 5
+    second, third = (datetime.fromisoformat(r["scheduled_at"]) for r in rows[1:])
+    assert third - second < timedelta(seconds=30)

@@ -51,8 +51,14 @@ class Classification:
     retry_after_s: float | None = None
 
 
+# A wait longer than the platforms' 7-day event window is not a real request to wait: it is
+# treated as absent (an invalid value is too), like `Retry-After: 1e12` (31,700 years).
+ABSURD_RETRY_AFTER_S = 7 * 86_400
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` value (delta-seconds or HTTP-date), >= 0."""
+    """Seconds to wait from a `Retry-After` value (delta-seconds or HTTP-date), >= 0; None
+    when absent, invalid or absurd (longer than ABSURD_RETRY_AFTER_S)."""
     if value is None or not value.strip():
         return None
     try:
@@ -65,7 +71,9 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         if when.tzinfo is None:  # RFC 9110 dates are GMT
             when = when.replace(tzinfo=UTC)
         seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return max(seconds, 0.0) if math.isfinite(seconds) else None
+    if not math.isfinite(seconds) or seconds > ABSURD_RETRY_AFTER_S:
+        return None
+    return max(seconds, 0.0)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
