@@ -6,7 +6,7 @@ COPY relay ./relay
 COPY api ./api
 COPY workflows ./workflows
 COPY activities ./activities
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir . && mkdir -p /var/lib/relay && chown nobody /var/lib/relay
 USER nobody
 EXPOSE 8000
 CMD ["relay", "api"]

@@ -39,3 +39,11 @@ def test_api_and_worker_get_the_distributed_settings() -> None:
         assert set(services[role]["depends_on"]) == {"temporal", "clickhouse"}
     for name in ("postgresql", "temporal", "clickhouse", "relay-api"):
         assert "healthcheck" in services[name], f"{name} has no health check"
+
+
+def test_the_api_keeps_its_inbox_on_a_volume() -> None:
+    api = _services()["relay-api"]
+    data_dir = api["environment"]["RELAY_DATA_DIR"]
+    volume, _, mounted_at = api["volumes"][0].partition(":")
+    assert mounted_at == data_dir
+    assert volume in yaml.safe_load(COMPOSE.read_text())["volumes"]
