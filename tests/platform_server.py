@@ -92,6 +92,9 @@ class _HTTPServer(ThreadingHTTPServer):
     # Handler threads idle on keep-alive sockets until their client closes; stop() must
     # not wait for them.
     block_on_close = False
+    # socketserver's default listen backlog is 5: a burst of new connections overflowed
+    # it, and each overflow cost the sender a 1 s SYN retransmit.
+    request_queue_size = 1024
     owner: PlatformServer
 
 
