@@ -37,6 +37,28 @@ def create(url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
     return created
 
 
+def funnel(url: str, tag: str) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """A network, a campaign and its Meta and TikTok pixels (pixel IDs `{tag}meta`, ...)."""
+    network = create(url, "/api/networks", {"name": "n"})
+    campaign = create(
+        url, "/api/campaigns", {"name": "c", "offer_url": "https://shop.example/?cid={click_id}"}
+    )
+    pixels = [
+        create(
+            url,
+            f"/api/campaigns/{campaign['id']}/pixels",
+            {
+                "platform": platform,
+                "platform_pixel_id": f"{tag}{platform}",
+                "access_token": f"token-{tag}-123",
+                "name": platform,
+            },
+        )
+        for platform in ("meta", "tiktok")
+    ]
+    return network, campaign, pixels
+
+
 def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():

@@ -7,23 +7,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from relay.forwarder import Pressure
-from tests.embedded import ADMIN_TOKEN, EmbeddedRelay, devserver_pid
+from tests.embedded import ADMIN, EmbeddedRelay, devserver_pid, funnel
 from tests.platform_server import PlatformServer
 
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CAPACITY = 8
-
-
-def _create(http: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = http.post(path, json=body, headers=ADMIN)
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
 
 
 def _click(http: httpx.Client, campaign_id: str) -> str:
@@ -63,23 +54,8 @@ def test_inbox_absorbs_a_paused_temporal_a_full_inbox_and_a_crash(
     relay.start()
     http = httpx.Client(base_url=relay.url, timeout=10)
     try:
-        key = _create(http, "/api/networks", {"name": "n"})["postback_key"]
-        campaign = _create(
-            http, "/api/campaigns", {"name": "c", "offer_url": "https://s.example/?cid={click_id}"}
-        )
-        pixels = [
-            _create(
-                http,
-                f"/api/campaigns/{campaign['id']}/pixels",
-                {
-                    "platform": platform,
-                    "platform_pixel_id": f"inbox{platform}",
-                    "access_token": "token-inbox-123",
-                    "name": platform,
-                },
-            )
-            for platform in ("meta", "tiktok")
-        ]
+        network, campaign, pixels = funnel(relay.url, "inbox")
+        key = network["postback_key"]
         clicks = [_click(http, campaign["id"]) for _ in range(3 + CAPACITY + 1)]
 
         # Temporal paused: postbacks are answered at once and delivered when it resumes.

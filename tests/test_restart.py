@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.embedded import ADMIN, EmbeddedRelay, create, wait_for
+from tests.embedded import ADMIN, EmbeddedRelay, funnel, wait_for
 from tests.platform_server import PlatformServer, Scripted
 
 COUNT_ROWS = """
@@ -25,25 +25,7 @@ def test_killed_mid_delivery_then_restarted_delivers_once(
     relay.start()
     try:
         url = relay.url
-        network = create(url, "/api/networks", {"name": "n"})
-        campaign = create(
-            url,
-            "/api/campaigns",
-            {"name": "c", "offer_url": "https://shop.example/?cid={click_id}"},
-        )
-        pixels = [
-            create(
-                url,
-                f"/api/campaigns/{campaign['id']}/pixels",
-                {
-                    "platform": platform,
-                    "platform_pixel_id": f"restart{platform}",
-                    "access_token": "token-restart-123",
-                    "name": platform,
-                },
-            )
-            for platform in ("meta", "tiktok")
-        ]
+        network, campaign, pixels = funnel(url, "restart")
         for pixel in pixels:
             # The first request hangs, so the crash lands while both sends are in flight.
             platforms.script(pixel["platform"], pixel["platform_pixel_id"], Scripted(delay_s=30))

@@ -18,9 +18,9 @@ from relay.devserver import DevServer, DevServerGaveUp, RestartPolicy, temporal_
 from tests.embedded import (
     ADMIN,
     EmbeddedRelay,
-    create,
     devserver_pid,
     free_port,
+    funnel,
     port_open,
     wait_for,
 )
@@ -75,25 +75,8 @@ def test_dev_server_killed_mid_delivery_is_restarted_and_delivers_once(
     relay.start()
     try:
         url = relay.url
-        network = create(url, "/api/networks", {"name": "n"})
-        campaign = create(
-            url,
-            "/api/campaigns",
-            {"name": "c", "offer_url": "https://shop.example/?cid={click_id}"},
-        )
-        pixels = {
-            platform: create(
-                url,
-                f"/api/campaigns/{campaign['id']}/pixels",
-                {
-                    "platform": platform,
-                    "platform_pixel_id": f"supervise{platform}",
-                    "access_token": "token-supervise-123",
-                    "name": platform,
-                },
-            )["platform_pixel_id"]
-            for platform in PLATFORMS
-        }
+        network, campaign, created = funnel(url, "supervise")
+        pixels = {p["platform"]: p["platform_pixel_id"] for p in created}
         for platform, pixel_id in pixels.items():
             # The first send answers late (within Relay's timeouts), so the kill lands
             # while both are in flight.
