@@ -22,6 +22,7 @@ class Answer:
     headers: dict[str, str]
     body: bytes
     seconds: float
+    connect_s: float | None = None  # time to open the connection, when this request opened one
 
 
 class Connection:
@@ -31,9 +32,11 @@ class Connection:
         self.port = port
         self.headers = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.connect_s: float | None = None
 
     async def get(self, target: str, timeout_s: float) -> Answer:
         started = time.perf_counter()
+        self.connect_s = None
         try:
             async with asyncio.timeout(timeout_s):
                 status, headers, body = await self._exchange(target)
@@ -42,11 +45,13 @@ class Connection:
             raise
         if headers.get("connection", "").lower() == "close":
             self.close()
-        return Answer(status, headers, body, time.perf_counter() - started)
+        return Answer(status, headers, body, time.perf_counter() - started, self.connect_s)
 
     async def _exchange(self, target: str) -> tuple[int, dict[str, str], bytes]:
         if self._streams is None:
+            opening = time.perf_counter()
             self._streams = await asyncio.open_connection("127.0.0.1", self.port)
+            self.connect_s = time.perf_counter() - opening
         reader, writer = self._streams
         request = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n{self.headers}\r\n"
         writer.write(request.encode())
@@ -109,6 +114,7 @@ class Burst:
     within_1s: int = 0  # answered 200 on the first attempt within 1 s
     max_latency_s: float = 0.0  # the slowest single attempt (a timeout counts as its timeout)
     latencies: list[float] = field(default_factory=list)  # every attempt, seconds
+    slow: list[tuple[float, float | None]] = field(default_factory=list)  # (s, connect s) > 1 s
     conversion_ids: set[str] = field(default_factory=set)
     seconds: float = 0.0  # first send until the last postback was final (or gave up)
 
@@ -163,6 +169,12 @@ async def burst(
 
     async def sender() -> None:
         conn = Connection(port)
+        try:
+            await send_all(conn)
+        finally:
+            conn.close()
+
+    async def send_all(conn: Connection) -> None:
         while True:
             target, attempt = await queue.get()
             try:
@@ -178,6 +190,8 @@ async def burst(
                 resend(target, attempt, 1.0)
                 continue
             result.latencies.append(answer.seconds)
+            if answer.seconds > 1.0:
+                result.slow.append((answer.seconds, answer.connect_s))
             result.max_latency_s = max(result.max_latency_s, answer.seconds)
             if answer.status == 503:
                 result.resent_503 += 1

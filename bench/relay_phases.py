@@ -218,6 +218,13 @@ async def burst(ctx: Context, name: str, n: int, outage_s: float | None) -> Burs
             ctx.progress(
                 f"  all answered or given up after {result.seconds:.1f} s; waiting for delivery"
             )
+            if result.slow:
+                opened = sum(connect is not None for _, connect in result.slow)
+                worst_connect = max((c for _, c in result.slow if c is not None), default=0.0)
+                ctx.progress(
+                    f"  {len(result.slow)} answers over 1 s: {opened} on a new connection "
+                    f"(slowest connect {worst_connect:.2f} s)"
+                )
             seen, delivered = await relay.wait_delivered(
                 campaign.id, len(result.conversion_ids), ctx.give_up_at, 1.0, ctx.progress
             )
