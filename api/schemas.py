@@ -75,6 +75,18 @@ class NetworkPatch(_Strict):
     name: Name | None = None
 
 
+class KeyRotationIn(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"grace_hours": 24}]})
+
+    grace_hours: float = Field(
+        default=0,
+        ge=0,
+        le=168,
+        description="How long the replaced key is still accepted, so the network can switch "
+        "over (at most 7 days); 0, the default, refuses it at once (a leaked key).",
+    )
+
+
 class CampaignIn(_Strict):
     model_config = ConfigDict(
         extra="forbid",

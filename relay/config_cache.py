@@ -7,13 +7,16 @@ It stays fresh within a documented bound:
   `max(version)` and row count per table, decides whether to reload);
 - a lookup that misses (an unknown postback key, campaign or pixel) reloads at once, at most
   once per `refresh_s`, so a network created a moment ago elsewhere is not refused.
+
+Networks are found by the keyed hash of their postback key (the store has no clear key).
 """
 
 import asyncio
-import hashlib
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from relay.models import Campaign, CustomConversion, Network, OutboundPostback, Pixel
@@ -22,15 +25,13 @@ from relay.store.config import TABLES, ConfigStore
 _VERSIONED = [*TABLES.values(), "pixels", "workspace_settings"]
 
 
-def key_digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode()).digest()
-
-
 @dataclass(frozen=True)
 class ConfigSnapshot:
     """One consistent read of every configuration table."""
 
-    networks: dict[bytes, Network] = field(default_factory=dict)  # by key digest
+    networks: dict[str, Network] = field(default_factory=dict)  # by postback key hash
+    # by the hash of the key the last rotation replaced, while it is still accepted
+    previous_keys: dict[str, Network] = field(default_factory=dict)
     campaigns: dict[str, Campaign] = field(default_factory=dict)
     pixels: dict[str, Pixel] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)  # pixel id -> encrypted token
@@ -38,8 +39,18 @@ class ConfigSnapshot:
     postbacks: dict[str, OutboundPostback] = field(default_factory=dict)
     versions: tuple[Any, ...] = ()
 
-    def network_for_key(self, key: str) -> Network | None:
-        return self.networks.get(key_digest(key))
+    def network_for_key(self, hashes: Sequence[str], now: datetime | None = None) -> Network | None:
+        """The network whose current key, or previous key still in its grace period, has
+        one of these keyed hashes (`KeyRing.keyed_hashes` of the presented key)."""
+        for key_hash in hashes:
+            if (found := self.networks.get(key_hash)) is not None:
+                return found
+        for key_hash in hashes:
+            found = self.previous_keys.get(key_hash)
+            until = found.previous_key_valid_until if found else None
+            if found is not None and until is not None and (now or datetime.now(UTC)) < until:
+                return found
+        return None
 
     def campaign_pixels(self, campaign_id: str) -> list[Pixel]:
         return [p for p in self.pixels.values() if p.campaign_id == campaign_id]
@@ -155,8 +166,10 @@ class ConfigCache:
     def _load(self, versions: tuple[Any, ...]) -> ConfigSnapshot:
         store = self._store
         pixels = store.pixels_with_tokens()
+        networks = store.find(Network)
         return ConfigSnapshot(
-            networks={key_digest(n.postback_key): n for n in store.find(Network)},
+            networks={n.postback_key_hash: n for n in networks if n.postback_key_hash},
+            previous_keys={n.previous_key_hash: n for n in networks if n.previous_key_hash},
             campaigns={c.id: c for c in store.find(Campaign)},
             pixels={p.id: p for p, _ in pixels},
             tokens={p.id: sealed for p, sealed in pixels},

@@ -3,16 +3,30 @@
 Ciphertext format: `v1.{key_id}.{base64url(nonce || ciphertext+tag)}`. The key ID inside the
 ciphertext lets a ring with several keys decrypt old tokens while the first key encrypts
 new ones, so a key can be rotated without downtime.
+
+The ring also keys the hashes of network postback keys (`keyed_hash`): HMAC-SHA256 under a
+per-key subkey derived with HKDF, written `v1.{key_id}.{base64url(mac)}`. The key ID inside
+lets a postback key hashed under an older key of the ring still be found after rotation.
 """
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _NONCE_BYTES = 12
+# Domain separation: the hash subkey is never the AES key itself.
+_HASH_KEY_INFO = b"relay postback key hash v1"
+
+
+def _hash_subkey(key: bytes) -> bytes:
+    return HKDF(algorithm=SHA256(), length=32, salt=None, info=_HASH_KEY_INFO).derive(key)
 
 
 class KeyRingError(ValueError):
@@ -39,6 +53,12 @@ class KeyRing:
             raise KeyRingError("each key id may appear only once in the ring")
         self._primary = keys[0][0]
         self._keys = {key_id: AESGCM(key) for key_id, key in keys}
+        self._hash_keys = {key_id: _hash_subkey(key) for key_id, key in keys}
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """The ring's key IDs, the primary first."""
+        return tuple(self._keys)
 
     @classmethod
     def parse(cls, spec: str) -> "KeyRing":
@@ -87,3 +107,24 @@ class KeyRing:
         except InvalidTag as exc:
             raise KeyRingError("ciphertext does not open with this key and owner") from exc
         return plain.decode("utf-8")
+
+    def keyed_hash(self, value: str, key_id: str | None = None) -> str:
+        """`v1.{key_id}.{mac}`: HMAC-SHA256 of `value` under the key's hash subkey (the
+        primary's by default). Deterministic, so a stored hash can be looked up."""
+        key_id = key_id or self._primary
+        subkey = self._hash_keys.get(key_id)
+        if subkey is None:
+            raise KeyRingError(f"key {key_id!r} is not in the ring")
+        # surrogatepass: any str hashes (and simply matches nothing) instead of raising.
+        mac = hmac.new(subkey, value.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+        return f"v1.{key_id}.{base64.urlsafe_b64encode(mac).decode('ascii').rstrip('=')}"
+
+    def keyed_hashes(self, value: str) -> list[str]:
+        """`value`'s keyed hash under every key of the ring, the primary's first."""
+        return [self.keyed_hash(value, key_id) for key_id in self._keys]
+
+
+def hash_key_id(keyed_hash: str) -> str:
+    """The ring key ID a stored keyed hash was made with ('' if it is not one)."""
+    version, _, rest = keyed_hash.partition(".")
+    return rest.partition(".")[0] if version == "v1" else ""

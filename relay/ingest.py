@@ -8,11 +8,11 @@ and recorded on the conversion.
 """
 
 import asyncio
-import hmac
 from dataclasses import dataclass
 from typing import Literal
 
 from relay.config_cache import ConfigCache
+from relay.crypto import KeyRing
 from relay.errors import Unauthorized, Unavailable
 from relay.forwarder import Forwarder
 from relay.ids import conversion_id
@@ -43,15 +43,17 @@ class PostbackAnswer:
     attributed: bool | None
 
 
-async def _network(config: ConfigCache, key: str) -> Network:
+async def _network(config: ConfigCache, keys: KeyRing, key: str) -> Network:
+    # Only keyed hashes of postback keys are stored: look the presented key's hashes up
+    # (one per key of the ring, so keys hashed before a ring rotation are still found).
+    hashes = keys.keyed_hashes(key)
     try:
-        network = (await config.current()).network_for_key(key)
+        network = (await config.current()).network_for_key(hashes)
         if network is None:  # perhaps created a moment ago by another process
-            network = (await config.after_miss()).network_for_key(key)
+            network = (await config.after_miss()).network_for_key(hashes)
     except STORE_ERRORS as exc:
         raise Unavailable(f"configuration could not be read ({type(exc).__name__})") from exc
-    # The lookup is by digest; confirm the key itself in constant time.
-    if network is None or not hmac.compare_digest(network.postback_key.encode(), key.encode()):
+    if network is None:
         raise Unauthorized("the postback key does not match any network", "key")
     return network
 
@@ -103,12 +105,13 @@ def pending_conversion(network: Network, params: PostbackParams, hashes: UserHas
 
 @dataclass(frozen=True)
 class Intake:
-    """What accepting needs: the configuration cache, the click store, the inbox, and the
-    forwarder to wake once a postback is in."""
+    """What accepting needs: the configuration cache, the click store, the inbox, the key
+    ring that hashes postback keys, and the forwarder to wake once a postback is in."""
 
     config: ConfigCache
     traffic: TrafficStore
     inbox: Inbox
+    keys: KeyRing
     retry_after_s: int = 5
     forwarder: Forwarder | None = None
 
@@ -126,7 +129,7 @@ async def accept_postback(intake: Intake, params: PostbackParams) -> PostbackAns
 
 
 async def _accept(intake: Intake, params: PostbackParams) -> PostbackAnswer:
-    network = await _network(intake.config, params.key)
+    network = await _network(intake.config, intake.keys, params.key)
     conversion = pending_conversion(network, params, await _hashes(intake.traffic, params))
     candidate = Candidate(
         conversion_id=conversion.conversion_id,

@@ -16,9 +16,14 @@ class Platform(StrEnum):
 
 
 class Network(BaseModel):
+    """A network as stored: its postback key only as keyed hashes (`KeyRing.keyed_hash`),
+    the key a rotation replaced still accepted until `previous_key_valid_until`."""
+
     id: str
     name: str
-    postback_key: str
+    postback_key_hash: str = ""
+    previous_key_hash: str = ""
+    previous_key_valid_until: datetime | None = None
     created_at: datetime
     updated_at: datetime
 

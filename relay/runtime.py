@@ -19,6 +19,7 @@ from relay.store.attempt_log import AttemptLog, pixel_fire_log, postback_log
 from relay.store.click_cache import ClickCache
 from relay.store.config import ConfigStore
 from relay.store.database import apply_migrations, open_clickhouse
+from relay.store.network_keys import hash_clear_postback_keys, report_stranded_postback_keys
 from relay.store.pool import ClickHouse
 from relay.store.traffic import TrafficStore
 from relay.temporal_setup import connect_temporal
@@ -83,6 +84,7 @@ async def running_intake(runtime: Runtime) -> AsyncIterator[Intake]:
         runtime.config_cache,
         runtime.traffic,
         inbox,
+        runtime.keys,
         settings.inbox_retry_after_s,
         forwarder,
     )
@@ -105,7 +107,8 @@ async def open_runtime(
     admin_token: str,
     embedded: bool = False,
 ) -> AsyncIterator[Runtime]:
-    """Open ClickHouse (applying migrations) and Temporal; close ClickHouse on exit."""
+    """Open ClickHouse (applying migrations, hashing clear postback keys) and Temporal;
+    close ClickHouse on exit."""
     clickhouse = open_clickhouse(
         settings.clickhouse_dsn,
         settings.clickhouse_database,
@@ -114,6 +117,8 @@ async def open_runtime(
     )
     try:
         apply_migrations(clickhouse)
+        hash_clear_postback_keys(clickhouse, keys)
+        report_stranded_postback_keys(clickhouse, keys)
         temporal = await connect_temporal(settings, temporal_address)
         yield Runtime(settings, clickhouse, temporal, keys, admin_token, embedded)
     finally:
