@@ -38,10 +38,11 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Routes are matched in order: the postback and the click, the hot paths, come first.
     for module in (
-        health,
-        clicks,
         postbacks,
+        clicks,
+        health,
         networks,
         campaigns,
         pixels,

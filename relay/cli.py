@@ -258,13 +258,12 @@ def run_migrate(settings: Settings) -> None:
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
-    """On uvloop where it is installed: the API answers about half as fast again."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main)
-        return
-    uvloop.run(main)
+    """On asyncio's own loop, not uvloop. Under `relay up` the worker's threads (the SDK's
+    core, workflow activations, ClickHouse) take the GIL often; uvloop takes it again for every
+    callback, and accepting connections then fell behind by seconds: in a burst of new
+    connections, 2-6% of the first answers took 1-4 s (bench/relay_up.py phase (d)). asyncio's
+    loop accepts every waiting connection in one pass."""
+    asyncio.run(main)
 
 
 def main(argv: list[str] | None = None) -> None:
