@@ -1,6 +1,7 @@
 """What every delivery attempt does at its end, pixel fire or outbound postback alike."""
 
 import asyncio
+import codecs
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
+import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -33,6 +35,19 @@ def bounded(response_text: str) -> tuple[str, bool]:
     return response_text[:RESPONSE_LOG_LIMIT], len(response_text) > RESPONSE_LOG_LIMIT
 
 
+async def read_start(response: httpx.Response) -> tuple[str, bool]:
+    """The start of a streamed answer as logged (at most RESPONSE_LOG_LIMIT bytes) and
+    whether more followed; the rest is never read, so a huge answer costs nothing."""
+    kept = bytearray()
+    async for chunk in response.aiter_bytes():
+        kept += chunk
+        if len(kept) > RESPONSE_LOG_LIMIT:
+            break
+    # Incremental: a character cut at the limit is left out rather than garbled.
+    decoder = codecs.getincrementaldecoder(response.encoding or "utf-8")(errors="replace")
+    return decoder.decode(bytes(kept[:RESPONSE_LOG_LIMIT])), len(kept) > RESPONSE_LOG_LIMIT
+
+
 @dataclass
 class AttemptOutcome:
     """How one attempt ended, as its log row records it."""
@@ -42,6 +57,7 @@ class AttemptOutcome:
     status: int | None = None
     response_text: str = ""
     notes: list[str] = field(default_factory=list)
+    truncated: bool = False  # the answer was longer than what response_text kept
 
 
 def unfinished_row(
@@ -113,7 +129,8 @@ async def log_attempt(
     stop (see raise_for_verdict)."""
     verdict = outcome.verdict
     row.http_status = outcome.status
-    row.response_body, row.response_truncated = bounded(outcome.response_text)
+    row.response_body, cut = bounded(outcome.response_text)
+    row.response_truncated = cut or outcome.truncated
     row.verdict = verdict.verdict.value
     row.success = verdict.verdict == Verdict.DELIVERED
     row.error = "; ".join(([] if row.success else [verdict.reason]) + outcome.notes)

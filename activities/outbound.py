@@ -15,10 +15,12 @@ from activities.attempts import (
     attempt_outcome,
     cached_click,
     log_attempt,
+    read_start,
     store_call,
     unfinished_row,
 )
 from relay.config_cache import ConfigCache
+from relay.destinations import DestinationRefused
 from relay.models import Click, Conversion, OutboundPostback, PostbackAttempt
 from relay.outbound import classify_postback, expand, redact_url
 from relay.platforms.classify import Verdict, parse_retry_after
@@ -115,15 +117,18 @@ class OutboundActivities:
         attempt.request_body = json.dumps(body) if body else ""
         started = time.monotonic()
         status: int | None = None
-        response_text, error, retry_after = "", None, None
+        response_text, truncated = "", False
+        error: Exception | None = None
+        retry_after = None
         try:
-            response = await self._http.request(postback.method, url, json=body)
-            status, response_text = response.status_code, response.text
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-        except httpx.HTTPError as exc:
+            async with self._http.stream(postback.method, url, json=body) as response:
+                status = response.status_code
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                response_text, truncated = await read_start(response)
+        except (httpx.HTTPError, DestinationRefused) as exc:
             error = exc
         verdict = classify_postback(status, error)
         if verdict.verdict == Verdict.RETRYABLE and retry_after is not None:
             verdict = type(verdict)(verdict.verdict, verdict.reason, retry_after)
         elapsed = int((time.monotonic() - started) * 1000)
-        return AttemptOutcome(verdict, elapsed, status, response_text)
+        return AttemptOutcome(verdict, elapsed, status, response_text, truncated=truncated)
