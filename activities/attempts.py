@@ -1,21 +1,29 @@
 """What every delivery attempt does at its end, pixel fire or outbound postback alike."""
 
 import asyncio
-from collections.abc import Callable
+import codecs
+import time
+import traceback
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
+import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from relay.config_cache import ConfigCache
-from relay.models import Click, Pixel
+from relay.crypto import KeyRingError
+from relay.models import Click, Conversion, DeliveryAttempt, Pixel
 from relay.platforms.classify import Classification, Verdict
+from relay.store.attempt_log import AttemptLog
 from relay.store.click_cache import ClickCache
 from relay.store.pool import STORE_ERRORS
 
 T = TypeVar("T")
+A = TypeVar("A", bound=DeliveryAttempt)
 _STORE_RETRY_DELAYS_S = (0.5, 1.0, 2.0)
 
 RESPONSE_LOG_LIMIT = 8 * 1024
@@ -25,6 +33,110 @@ RETRY_DELAY_CAP_S = 3600.0  # the default of RELAY_RETRY_DELAY_CAP_S
 def bounded(response_text: str) -> tuple[str, bool]:
     """The response body as logged (at most 8 KiB) and whether it was cut."""
     return response_text[:RESPONSE_LOG_LIMIT], len(response_text) > RESPONSE_LOG_LIMIT
+
+
+async def read_start(response: httpx.Response) -> tuple[str, bool]:
+    """The start of a streamed answer as logged (at most RESPONSE_LOG_LIMIT bytes) and
+    whether more followed; the rest is never read, so a huge answer costs nothing."""
+    kept = bytearray()
+    async for chunk in response.aiter_bytes():
+        kept += chunk
+        if len(kept) > RESPONSE_LOG_LIMIT:
+            break
+    # Incremental: a character cut at the limit is left out rather than garbled.
+    decoder = codecs.getincrementaldecoder(response.encoding or "utf-8")(errors="replace")
+    return decoder.decode(bytes(kept[:RESPONSE_LOG_LIMIT])), len(kept) > RESPONSE_LOG_LIMIT
+
+
+@dataclass
+class AttemptOutcome:
+    """How one attempt ended, as its log row records it."""
+
+    verdict: Classification
+    elapsed_ms: int = 0
+    status: int | None = None
+    response_text: str = ""
+    notes: list[str] = field(default_factory=list)
+    truncated: bool = False  # the answer was longer than what response_text kept
+
+
+def unfinished_row(
+    conversion_id: str, planned: Conversion | None, attempt_offset: int
+) -> dict[str, Any]:
+    """The fields every attempt row has before anything is loaded, so an attempt that
+    fails at once is logged too; the rest is filled in as the attempt goes."""
+    info = activity.info()
+    return {
+        "conversion_id": conversion_id,
+        "campaign_id": planned.campaign_id if planned else "",
+        "attempt": info.attempt + attempt_offset,
+        "request_body": "",
+        "http_status": None,
+        "response_body": "",
+        "response_truncated": False,
+        "verdict": "",
+        "success": False,
+        "error": "",
+        "duration_ms": 0,
+        "scheduled_at": info.current_attempt_scheduled_time,
+    }
+
+
+def failure_verdict(exc: Exception) -> Classification:
+    """The verdict of an attempt that raised instead of getting an answer classified.
+
+    Permanent only when no retry can mend it: a deleted pixel or postback (raised as a
+    non-retryable ApplicationError), a token the key ring cannot open, a value that cannot
+    be encoded for the wire. Anything else unexpected stays retryable. Reasons never
+    quote the exception's message, which may hold a piece of a token or a URL's secret.
+    """
+    kind = type(exc).__name__
+    if isinstance(exc, ApplicationError):
+        return Classification(
+            Verdict.PERMANENT if exc.non_retryable else Verdict.RETRYABLE, exc.message
+        )
+    if isinstance(exc, KeyRingError):
+        # Its messages name a key ID at most, never key material or the token.
+        return Classification(Verdict.PERMANENT, f"access token cannot be decrypted: {exc}")
+    if isinstance(exc, UnicodeEncodeError):
+        return Classification(
+            Verdict.PERMANENT,
+            "request not sendable: UnicodeEncodeError (a header value such as the access "
+            "token has non-ASCII characters; save a valid token)",
+        )
+    if isinstance(exc, STORE_ERRORS):
+        return Classification(Verdict.RETRYABLE, f"store unavailable: {kind}")
+    return Classification(Verdict.RETRYABLE, f"unexpected error: {kind}")
+
+
+async def attempt_outcome(attempt: Awaitable[AttemptOutcome]) -> AttemptOutcome:
+    """Run an attempt; whatever it raises becomes an outcome too, so a row is written."""
+    started = time.monotonic()
+    try:
+        return await attempt
+    except Exception as exc:
+        verdict = failure_verdict(exc)
+        # The type and where it was raised, not the message (see failure_verdict).
+        where = "".join(traceback.format_tb(exc.__traceback__))
+        activity.logger.warning("attempt failed: %s\n%s", verdict.reason, where)
+        return AttemptOutcome(verdict, int((time.monotonic() - started) * 1000))
+
+
+async def log_attempt(
+    row: A, log: AttemptLog[A], outcome: AttemptOutcome, kind: str, cap_s: float
+) -> None:
+    """Write the attempt's row, then return on delivery or raise for Temporal to retry or
+    stop (see raise_for_verdict)."""
+    verdict = outcome.verdict
+    row.http_status = outcome.status
+    row.response_body, cut = bounded(outcome.response_text)
+    row.response_truncated = cut or outcome.truncated
+    row.verdict = verdict.verdict.value
+    row.success = verdict.verdict == Verdict.DELIVERED
+    row.error = "; ".join(([] if row.success else [verdict.reason]) + outcome.notes)
+    row.duration_ms = outcome.elapsed_ms
+    await store_submit(lambda: log.submit(row))
+    raise_for_verdict(verdict, verdict.reason, kind, cap_s)
 
 
 def raise_for_verdict(

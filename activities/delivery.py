@@ -14,12 +14,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.attempts import (
-    bounded,
+    AttemptOutcome,
+    attempt_outcome,
     cached_click,
     cached_pixel,
-    raise_for_verdict,
+    log_attempt,
     store_call,
-    store_submit,
+    unfinished_row,
 )
 from relay.config_cache import ConfigCache
 from relay.crypto import KeyRing
@@ -120,37 +121,36 @@ class DeliveryActivities:
 
     @activity.defn
     async def send_pixel_event(self, input: SendPixelInput) -> SendPixelResult:
-        """One attempt at delivering one conversion to one pixel; raises to retry or fail."""
+        """One attempt at delivering one conversion to one pixel; raises to retry or fail.
+
+        The attempt's row is written however it ends: a pixel deleted since the plan, a
+        token that cannot be decrypted or sent, any unexpected error."""
+        target = input.target
+        log = PixelFire(
+            **unfinished_row(input.conversion_id, input.conversion, input.attempt_offset),
+            fire_id=str(uuid.uuid4()),
+            pixel_id=target.pixel_id,
+            platform=target.platform,
+            pixel_name=target.pixel_name,
+            event_name=target.event_name,
+            event_id=input.conversion_id,
+            request_url="",
+            fired_at=utc_now(),
+        )
+        outcome = await attempt_outcome(self._attempt(input, log))
+        await log_attempt(
+            log, self._fire_log, outcome, log.platform.value, self._settings.retry_delay_cap_s
+        )
+        return SendPixelResult(http_status=outcome.status, attempt=log.attempt)
+
+    async def _attempt(self, input: SendPixelInput, log: PixelFire) -> AttemptOutcome:
         conversion, click, pixel, token = await self._load(input)
-        info = activity.info()
-        attempt = info.attempt + input.attempt_offset
+        log.campaign_id, log.pixel_name = conversion.campaign_id, pixel.name
         now = int(time.time())
         event_time = min(int(conversion.received_at.timestamp()), now)
         builder = build_meta_body if pixel.platform == Platform.META else build_tiktok_body
         facts = event_facts(conversion, click, pixel, input.target.event_name, event_time)
         body, dropped = builder(facts)
-        log = PixelFire(
-            fire_id=str(uuid.uuid4()),
-            conversion_id=conversion.conversion_id,
-            campaign_id=conversion.campaign_id,
-            pixel_id=pixel.id,
-            platform=pixel.platform,
-            pixel_name=pixel.name,
-            event_name=input.target.event_name,
-            event_id=conversion.conversion_id,
-            attempt=attempt,
-            request_url="",
-            request_body="",
-            http_status=None,
-            response_body="",
-            response_truncated=False,
-            verdict="",
-            success=False,
-            error="",
-            duration_ms=0,
-            fired_at=utc_now(),
-            scheduled_at=info.current_attempt_scheduled_time,
-        )
         notes = [f"dropped {d}" for d in [*conversion.pii_dropped, *dropped]]
         if now - event_time > timedelta(days=self._settings.max_event_age_days).total_seconds():
             verdict = Classification(
@@ -159,11 +159,11 @@ class DeliveryActivities:
                 f"platform's {self._settings.max_event_age_days}-day limit",
                 None,
             )
-            return await self._finish(log, verdict, notes, None, 0)
+            return AttemptOutcome(verdict, notes=notes)
         started = time.monotonic()
         status, response_text, classification = await self._post(pixel, body, token, log)
         elapsed = int((time.monotonic() - started) * 1000)
-        return await self._finish(log, classification, notes, status, elapsed, response_text)
+        return AttemptOutcome(classification, elapsed, status, response_text, notes)
 
     async def _post(
         self, pixel: Pixel, body: dict[str, object], token: str, log: PixelFire
@@ -192,24 +192,3 @@ class DeliveryActivities:
             content.decode(response.encoding or "utf-8", errors="replace"),
             classify(response.status_code, content, response.headers),
         )
-
-    async def _finish(
-        self,
-        log: PixelFire,
-        verdict: Classification,
-        notes: list[str],
-        status: int | None,
-        elapsed_ms: int,
-        response_text: str = "",
-    ) -> SendPixelResult:
-        log.http_status = status
-        log.response_body, log.response_truncated = bounded(response_text)
-        log.verdict = verdict.verdict.value
-        log.success = verdict.verdict == Verdict.DELIVERED
-        log.error = "; ".join(([] if log.success else [verdict.reason]) + notes)
-        log.duration_ms = elapsed_ms
-        await store_submit(lambda: self._fire_log.submit(log))
-        raise_for_verdict(
-            verdict, verdict.reason, log.platform.value, self._settings.retry_delay_cap_s
-        )
-        return SendPixelResult(http_status=status, attempt=log.attempt)

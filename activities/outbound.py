@@ -11,13 +11,16 @@ from temporalio.exceptions import ApplicationError
 
 from activities.attempts import (
     RETRY_DELAY_CAP_S,
-    bounded,
+    AttemptOutcome,
+    attempt_outcome,
     cached_click,
-    raise_for_verdict,
+    log_attempt,
+    read_start,
     store_call,
-    store_submit,
+    unfinished_row,
 )
 from relay.config_cache import ConfigCache
+from relay.destinations import DestinationRefused
 from relay.models import Click, Conversion, OutboundPostback, PostbackAttempt
 from relay.outbound import classify_postback, expand, redact_url
 from relay.platforms.classify import Verdict, parse_retry_after
@@ -86,45 +89,46 @@ class OutboundActivities:
 
     @activity.defn
     async def send_outbound_postback(self, input: SendPostbackInput) -> int:
-        """One attempt at one outbound postback; returns the HTTP status, raises to retry."""
+        """One attempt at one outbound postback; returns the HTTP status, raises to retry.
+
+        The attempt's row is written however it ends, a postback deleted since the plan
+        or any unexpected error included."""
+        planned = input.conversion
+        attempt = PostbackAttempt(
+            **unfinished_row(input.conversion_id, planned, input.attempt_offset),
+            attempt_id=str(uuid.uuid4()),
+            postback_id=input.target.postback_id,
+            event_type=planned.event_type if planned else "",
+            method=input.target.method,
+            url="",
+            sent_at=utc_now(),
+        )
+        outcome = await attempt_outcome(self._attempt(input, attempt))
+        await log_attempt(attempt, self._log, outcome, "postback", self._retry_cap_s)
+        return outcome.status or 0
+
+    async def _attempt(self, input: SendPostbackInput, attempt: PostbackAttempt) -> AttemptOutcome:
         conversion, click, postback = await self._load(input)
-        info = activity.info()
         values = macro_values(conversion, click)
         url = expand(postback.url_template, values)
         body = values if postback.method == "POST" else None
-        started, sent_at = time.monotonic(), utc_now()
+        attempt.campaign_id, attempt.event_type = conversion.campaign_id, conversion.event_type
+        attempt.method, attempt.url = postback.method, redact_url(url)
+        attempt.request_body = json.dumps(body) if body else ""
+        started = time.monotonic()
         status: int | None = None
-        response_text, error, retry_after = "", None, None
+        response_text, truncated = "", False
+        error: Exception | None = None
+        retry_after = None
         try:
-            response = await self._http.request(postback.method, url, json=body)
-            status, response_text = response.status_code, response.text
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-        except httpx.HTTPError as exc:
+            async with self._http.stream(postback.method, url, json=body) as response:
+                status = response.status_code
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                response_text, truncated = await read_start(response)
+        except (httpx.HTTPError, DestinationRefused) as exc:
             error = exc
         verdict = classify_postback(status, error)
         if verdict.verdict == Verdict.RETRYABLE and retry_after is not None:
             verdict = type(verdict)(verdict.verdict, verdict.reason, retry_after)
-        logged_body, truncated = bounded(response_text)
-        attempt = PostbackAttempt(
-            attempt_id=str(uuid.uuid4()),
-            conversion_id=conversion.conversion_id,
-            campaign_id=conversion.campaign_id,
-            postback_id=postback.id,
-            event_type=conversion.event_type,
-            attempt=info.attempt + input.attempt_offset,
-            method=postback.method,
-            url=redact_url(url),
-            request_body=json.dumps(body) if body else "",
-            http_status=status,
-            response_body=logged_body,
-            response_truncated=truncated,
-            verdict=verdict.verdict.value,
-            success=verdict.verdict == Verdict.DELIVERED,
-            error="" if verdict.verdict == Verdict.DELIVERED else verdict.reason,
-            duration_ms=int((time.monotonic() - started) * 1000),
-            sent_at=sent_at,
-            scheduled_at=info.current_attempt_scheduled_time,
-        )
-        await store_submit(lambda: self._log.submit(attempt))
-        raise_for_verdict(verdict, verdict.reason, "postback", self._retry_cap_s)
-        return status or 0
+        elapsed = int((time.monotonic() - started) * 1000)
+        return AttemptOutcome(verdict, elapsed, status, response_text, truncated=truncated)

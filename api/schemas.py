@@ -20,7 +20,25 @@ from relay.postback_params import iso_currency
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=512)]
-Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=4096)]
+
+
+def _token(value: str) -> str:
+    # Meta and TikTok tokens are printable ASCII; anything else (an inner space, a control
+    # or non-ASCII character from a bad paste) fails every send, so refuse it here. The
+    # message never quotes the value.
+    if not all("!" <= char <= "~" for char in value):
+        raise ValueError(
+            "must be printable ASCII without spaces or control characters, "
+            "as Meta and TikTok tokens are"
+        )
+    return value
+
+
+Token = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=8, max_length=4096),
+    AfterValidator(_token),
+]
 
 
 _HTTP_URL = TypeAdapter(HttpUrl)

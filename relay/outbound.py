@@ -10,6 +10,7 @@ from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 import httpx
 
+from relay.destinations import DestinationRefused
 from relay.platforms.classify import Classification, Verdict, classify_transport_error
 
 # Spec order, so the "known:" hint in a problem message reads like the documentation.
@@ -140,13 +141,16 @@ def classify_postback(status: int | None, error: Exception | None) -> Classifica
 
     2xx is delivered; 408, 429 and 5xx retry; other statuses are permanent. A status wins
     over an error: the traffic source answered, even if reading the body failed later.
-    Timeouts and network errors retry; a request httpx refuses to send and any other
-    exception are permanent. Reasons name only the exception type, never the URL.
+    Timeouts and network errors retry; a destination outside the allowed addresses, a
+    request httpx refuses to send and any other exception are permanent. Reasons name the
+    exception type (a refused destination its host and address too), never the URL.
     """
     if status is not None:
         return _status_classification(status)
     if error is None:
         return Classification(Verdict.PERMANENT, "no response and no error")
+    if isinstance(error, DestinationRefused):
+        return Classification(Verdict.PERMANENT, f"destination refused: {error}")
     if isinstance(error, httpx.TransportError | httpx.InvalidURL):
         return classify_transport_error(error)
     return Classification(Verdict.PERMANENT, f"unexpected error: {type(error).__name__}")

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     tiktok_base_url: str = "https://business-api.tiktok.com"
     tiktok_timeout_s: float = 3.0
     postback_timeout_s: float = 5.0
+    outbound_allowed_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Networks outbound postbacks may reach besides public addresses, as a "
+        'JSON list of CIDRs (e.g. ["10.1.2.0/24"]); loopback, private, link-local and other '
+        "special-purpose addresses are refused unless listed here.",
+    )
     max_event_age_days: int = 7
     delivery_retry_window_h: float = Field(
         default=24.0,

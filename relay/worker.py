@@ -12,6 +12,7 @@ from activities.conversions import ConversionActivities
 from activities.delivery import DeliveryActivities
 from activities.outbound import OutboundActivities
 from activities.prepare import PrepareActivities
+from relay.checked_http import checked_client
 from relay.config_cache import ConfigCache
 from relay.crypto import KeyRing
 from relay.settings import Settings
@@ -70,11 +71,11 @@ async def relay_worker(
     async with (
         platform_client(settings.meta_base_url, settings.meta_timeout_s) as meta_http,
         platform_client(settings.tiktok_base_url, settings.tiktok_timeout_s) as tiktok_http,
-        httpx.AsyncClient(
-            # Redirects are not followed: a 3xx is logged as such, and a redirect cannot
-            # take the request to a host the template did not name.
-            timeout=httpx.Timeout(settings.postback_timeout_s),
-            headers={"User-Agent": "Relay/0.1 (postback)"},
+        checked_client(
+            settings.outbound_allowed_networks,
+            settings.postback_timeout_s,
+            # Identity: the start of the answer is logged as sent, never inflated first.
+            {"User-Agent": "Relay/0.1 (postback)", "Accept-Encoding": "identity"},
         ) as postback_http,
     ):
         legacy = ConversionActivities(traffic, store)

@@ -25,6 +25,7 @@ from tests.platform_server import PlatformServer
 from workflows.conversion import ConversionWorkflow
 
 ADMIN_TOKEN = "test-admin-token"
+LOOPBACK_SOURCES = "127.0.0.1/32"
 BROWSER_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1"
 
 
@@ -130,7 +131,10 @@ async def running_relay(
     **overrides: Any,
 ) -> AsyncIterator[Relay]:
     """Relay wired to the given servers, with a fresh task queue so tests never share work,
-    and a fresh inbox. One process owns the configuration, as in `relay up`."""
+    and a fresh inbox. One process owns the configuration, as in `relay up`. Outbound
+    postbacks may reach 127.0.0.1, where the tests' traffic sources listen (pass
+    `outbound_allowed_networks=[]` for the default: public addresses only)."""
+    overrides = {"outbound_allowed_networks": [LOOPBACK_SOURCES], **overrides}
     with tempfile.TemporaryDirectory(prefix="relay-inbox-") as inbox_dir:
         settings = Settings(
             meta_base_url=platforms.base_url,

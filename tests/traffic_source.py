@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,12 +20,19 @@ class SourceCall:
     body: Any
 
 
+Answer = tuple[int, dict[str, str], bytes | None]
+CHUNK = 64 * 1024
+
+
 class TrafficSource:
-    """`script(status, ...)` queues answers (FIFO); with none queued it answers 200 OK."""
+    """`script(status, ...)` queues answers (FIFO); with none queued it answers 200 OK.
+    A long scripted body goes out in paced chunks; `body_bytes_sent` counts what the
+    client took before it hung up."""
 
     def __init__(self) -> None:
         self.calls: list[SourceCall] = []
-        self._answers: deque[tuple[int, dict[str, str]]] = deque()
+        self.body_bytes_sent = 0
+        self._answers: deque[Answer] = deque()
         self._lock = threading.Lock()
         owner = self
 
@@ -43,14 +51,23 @@ class TrafficSource:
                             json.loads(raw) if raw else None,
                         )
                     )
-                    status, headers = owner._answers.popleft() if owner._answers else (200, {})
-                payload = b"OK" if status < 400 else b"upstream says no"
+                    status, headers, body = (
+                        owner._answers.popleft() if owner._answers else (200, {}, None)
+                    )
+                payload = body or (b"OK" if status < 400 else b"upstream says no")
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    for start in range(0, len(payload), CHUNK):
+                        self.wfile.write(payload[start : start + CHUNK])
+                        self.wfile.flush()
+                        owner.body_bytes_sent += len(payload[start : start + CHUNK])
+                        time.sleep(0.01 if len(payload) > CHUNK else 0)
+                except OSError:  # the client stopped reading and closed the connection
+                    pass
 
             do_GET = do_POST = _handle
 
@@ -64,10 +81,17 @@ class TrafficSource:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def script(self, *answers: int | tuple[int, dict[str, str]]) -> None:
+    def script(
+        self, *answers: int | tuple[int, dict[str, str]] | tuple[int, dict[str, str], bytes]
+    ) -> None:
         with self._lock:
             for answer in answers:
-                self._answers.append(answer if isinstance(answer, tuple) else (answer, {}))
+                if isinstance(answer, int):
+                    self._answers.append((answer, {}, None))
+                elif len(answer) == 2:
+                    self._answers.append((answer[0], answer[1], None))
+                else:
+                    self._answers.append(answer)
 
     def __enter__(self) -> "TrafficSource":
         self._thread.start()

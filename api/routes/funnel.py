@@ -11,6 +11,7 @@ from api.schemas import (
     OutboundPostbackIn,
     OutboundPostbackPatch,
 )
+from relay.destinations import template_destination_problem
 from relay.errors import InvalidField, NotFound
 from relay.ids import new_resource_id
 from relay.models import Campaign, CustomConversion, OutboundPostback
@@ -94,6 +95,15 @@ async def delete_custom_conversion(
     return Response(status_code=204)
 
 
+def _check_destination(runtime: Runtime, template: str) -> None:
+    """Refuse a template whose host is an address outside the allowed ones (a name is
+    checked on every send, on the addresses it resolves to)."""
+    allowed = runtime.settings.outbound_allowed_networks
+    problem = template_destination_problem(template, allowed)
+    if problem is not None:
+        raise InvalidField(problem, "url_template")
+
+
 @router.post(
     POSTBACKS, status_code=201, response_model=OutboundPostback, tags=["outbound postbacks"]
 )
@@ -102,6 +112,7 @@ async def create_outbound_postback(
 ) -> OutboundPostback:
     """Forward conversions to a traffic source; the template's macros are checked on save."""
     await fetch(runtime, Campaign, campaign_id, "campaign")
+    _check_destination(runtime, body.url_template)
     now = utc_now()
     record = OutboundPostback(
         id=new_resource_id("pb"),
@@ -137,6 +148,8 @@ async def update_outbound_postback(
     campaign_id: str, postback_id: str, body: OutboundPostbackPatch, runtime: RuntimeDep
 ) -> OutboundPostback:
     current = await get_outbound_postback(campaign_id, postback_id, runtime)
+    if body.url_template is not None:
+        _check_destination(runtime, body.url_template)
     changes = {}
     if body.events is not None:
         changes["events"] = [normalize_event_type(e) for e in body.events]
