@@ -6,6 +6,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
+from api.gate import RequestGate
 from api.routes import (
     campaigns,
     clicks,
@@ -50,4 +51,5 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
         reading,
     ):
         app.include_router(module.router)
+    app.add_middleware(RequestGate, body_caps={"/postback": postbacks.MAX_BODY})
     return app

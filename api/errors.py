@@ -11,8 +11,7 @@ def error_body(code: str, message: str, param: str | None) -> dict[str, dict[str
     return {"error": {"code": code, "message": message, "param": param}}
 
 
-async def _relay_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RelayError)
+def relay_error_response(exc: RelayError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
     retry_after = getattr(exc, "retry_after_s", None)
     if retry_after is not None:
@@ -20,6 +19,11 @@ async def _relay_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         error_body(exc.code, exc.message, exc.param), status_code=exc.status_code, headers=headers
     )
+
+
+async def _relay_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RelayError)
+    return relay_error_response(exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
