@@ -1,12 +1,20 @@
-"""Bodies are capped and admin auth comes before the body (issue 10, item 4)."""
+"""Bodies are capped and admin auth comes before the body; every error, whoever raises it,
+answers in Relay's one shape; the OpenAPI documents that shape (issue 10, items 4 and 5)."""
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
+import pytest
+
+from relay.runtime import Runtime
+from relay.store.database import open_clickhouse
+from relay.store.pool import ClickHouse
 from tests.harness import ADMIN_TOKEN, Relay
-from tests.served import serving
+from tests.served import api_over, serving
 
 
 async def _exchange(base_url: str, head: str, body: bytes, timeout_s: float = 5) -> tuple[int, Any]:
@@ -75,3 +83,101 @@ async def test_the_postback_keeps_its_16_kb_cap_on_a_streamed_body(relay: Relay)
     response = await relay.http.post("/postback", content=body())
     assert response.status_code == 413
     _error(response.json(), "body_too_large", "body")
+
+
+async def test_deeply_nested_json_is_a_clear_4xx(relay: Relay) -> None:
+    deep = b'{"click_id": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    headers = {"Content-Type": "application/json"}
+    postback = await relay.http.post("/postback", content=deep, headers=headers)
+    assert postback.status_code == 400
+    _error(postback.json(), "invalid_parameter", "body")
+    admin = await relay.http.post(
+        "/api/networks", content=b"[" * 100_000, headers={**headers, **relay.admin}
+    )
+    assert admin.status_code == 400
+    _error(admin.json(), "bad_request", "body")
+
+
+async def test_framework_errors_use_the_one_shape(relay: Relay) -> None:
+    missing = await relay.http.get("/nope")
+    assert missing.status_code == 404
+    _error(missing.json(), "not_found", None)
+    wrong_method = await relay.http.delete("/api/networks", headers=relay.admin)
+    assert wrong_method.status_code == 405 and "POST" in wrong_method.headers["allow"]
+    _error(wrong_method.json(), "method_not_allowed", None)
+    malformed = await relay.http.post(
+        "/api/networks",
+        content=b'{"name": ',
+        headers={"Content-Type": "application/json", **relay.admin},
+    )
+    assert malformed.status_code == 422
+    _error(malformed.json(), "invalid_parameter", "body")
+    invalid = await relay.http.post("/api/networks", json={}, headers=relay.admin)
+    assert invalid.status_code == 422
+    _error(invalid.json(), "invalid_parameter", "name")
+
+
+@pytest.mark.parametrize("path", ["/api/conversions", "/api/pixel-logs", "/api/postback-logs"])
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("until", "0755-08-26T07:45:28Z"),
+        ("since", "1899-12-31T23:00:00-05:00"),
+        ("until", "9999-12-31T23:59:59"),
+        ("since", "0001-01-01T00:00:00+01:00"),
+    ],
+)
+async def test_times_clickhouse_cannot_hold_are_refused(
+    relay: Relay, path: str, param: str, value: str
+) -> None:
+    response = await relay.http.get(path, params={param: value}, headers=relay.admin)
+    assert response.status_code == 422
+    _error(response.json(), "invalid_parameter", param)
+    assert "1900-01-02" in response.json()["error"]["message"]
+
+
+@pytest.fixture
+async def unmigrated(
+    relay: Relay, clickhouse_location: tuple[str, str]
+) -> AsyncIterator[ClickHouse]:
+    """A ClickHouse database without Relay's tables: every read of it fails."""
+    dsn, _ = clickhouse_location
+    database = f"relay_empty_{uuid.uuid4().hex[:8]}"
+    client = open_clickhouse(dsn, database, pool_size=1)
+    yield client
+    client.command(f"DROP DATABASE {database}")
+    client.close()
+
+
+async def test_store_errors_on_the_reading_routes_are_503(
+    relay: Relay, unmigrated: ClickHouse
+) -> None:
+    current = relay.runtime
+    broken = Runtime(current.settings, unmigrated, current.temporal, current.keys, ADMIN_TOKEN)
+    transport = httpx.ASGITransport(app=api_over(broken))
+    async with httpx.AsyncClient(transport=transport, base_url="http://relay.test") as http:
+        for path in ("/api/conversions", "/api/pixel-logs", "/api/conversions/conv_x"):
+            response = await http.get(path, headers=relay.admin)
+            assert response.status_code == 503, path
+            _error(response.json(), "unavailable", None)
+
+
+async def test_the_openapi_documents_each_error_status_in_the_one_shape(relay: Relay) -> None:
+    schema = (await relay.http.get("/openapi.json")).json()
+    assert "HTTPValidationError" not in json.dumps(schema)
+    error = {"$ref": "#/components/schemas/ErrorOut"}
+    for path, item in schema["paths"].items():
+        for operation in item.values():
+            for status, response in operation["responses"].items():
+                if status[0] in "45" and (path, status) != ("/readyz", "503"):
+                    assert response["content"]["application/json"]["schema"] == error
+    assert set(schema["components"]["schemas"]["ErrorOut"]["properties"]) == {"error"}
+
+    def statuses(path: str, method: str) -> set[str]:
+        return set(schema["paths"][path][method]["responses"])
+
+    assert statuses("/api/networks", "post") == {"201", "400", "401", "413", "422", "503"}
+    assert statuses("/api/networks/{network_id}", "delete") == {"204", "401", "404", "503"}
+    assert statuses("/api/pixel-logs", "get") == {"200", "401", "422", "503"}
+    assert statuses("/api/event-id", "get") == {"200", "400"}
+    assert statuses("/healthz", "get") == {"200"}

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from api.openapi import errors
 from relay.errors import BadParameter, Unavailable
 from relay.ingest import accept_postback
 from relay.postback_params import parse_postback
@@ -57,6 +58,8 @@ def _body_pairs(body: bytes, content_type: str) -> list[tuple[str, Any]]:
         parsed = json.loads(body)
     except ValueError:
         raise BadParameter("the body is not valid JSON", "body") from None
+    except RecursionError:
+        raise BadParameter("the JSON body is nested too deeply", "body") from None
     if not isinstance(parsed, dict):
         raise BadParameter("the JSON body must be an object", "body")
     return list(parsed.items())
@@ -84,8 +87,18 @@ async def _raw_params(request: Request) -> dict[str, str]:
     return raw
 
 
-@router.get("/postback", response_model=PostbackOut, operation_id="postback_get")
-@router.post("/postback", response_model=PostbackOut, operation_id="postback_post")
+@router.get(
+    "/postback",
+    response_model=PostbackOut,
+    operation_id="postback_get",
+    responses=errors(400, 401, 503),
+)
+@router.post(
+    "/postback",
+    response_model=PostbackOut,
+    operation_id="postback_post",
+    responses=errors(400, 401, 413, 503),
+)
 async def postback(request: Request) -> JSONResponse:
     """Record a conversion; answered once it is durable in the inbox (fsynced).
 
