@@ -6,6 +6,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
+from api.gate import RequestGate
+from api.openapi import install_openapi
 from api.routes import (
     campaigns,
     clicks,
@@ -51,4 +53,6 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
         reading,
     ):
         app.include_router(module.router)
+    app.add_middleware(RequestGate, body_caps={"/postback": postbacks.MAX_BODY})
+    install_openapi(app)
     return app

@@ -1,18 +1,48 @@
-"""One JSON shape for every client error: `{"error": {"code", "message", "param"}}`."""
+"""One JSON shape for every error: `{"error": {"code", "message", "param"}}`.
+
+Relay's own errors, FastAPI's validation, Starlette's 404 and 405, an unreadable body, a
+store that does not answer (503) and anything unexpected (500) all answer in it."""
+
+import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from relay.errors import RelayError
+from relay.store.pool import STORE_ERRORS
+
+log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    param: str | None
+
+
+class ErrorOut(BaseModel):
+    """Every error Relay answers, whatever the status."""
+
+    error: ErrorDetail
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+}
 
 
 def error_body(code: str, message: str, param: str | None) -> dict[str, dict[str, str | None]]:
     return {"error": {"code": code, "message": message, "param": param}}
 
 
-async def _relay_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RelayError)
+def relay_error_response(exc: RelayError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
     retry_after = getattr(exc, "retry_after_s", None)
     if retry_after is not None:
@@ -22,15 +52,63 @@ async def _relay_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _relay_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RelayError)
+    return relay_error_response(exc)
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0]
+    if first.get("type") == "json_invalid":
+        # Its location is a character offset, not a parameter.
+        detail = first.get("ctx", {}).get("error", "")
+        return JSONResponse(
+            error_body("invalid_parameter", f"the body is not valid JSON: {detail}", "body"),
+            status_code=422,
+        )
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
     param = ".".join(location) or None
     message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
     return JSONResponse(error_body("invalid_parameter", message, param), status_code=422)
 
 
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    if status == 404:
+        message = f"no route {request.url.path}"
+    elif status == 405:
+        message = f"{request.url.path} does not answer {request.method}"
+    else:
+        message = str(exc.detail)
+    # FastAPI raises a bare 400 only when the body cannot be parsed (e.g. JSON nested too
+    # deeply, or not UTF-8).
+    param = "body" if status in (400, 413) else None
+    return JSONResponse(
+        error_body(_HTTP_CODES.get(status, "error"), message, param),
+        status_code=status,
+        headers=exc.headers,
+    )
+
+
+async def _store_error(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("%s %s: the store failed: %s", request.method, request.url.path, type(exc).__name__)
+    message = f"the store did not answer ({type(exc).__name__}); retry later"
+    return JSONResponse(error_body("unavailable", message, None), status_code=503)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette logs the traceback and re-raises after this answer.
+    return JSONResponse(
+        error_body("internal_error", "an unexpected error occurred", None), status_code=500
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RelayError, _relay_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    for store_error in STORE_ERRORS:
+        app.add_exception_handler(store_error, _store_error)
+    app.add_exception_handler(Exception, _unexpected_error)

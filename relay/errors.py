@@ -28,6 +28,11 @@ class NotFound(RelayError):
     code = "not_found"
 
 
+class BodyTooLarge(RelayError):
+    status_code = 413
+    code = "body_too_large"
+
+
 class Unavailable(RelayError):
     """A dependency (Temporal, ClickHouse) did not answer; the caller should retry."""
 

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="The largest request body the API reads (`/postback` keeps its own 16 KB).",
+    )
     public_url: str | None = Field(default=None, description="Base URL printed and used in links.")
     trusted_proxies: list[str] = Field(
         default_factory=list, description="Proxy IPs whose X-Forwarded-For is believed."

@@ -59,7 +59,7 @@ async def test_oversized_body_is_refused_before_reading(relay: Relay) -> None:
     response = await relay.http.post(
         "/postback", content=b"x" * 100, headers={"Content-Length": "99999999"}
     )
-    assert response.status_code == 400 and response.json()["error"]["param"] == "body"
+    assert response.status_code == 413 and response.json()["error"]["param"] == "body"
 
 
 async def test_admin_inputs_from_review(relay: Relay) -> None:

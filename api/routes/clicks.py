@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
 from api.deps import AdminDep, RuntimeDep
+from api.openapi import errors
 from api.schemas import ClickIn
 from relay.errors import BadParameter, NotFound
 from relay.ids import conversion_id, new_click_id
@@ -52,7 +53,12 @@ def _geo(request: Request, field: str) -> str:
     return ""
 
 
-@router.get("/c/{campaign_id}", status_code=302, response_class=RedirectResponse)
+@router.get(
+    "/c/{campaign_id}",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses=errors(400, 503),
+)
 async def track_click(campaign_id: str, request: Request, runtime: RuntimeDep) -> RedirectResponse:
     """Record a click and redirect to the campaign's offer URL with `{click_id}` filled in."""
     campaign = await runtime.config_cache.campaign(campaign_id)
@@ -85,7 +91,7 @@ async def track_click(campaign_id: str, request: Request, runtime: RuntimeDep) -
     return RedirectResponse(landing, status_code=302)
 
 
-@router.post("/api/clicks", status_code=201, dependencies=[AdminDep])
+@router.post("/api/clicks", status_code=201, dependencies=[AdminDep], responses=errors(404))
 async def record_click(body: ClickIn, runtime: RuntimeDep) -> dict[str, str]:
     """Record a click a lander captured server-side; returns its click ID."""
     campaign = await runtime.config_cache.campaign(body.campaign_id)
@@ -102,7 +108,7 @@ class EventIdOut(BaseModel):
     event_id: str = Field(examples=["conv_f6Lx-kbuIq5yT9RoFzkN05Kb"])
 
 
-@router.get("/api/event-id", response_model=EventIdOut)
+@router.get("/api/event-id", response_model=EventIdOut, responses=errors(400))
 async def event_id(
     request: Request,
     response: Response,

@@ -4,6 +4,7 @@ import asyncio
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from api.deps import RuntimeDep
 
@@ -16,7 +17,24 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+class InboxStats(BaseModel):
+    depth: int
+    capacity: int
+    oldest_age_s: float | None
+
+
+class Readiness(BaseModel):
+    ready: bool
+    temporal: str = Field(examples=["ok", "down: RPCError"])
+    clickhouse: str = Field(examples=["ok"])
+    inbox: InboxStats | None = None
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready: the failing check says why."}},
+)
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
     """200 only when both Temporal and ClickHouse answer."""
     checks: dict[str, str] = {}

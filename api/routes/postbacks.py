@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from api.openapi import errors
 from relay.errors import BadParameter, Unavailable
 from relay.ingest import accept_postback
 from relay.postback_params import parse_postback
@@ -15,7 +16,7 @@ from relay.runtime import Runtime
 
 router = APIRouter(tags=["postbacks"])
 
-_MAX_BODY = 16 * 1024
+MAX_BODY = 16 * 1024
 _MAX_PARAMS = 64
 
 
@@ -50,18 +51,6 @@ def _decoded_pairs(encoded: bytes) -> list[tuple[str, str]]:
     return pairs
 
 
-async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > _MAX_BODY:
-        raise BadParameter(f"the body is larger than {_MAX_BODY} bytes", "body")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > _MAX_BODY:
-            raise BadParameter(f"the body is larger than {_MAX_BODY} bytes", "body")
-    return body
-
-
 def _body_pairs(body: bytes, content_type: str) -> list[tuple[str, Any]]:
     if "json" not in content_type:
         return list(_decoded_pairs(body))
@@ -69,6 +58,8 @@ def _body_pairs(body: bytes, content_type: str) -> list[tuple[str, Any]]:
         parsed = json.loads(body)
     except ValueError:
         raise BadParameter("the body is not valid JSON", "body") from None
+    except RecursionError:
+        raise BadParameter("the JSON body is nested too deeply", "body") from None
     if not isinstance(parsed, dict):
         raise BadParameter("the JSON body must be an object", "body")
     return list(parsed.items())
@@ -78,7 +69,7 @@ async def _raw_params(request: Request) -> dict[str, str]:
     """Every parameter from the query string and the body, each given at most once."""
     pairs: list[tuple[str, Any]] = list(_decoded_pairs(request.scope.get("query_string", b"")))
     if request.method == "POST":
-        body = await _body(request)
+        body = await request.body()  # at most MAX_BODY bytes: api.gate refuses more
         if body:
             pairs += _body_pairs(body, request.headers.get("content-type", ""))
     if len(pairs) > _MAX_PARAMS:
@@ -96,8 +87,18 @@ async def _raw_params(request: Request) -> dict[str, str]:
     return raw
 
 
-@router.get("/postback", response_model=PostbackOut, operation_id="postback_get")
-@router.post("/postback", response_model=PostbackOut, operation_id="postback_post")
+@router.get(
+    "/postback",
+    response_model=PostbackOut,
+    operation_id="postback_get",
+    responses=errors(400, 401, 503),
+)
+@router.post(
+    "/postback",
+    response_model=PostbackOut,
+    operation_id="postback_post",
+    responses=errors(400, 401, 413, 503),
+)
 async def postback(request: Request) -> JSONResponse:
     """Record a conversion; answered once it is durable in the inbox (fsynced).
 

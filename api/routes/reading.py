@@ -5,7 +5,7 @@ from typing import Annotated, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from api.deps import AdminDep, RuntimeDep
 from relay.errors import NotFound
@@ -34,14 +34,28 @@ class Page(BaseModel, Generic[M]):
     offset: int
 
 
+# ClickHouse's DateTime64 holds 1900-01-01 to 2299-12-31; a day's margin either side
+# leaves room for any UTC offset, including the workspace's for a naive time.
+_EARLIEST, _LATEST = datetime(1900, 1, 2), datetime(2299, 12, 30)
+
+
+def _storable(value: datetime) -> datetime:
+    if not _EARLIEST <= value.replace(tzinfo=None) <= _LATEST:
+        raise ValueError(f"must be between {_EARLIEST:%Y-%m-%d} and {_LATEST:%Y-%m-%d}")
+    return value
+
+
+Time = Annotated[datetime, AfterValidator(_storable)]
+
+
 class Window:
     """Paging and the time range shared by every list; naive times are workspace-local."""
 
     def __init__(
         self,
         success: bool | None = None,
-        since: Annotated[datetime | None, Query(description="ISO 8601, inclusive")] = None,
-        until: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,
+        since: Annotated[Time | None, Query(description="ISO 8601, inclusive")] = None,
+        until: Annotated[Time | None, Query(description="ISO 8601, exclusive")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> None:

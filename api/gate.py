@@ -1,0 +1,94 @@
+"""What every request meets before any route reads its body: the admin token for admin
+requests that carry a body, and the body-size cap.
+
+FastAPI reads and parses a route's body before it runs any dependency, so `require_admin`
+alone would parse a 60 MB body from anyone before answering 401. Here the token is checked
+on the headers, a declared `Content-Length` over the cap is refused at once, and the bytes
+of a chunked body are counted as they arrive. Refusals are Relay errors (401, 413)."""
+
+from collections.abc import Mapping
+
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.deps import admin_refusal
+from api.errors import relay_error_response
+from relay.errors import BodyTooLarge, RelayError
+from relay.runtime import Runtime
+
+ADMIN_PREFIX = "/api/"
+
+
+def _too_large(cap: int) -> BodyTooLarge:
+    return BodyTooLarge(f"the body is larger than {cap} bytes", "body")
+
+
+def _refusal(path: str, headers: Headers, runtime: Runtime, cap: int) -> RelayError | None:
+    declared = headers.get("content-length")
+    has_body = declared not in (None, "0") or "transfer-encoding" in headers
+    # No public route under /api/ takes a body, so a body there needs the token.
+    if has_body and path.startswith(ADMIN_PREFIX):
+        scheme, token = get_authorization_scheme_param(headers.get("authorization"))
+        refusal = admin_refusal(token if scheme.lower() == "bearer" else "", runtime.admin_token)
+        if refusal is not None:
+            return refusal
+    if declared is not None and declared.isdigit() and int(declared) > cap:
+        return _too_large(cap)
+    return None
+
+
+class RequestGate:
+    """ASGI middleware: `body_caps` maps a path to its own cap; any other path has
+    `RELAY_MAX_BODY_BYTES`."""
+
+    def __init__(self, app: ASGIApp, body_caps: Mapping[str, int]) -> None:
+        self.app = app
+        self.body_caps = dict(body_caps)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        runtime: Runtime = scope["app"].state.runtime
+        cap = self.body_caps.get(scope["path"], runtime.settings.max_body_bytes)
+        refusal = _refusal(scope["path"], Headers(scope=scope), runtime, cap)
+        if refusal is not None:
+            await relay_error_response(refusal)(scope, receive, send)
+            return
+        await _CappedRequest(self.app, cap)(scope, receive, send)
+
+
+class _CappedRequest:
+    """One request whose body is counted as the app reads it. Past the cap the 413 is sent
+    at once; the app's reading fails and whatever it answers then is dropped."""
+
+    def __init__(self, app: ASGIApp, cap: int) -> None:
+        self.app, self.cap = app, cap
+        self.received = 0
+        self.started = self.refused = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def capped_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                self.received += len(message.get("body", b""))
+                if self.received > self.cap:
+                    if not self.started:
+                        self.refused = True
+                        await relay_error_response(_too_large(self.cap))(scope, receive, send)
+                    raise _too_large(self.cap)
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if self.refused:
+                return
+            if message["type"] == "http.response.start":
+                self.started = True
+            await send(message)
+
+        try:
+            await self.app(scope, capped_receive, guarded_send)
+        except Exception:
+            if not self.refused:
+                raise
