@@ -8,7 +8,10 @@ and recorded on the conversion.
 """
 
 import asyncio
-from dataclasses import dataclass
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Literal
 
 from relay.config_cache import ConfigCache
@@ -27,12 +30,42 @@ from relay.store.rows import utc_now
 from relay.store.traffic import TrafficStore
 
 
-class InboxFullError(Unavailable):
-    """The inbox is full: the network should resend after `retry_after_s`."""
+class RetryLater(Unavailable):
+    """The inbox is full or the API is overloaded: resend after `retry_after_s` (503)."""
 
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+OVERLOAD_RETRY_AFTER_S = 1
+
+
+class Admission:
+    """At most `limit` postbacks in hand at once (parsed, waiting for the inbox's commit).
+    Past it a postback is refused at once with 503 and `Retry-After: 1`, instead of joining
+    a queue whose wait would outlast the sender's timeout; the sender resends, as it would
+    after a timeout, without the wait."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+        self.refused = 0
+
+    @contextmanager
+    def admit(self) -> Iterator[None]:
+        if self.in_flight >= self.limit:
+            self.refused += 1
+            raise RetryLater(
+                f"{self.in_flight} postbacks are being accepted, the most this API takes at "
+                f"once (RELAY_POSTBACK_MAX_IN_FLIGHT); resend after {OVERLOAD_RETRY_AFTER_S} s",
+                OVERLOAD_RETRY_AFTER_S,
+            )
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
 
 
 @dataclass(frozen=True)
@@ -114,18 +147,20 @@ class Intake:
     keys: KeyRing
     retry_after_s: int = 5
     forwarder: Forwarder | None = None
+    admission: Admission = field(default_factory=lambda: Admission(1000))
 
 
 async def accept_postback(intake: Intake, params: PostbackParams) -> PostbackAnswer:
     """Durably accept the postback (or find the conversion that has it) and answer."""
-    if intake.forwarder is None:
-        return await _accept(intake, params)
-    pressure = intake.forwarder.pressure
-    pressure.enter()
-    try:
-        return await _accept(intake, params)
-    finally:
-        pressure.exit()
+    with intake.admission.admit():
+        if intake.forwarder is None:
+            return await _accept(intake, params)
+        pressure = intake.forwarder.pressure
+        pressure.enter()
+        try:
+            return await _accept(intake, params)
+        finally:
+            pressure.exit()
 
 
 async def _accept(intake: Intake, params: PostbackParams) -> PostbackAnswer:
@@ -144,8 +179,8 @@ async def _accept(intake: Intake, params: PostbackParams) -> PostbackAnswer:
         accepted = await intake.inbox.accept(candidate)
     except InboxFull as exc:
         wait = intake.retry_after_s
-        raise InboxFullError(f"{exc}; resend after {wait} s", wait) from None
-    except OSError as exc:
+        raise RetryLater(f"{exc}; resend after {wait} s", wait) from None
+    except (OSError, sqlite3.Error) as exc:  # a full or failing disk: nothing was accepted
         raise Unavailable(f"the inbox could not record the postback ({exc})") from exc
     if intake.forwarder is not None and accepted.status == "accepted":
         intake.forwarder.notify()

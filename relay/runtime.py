@@ -12,7 +12,7 @@ from relay.config_cache import ConfigCache
 from relay.crypto import KeyRing
 from relay.forwarder import Forwarder, workflow_starter
 from relay.inbox import Inbox
-from relay.ingest import Intake
+from relay.ingest import Admission, Intake
 from relay.models import PixelFire, PostbackAttempt
 from relay.settings import Settings
 from relay.store.attempt_log import AttemptLog, pixel_fire_log, postback_log
@@ -87,6 +87,7 @@ async def running_intake(runtime: Runtime) -> AsyncIterator[Intake]:
         runtime.keys,
         settings.inbox_retry_after_s,
         forwarder,
+        Admission(settings.postback_max_in_flight),
     )
     task = asyncio.create_task(forwarder.run(), name="forwarder")
     runtime.intake = intake

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
         default=200_000, ge=1, description="Postbacks waiting to be forwarded; beyond, 503."
     )
     inbox_retry_after_s: int = Field(default=5, ge=1, description="Retry-After when full.")
+    postback_max_in_flight: int = Field(
+        default=1000,
+        ge=1,
+        description="Postbacks accepted at once; beyond, 503 with Retry-After: 1.",
+    )
     inbox_memory_days: float = Field(
         default=35.0, gt=0, description="How long the inbox remembers accepted conversions."
     )

@@ -102,7 +102,8 @@ async def _raw_params(request: Request) -> dict[str, str]:
 async def postback(request: Request) -> JSONResponse:
     """Record a conversion; answered once it is durable in the inbox (fsynced).
 
-    Its workflow starts a moment later. A full inbox answers 503 with `Retry-After`.
+    Its workflow starts a moment later. A full inbox, or an API already accepting
+    `RELAY_POSTBACK_MAX_IN_FLIGHT` postbacks, answers 503 with `Retry-After`.
 
     Parameters (query string, form or JSON): `key`, `click_id` (clickid, cid, subid),
     `event` (status, goal, type; default sale), `payout` (sum, amount), `currency`,
