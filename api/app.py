@@ -53,6 +53,11 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
         reading,
     ):
         app.include_router(module.router)
-    app.add_middleware(RequestGate, body_caps={"/postback": postbacks.MAX_BODY})
+    # The postback, the hot path, is served by the gate itself (api/gate.py, `_Direct`).
+    app.add_middleware(
+        RequestGate,
+        body_caps={"/postback": postbacks.MAX_BODY},
+        direct={"/postback": postbacks.postback},
+    )
     install_openapi(app)
     return app

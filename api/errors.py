@@ -92,10 +92,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _store_error(request: Request, exc: Exception) -> JSONResponse:
+def store_error_response(request: Request, exc: Exception) -> JSONResponse:
     log.warning("%s %s: the store failed: %s", request.method, request.url.path, type(exc).__name__)
     message = f"the store did not answer ({type(exc).__name__}); retry later"
     return JSONResponse(error_body("unavailable", message, None), status_code=503)
+
+
+async def _store_error(request: Request, exc: Exception) -> JSONResponse:
+    return store_error_response(request, exc)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
