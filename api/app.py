@@ -14,6 +14,7 @@ from api.routes import (
     funnel,
     health,
     networks,
+    personal_data,
     pixels,
     postbacks,
     reading,
@@ -51,6 +52,7 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
         funnel,
         settings,
         reading,
+        personal_data,
     ):
         app.include_router(module.router)
     app.add_middleware(RequestGate, body_caps={"/postback": postbacks.MAX_BODY})
