@@ -14,6 +14,7 @@ from api.routes import (
     funnel,
     health,
     networks,
+    personal_data,
     pixels,
     postbacks,
     reading,
@@ -51,6 +52,7 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
         funnel,
         settings,
         reading,
+        personal_data,
     ):
         app.include_router(module.router)
     # The postback, the hot path, is served by the gate itself (api/gate.py, `_Direct`).

@@ -65,6 +65,21 @@ class Settings(BaseSettings):
         "special-purpose addresses are refused unless listed here.",
     )
     max_event_age_days: int = 7
+    click_pii_retention_days: int = Field(
+        default=90,
+        ge=8,
+        le=3650,
+        description="Days a click keeps the visitor's IP, user agent, URLs, click IDs, "
+        "cookies, place and external ID; then they are blanked and the click stays. At "
+        "least the longest attribution window plus the platforms' 7-day limit.",
+    )
+    delivery_pii_retention_days: int = Field(
+        default=30,
+        ge=8,
+        le=3650,
+        description="Days conversions keep their hashed user identifiers and attempt logs "
+        "the visitor's data in the requests sent; then they are blanked and the rows stay.",
+    )
     delivery_retry_window_h: float = Field(
         default=24.0,
         gt=0,
