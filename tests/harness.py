@@ -60,6 +60,8 @@ class Relay:
         return await self.post("/api/campaigns", body)
 
     async def pixel(self, campaign_id: str, platform: str, **fields: Any) -> dict[str, Any]:
+        """Create a pixel and bind its token to it in the platform stand-in, which refuses
+        any other token for the pixel (Meta 190, TikTok 40105)."""
         body = {
             "platform": platform,
             "platform_pixel_id": f"{platform}{uuid.uuid4().hex[:10]}",
@@ -67,7 +69,11 @@ class Relay:
             "name": f"{platform} main",
             **fields,
         }
-        return await self.post(f"/api/campaigns/{campaign_id}/pixels", body)
+        created = await self.post(f"/api/campaigns/{campaign_id}/pixels", body)
+        # Relay keeps the token trimmed, as pasted tokens often carry whitespace.
+        token = str(body["access_token"]).strip()
+        self.platforms.expect_token(platform, created["platform_pixel_id"], token)
+        return created
 
     async def click(
         self, campaign_id: str, headers: dict[str, str] | None = None, **query: str
