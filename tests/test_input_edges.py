@@ -123,3 +123,32 @@ async def test_admin_event_names_refuse_c1_controls_and_bidi_overrides(
     )
     assert response.status_code == 422, response.text
     assert response.json()["error"]["param"] == "events.0"
+
+
+@pytest.mark.parametrize(
+    ("value", "param"),
+    [
+        ("[" * 33 + "]" * 33, "body"),  # deeper than 32: refused before parsing
+        ("[" * 5000 + "]" * 5000, "body"),  # parsed on 3.13, a RecursionError on 3.11
+        ("[" * 31 + "]" * 31, "click_id"),  # parsed, then refused as not a string
+    ],
+)
+async def test_json_nesting_is_bounded_the_same_on_every_python(
+    relay: Relay, value: str, param: str
+) -> None:
+    response = await relay.http.post(
+        "/postback",
+        content='{"key": "k", "click_id": ' + value + "}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+
+
+async def test_brackets_inside_json_strings_are_not_nesting(relay: Relay) -> None:
+    network = await relay.network()
+    response = await relay.http.post(
+        "/postback",
+        json={"key": network["postback_key"], "click_id": "c-[{" * 30, "txid": '\\"[' * 20},
+    )
+    assert response.status_code == 200, response.text

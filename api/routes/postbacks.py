@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.openapi import errors
-from api.params import decoded_pairs, json_object, one_value_each
+from api.params import decoded_pairs, json_object, nested_too_deeply, one_value_each
 from relay.errors import BadParameter, Unavailable
 from relay.ingest import accept_postback
 from relay.postback_params import parse_postback
@@ -35,12 +35,12 @@ class PostbackOut(BaseModel):
 def _body_pairs(body: bytes, content_type: str) -> list[tuple[str, Any]]:
     if "json" not in content_type:
         return decoded_pairs(body)
+    if nested_too_deeply(body):
+        raise BadParameter("the JSON body is nested too deeply", "body")
     try:
         parsed = json.loads(body, object_pairs_hook=json_object)
     except ValueError:
         raise BadParameter("the body is not valid JSON", "body") from None
-    except RecursionError:
-        raise BadParameter("the JSON body is nested too deeply", "body") from None
     if not isinstance(parsed, dict):
         raise BadParameter("the JSON body must be an object", "body")
     return list(parsed.items())
