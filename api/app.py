@@ -11,6 +11,7 @@ from api.openapi import install_openapi
 from api.routes import (
     campaigns,
     clicks,
+    codec,
     funnel,
     health,
     networks,
@@ -51,8 +52,10 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
         funnel,
         settings,
         reading,
+        codec,
     ):
         app.include_router(module.router)
+    app.add_middleware(codec.CodecCors)  # inside the gate: the postback never meets it
     # The postback, the hot path, is served by the gate itself (api/gate.py, `_Direct`).
     app.add_middleware(
         RequestGate,
