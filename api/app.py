@@ -11,6 +11,7 @@ from api.openapi import install_openapi
 from api.routes import (
     campaigns,
     clicks,
+    codec,
     funnel,
     health,
     networks,
@@ -53,8 +54,10 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
         settings,
         reading,
         personal_data,
+        codec,
     ):
         app.include_router(module.router)
+    app.add_middleware(codec.CodecCors)  # inside the gate: the postback never meets it
     # The postback, the hot path, is served by the gate itself (api/gate.py, `_Direct`).
     app.add_middleware(
         RequestGate,

@@ -149,6 +149,7 @@ async def _run_up(settings: Settings) -> None:
             settings.temporal_port,
             settings.temporal_ui_port,
             settings.temporal_namespace,
+            ui_codec_endpoint=f"http://127.0.0.1:{settings.http_port}/codec",
         )
         log.info("starting the Temporal dev server (%s)", devserver.db_file)
         await devserver.start()

@@ -124,7 +124,7 @@ async def open_runtime(
         )
         hash_clear_postback_keys(clickhouse, keys)
         report_stranded_postback_keys(clickhouse, keys)
-        temporal = await connect_temporal(settings, temporal_address)
+        temporal = await connect_temporal(settings, temporal_address, keys)
         yield Runtime(settings, clickhouse, temporal, keys, admin_token, embedded)
     finally:
         clickhouse.close()

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(
         default_factory=list, description="Proxy IPs whose X-Forwarded-For is believed."
     )
+    codec_cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Temporal UI origins allowed to call /codec besides the embedded UI's.",
+    )
     meta_base_url: str = "https://graph.facebook.com"
     meta_api_version: str = "v24.0"
     meta_timeout_s: float = 1.5

@@ -25,6 +25,9 @@ from tests.platform_server import PlatformServer
 from workflows.conversion import ConversionWorkflow
 
 ADMIN_TOKEN = "test-admin-token"
+# The key ring the committed histories were recorded with (tests/record_histories.py): test
+# data only. Histories recorded before the payload codec hold plain payloads.
+RECORDING_KEYS = "rec:coCppUmKj4FTtxOSmwTllSGtShROctHfsqUcQ3n0CEg="
 LOOPBACK_SOURCES = "127.0.0.1/32"
 BROWSER_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1"
 
