@@ -99,7 +99,7 @@ def test_temporal_holds_ciphertext_and_the_ui_decodes_it(
     relay.start()
     http = httpx.Client(base_url=relay.url, timeout=10)
     try:
-        network, campaign, _ = funnel(relay.url, "codec")
+        network, campaign, _ = funnel(relay.url, "codec", platforms)
         click = http.get(f"/c/{campaign['id']}", params={"fbclid": FBCLID})
         click_id = click.headers["location"].rsplit("cid=", 1)[1]
         params = {"key": network["postback_key"], "click_id": click_id, "payout": PAYOUT}
