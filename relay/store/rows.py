@@ -1,5 +1,6 @@
 """Small helpers shared by the store modules: UTC times and row dictionaries."""
 
+import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,9 +20,17 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+_version_lock = threading.Lock()
+_last = [0]
+
+
 def next_version() -> int:
-    """Version for ReplacingMergeTree rows: later writes win."""
-    return time.time_ns()
+    """Version for ReplacingMergeTree rows: later writes win. The wall clock in nanoseconds,
+    never repeated or going back within the process (a clock step back must not let an older
+    write win over a newer one)."""
+    with _version_lock:
+        _last[0] = max(time.time_ns(), _last[0] + 1)
+        return _last[0]
 
 
 def select_dicts(
