@@ -15,6 +15,8 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from relay.search_attributes import dev_server_flags
+
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 
@@ -128,6 +130,7 @@ class DevServer:
             self.namespace,
             "--log-level",
             "warn",
+            *dev_server_flags(),
         ]
         log_handle = self.log_file.open("ab")
         preexec = _die_with_parent if sys.platform.startswith("linux") else None

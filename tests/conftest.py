@@ -11,6 +11,7 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from relay import search_attributes
 from relay.crypto import KeyRing
 from relay.store.database import apply_migrations, open_clickhouse
 from relay.store.pool import ClickHouse
@@ -33,6 +34,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=binary("temporal"),
         data_converter=pydantic_data_converter,
         dev_server_log_level="error",
+        search_attributes=search_attributes.KEYS,
     )
     try:
         yield env
