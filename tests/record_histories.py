@@ -17,6 +17,7 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from relay import search_attributes
 from relay.crypto import KeyRing
 from relay.store.database import apply_migrations, open_clickhouse
 from tests.conftest import binary
@@ -27,8 +28,9 @@ from tests.traffic_source import TrafficSource
 OUT = Path(__file__).parent / "histories"
 # The workflow shape being recorded: `conversion_*` are runs from before the inbox (persist
 # and plan as activities), `inbox_*` runs with the first step as a local activity,
-# `firsttry_*` runs whose sends also make their first try as a local activity.
-SHAPE = "firsttry"
+# `firsttry_*` runs whose sends also make their first try as a local activity, `states_*`
+# runs started with search attributes that upsert them and record their delivery state.
+SHAPE = "states"
 
 
 async def _setup(relay: Relay) -> tuple[str, str, dict[str, str]]:
@@ -100,7 +102,9 @@ SCENARIOS: dict[str, Callable[[Relay, TrafficSource], Awaitable[str]]] = {
 
 async def main(names: list[str]) -> None:
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary("temporal"), data_converter=pydantic_data_converter
+        dev_server_existing_path=binary("temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=search_attributes.KEYS,
     )
     with (
         tempfile.TemporaryDirectory() as tmp,
