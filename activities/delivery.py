@@ -24,6 +24,7 @@ from activities.attempts import (
 )
 from relay.config_cache import ConfigCache
 from relay.crypto import KeyRing
+from relay.delivery_states import NOT_SENDABLE_REASON
 from relay.models import Click, Conversion, Pixel, PixelFire, Platform
 from relay.outbound import REDACTED
 from relay.platforms.classify import (
@@ -155,7 +156,7 @@ class DeliveryActivities:
         if now - event_time > timedelta(days=self._settings.max_event_age_days).total_seconds():
             verdict = Classification(
                 Verdict.PERMANENT,
-                "not sendable: older than the "
+                f"{NOT_SENDABLE_REASON}: older than the "
                 f"platform's {self._settings.max_event_age_days}-day limit",
                 None,
             )

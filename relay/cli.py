@@ -8,6 +8,7 @@ import gc
 import logging
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
@@ -18,6 +19,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
+from relay import search_attributes
+from relay.crypto import KeyRing
 from relay.devserver import DevServer, DevServerGaveUp, PortInUse
 from relay.inbox import read_stats
 from relay.log_redaction import install_access_log_redaction
@@ -26,6 +29,7 @@ from relay.secrets import MissingSecret, private_dir, resolve_secrets
 from relay.settings import Settings
 from relay.store.database import apply_migrations, open_clickhouse
 from relay.store.retention import apply_retention
+from relay.temporal_setup import connect_temporal
 from relay.worker import relay_worker
 
 log = logging.getLogger("relay")
@@ -251,6 +255,8 @@ def run_inbox(settings: Settings) -> None:
 
 
 def run_migrate(settings: Settings) -> None:
+    """ClickHouse's schema, then (with RELAY_TEMPORAL_ADDRESS) the Temporal namespace's
+    search attributes; `relay up`'s own dev server registers them itself."""
     client = open_clickhouse(settings.clickhouse_dsn, settings.clickhouse_database)
     try:
         applied = apply_migrations(client)
@@ -260,6 +266,22 @@ def run_migrate(settings: Settings) -> None:
             print("personal data retention re-stated in: " + ", ".join(altered))
     finally:
         client.close()
+    if settings.temporal_address:
+        _run(_register_search_attributes(settings, settings.temporal_address))
+
+
+async def _register_search_attributes(settings: Settings, address: str) -> None:
+    # Operator calls carry no payloads: a throwaway key ring, so migrate needs no secrets.
+    temporal = await connect_temporal(settings, address, KeyRing.parse(KeyRing.generate_spec("m")))
+    namespace = settings.temporal_namespace
+    try:
+        added = await search_attributes.register(temporal, namespace)
+    except search_attributes.SearchAttributesRefused as exc:
+        # Relay still runs without them (conversions cannot be searched by them).
+        print(f"search attributes not registered: {exc}", file=sys.stderr)
+        return
+    names = ", ".join(added) if added else "none missing"
+    print(f"search attributes in namespace {namespace}: added {names}")
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:

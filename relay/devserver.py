@@ -15,6 +15,8 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from relay.search_attributes import dev_server_flags
+
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 
@@ -130,6 +132,7 @@ class DevServer:
             self.namespace,
             "--log-level",
             "warn",
+            *dev_server_flags(),
         ]
         if self.ui_codec_endpoint:
             command += ["--ui-codec-endpoint", self.ui_codec_endpoint]

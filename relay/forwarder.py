@@ -19,6 +19,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from relay.claims import temporal_claims
 from relay.inbox import Inbox, PendingEntry
 from relay.models import Conversion
+from relay.search_attributes import at_start
 from relay.workflow_io import ConversionInput
 from workflows.conversion import ConversionWorkflow
 
@@ -66,14 +67,25 @@ class Pressure:
         return self._share > BUSY_SHARE
 
 
-def workflow_starter(client: Client, task_queue: str, eager: bool, shared_dedup: bool) -> StartFn:
+def workflow_starter(
+    client: Client,
+    task_queue: str,
+    eager: bool,
+    shared_dedup: bool,
+    search_attributes: bool = False,
+) -> StartFn:
     """How one inbox entry becomes a workflow. With several API replicas (`shared_dedup`),
     each with its own inbox, Temporal's workflow-ID uniqueness decides across them which
-    postback is the first for its transaction ID and for its click and event."""
+    postback is the first for its transaction ID and for its click and event. With
+    `search_attributes` (the namespace has them), the run starts with its IDs and state."""
 
     async def start(entry: PendingEntry) -> None:
         conversion = Conversion.model_validate_json(entry.body)
-        input = ConversionInput(conversion=conversion, claim_holder=entry.claim_holder)
+        input = ConversionInput(
+            conversion=conversion,
+            claim_holder=entry.claim_holder,
+            search_attributes=search_attributes,
+        )
         if shared_dedup:
             input = await temporal_claims(client, task_queue, input)
         # Already started: a resend past the inbox's memory, or a repeated forward.
@@ -87,6 +99,7 @@ def workflow_starter(client: Client, task_queue: str, eager: bool, shared_dedup:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 request_eager_start=eager,
                 static_summary=f"{conversion.event_type} on click {conversion.click_id}",
+                search_attributes=at_start(conversion) if search_attributes else None,
             )
 
     return start

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from temporalio.client import Client as TemporalClient
 
+from relay import search_attributes
 from relay.config_cache import ConfigCache
 from relay.crypto import KeyRing
 from relay.forwarder import Forwarder, workflow_starter
@@ -79,7 +80,8 @@ async def running_intake(runtime: Runtime) -> AsyncIterator[Intake]:
     inbox = Inbox(settings.inbox_file, settings.inbox_capacity, settings.inbox_memory_days)
     shared = settings.shared_dedup if settings.shared_dedup is not None else not runtime.embedded
     # Eager start hands the first task straight to a worker on this client (`relay up`).
-    start = workflow_starter(runtime.temporal, settings.task_queue, True, shared)
+    indexed = await search_attributes.available(runtime.temporal, runtime.temporal.namespace)
+    start = workflow_starter(runtime.temporal, settings.task_queue, True, shared, indexed)
     forwarder = Forwarder(inbox, start, settings.forwarder_concurrency)
     intake = Intake(
         runtime.config_cache,

@@ -12,6 +12,7 @@ from activities.conversions import ConversionActivities
 from activities.delivery import DeliveryActivities
 from activities.outbound import OutboundActivities
 from activities.prepare import PrepareActivities
+from activities.states import StateActivities
 from relay.checked_http import checked_client
 from relay.config_cache import ConfigCache
 from relay.crypto import KeyRing
@@ -19,6 +20,7 @@ from relay.settings import Settings
 from relay.store.attempt_log import pixel_fire_log, postback_log
 from relay.store.click_cache import ClickCache
 from relay.store.config import ConfigStore
+from relay.store.delivery_states import DeliveryStates
 from relay.store.pool import ClickHouse
 from relay.store.traffic import TrafficStore
 from workflows.conversion import ConversionWorkflow, DedupClaimWorkflow
@@ -108,6 +110,7 @@ async def relay_worker(
                 legacy.plan_delivery,
                 delivery.send_pixel_event,
                 outbound.send_outbound_postback,
+                StateActivities(DeliveryStates(clickhouse)).record_delivery_state,
             ],
             workflow_runner=workflow_runner(settings.workflow_sandbox),
             # Activities a worker takes are started: their timeouts run. Taking no more

@@ -20,6 +20,9 @@ class ConversionInput(BaseModel):
     conversion: Conversion
     claim_holder: str = ""  # the first conversion accepted for this click and event type
     txid_holder: str = ""  # with shared dedup: the first for this network, event and txid
+    # The namespace has Relay's search attributes (relay/search_attributes.py): the run
+    # upserts its campaign and delivery state as it goes.
+    search_attributes: bool = False
 
 
 class PersistResult(BaseModel):
@@ -113,3 +116,21 @@ class ConversionResult(BaseModel):
     skipped: str = ""
     fires: list[FireOutcome] = []
     postbacks: list[PostbackOutcome] = []
+
+
+class SendFinal(BaseModel):
+    """How one send ended for good: `kind` is "pixel" or "postback", `target_id` the pixel
+    or postback ID, `state` delivered, failed or not sendable."""
+
+    kind: str
+    target_id: str
+    state: str
+    reason: str = ""
+
+
+class DeliveryStateInput(BaseModel):
+    """A finished conversion's delivery state and its sends', recorded by the workflow."""
+
+    conversion_id: str
+    state: str
+    sends: list[SendFinal] = []

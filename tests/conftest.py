@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from relay import search_attributes
 from relay.crypto import KeyRing
 from relay.payload_codec import relay_data_converter
 from relay.store.database import apply_migrations, open_clickhouse
@@ -33,6 +34,7 @@ async def dev_env(keys: KeyRing) -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=binary("temporal"),
         data_converter=relay_data_converter(keys),
         dev_server_log_level="error",
+        search_attributes=search_attributes.KEYS,
     )
     try:
         yield env

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
+from relay import search_attributes
 from relay.crypto import KeyRing
 from relay.payload_codec import relay_data_converter
 from relay.store.database import apply_migrations, open_clickhouse
@@ -28,8 +29,10 @@ OUT = Path(__file__).parent / "histories"
 # The workflow shape being recorded: `conversion_*` are runs from before the inbox (persist
 # and plan as activities), `inbox_*` runs with the first step as a local activity,
 # `firsttry_*` runs whose sends also make their first try as a local activity, `encrypted_*`
-# the same shape with payloads encrypted by the codec under RECORDING_KEYS.
-SHAPE = "encrypted"
+# the same shape with payloads encrypted by the codec under RECORDING_KEYS, `states_*` runs
+# started with search attributes that upsert them and record their delivery state (recorded
+# before the codec was merged; the codec reads plain payloads as they are).
+SHAPE = "states"
 
 
 async def _setup(relay: Relay) -> tuple[str, str, dict[str, str]]:
@@ -102,7 +105,9 @@ SCENARIOS: dict[str, Callable[[Relay, TrafficSource], Awaitable[str]]] = {
 async def main(names: list[str]) -> None:
     keys = KeyRing.parse(RECORDING_KEYS)
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary("temporal"), data_converter=relay_data_converter(keys)
+        dev_server_existing_path=binary("temporal"),
+        data_converter=relay_data_converter(keys),
+        search_attributes=search_attributes.KEYS,
     )
     with (
         tempfile.TemporaryDirectory() as tmp,

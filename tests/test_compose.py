@@ -36,7 +36,11 @@ def test_api_and_worker_get_the_distributed_settings() -> None:
     for role in ("relay-api", "relay-worker"):
         assert set(services[role]["environment"]) >= REQUIRED
         assert services[role]["environment"]["RELAY_CLICKHOUSE_URL"].startswith("http")
-        assert set(services[role]["depends_on"]) == {"temporal", "clickhouse"}
+        assert set(services[role]["depends_on"]) >= {"temporal", "clickhouse"}
+    # The schema and the search attributes are in place before the API starts conversions.
+    assert services["relay-migrate"]["command"] == ["relay", "migrate"]
+    migrated = services["relay-api"]["depends_on"]["relay-migrate"]
+    assert migrated == {"condition": "service_completed_successfully"}
     for name in ("postgresql", "temporal", "clickhouse", "relay-api"):
         assert "healthcheck" in services[name], f"{name} has no health check"
 

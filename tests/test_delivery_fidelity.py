@@ -193,8 +193,12 @@ async def test_a_conversion_older_than_7_days_is_not_sendable(relay: Relay) -> N
     )
     [fire] = (await relay.result(conv_id)).fires
     assert not fire.delivered and "not sendable" in fire.error
-    [logged] = (await relay.conversion(conv_id))["fires"]
+    shown = await relay.conversion(conv_id)
+    [logged] = shown["fires"]
     assert (logged["attempt"], logged["verdict"], logged["http_status"]) == (1, "permanent", None)
+    assert logged["final"]
+    assert [s["state"] for s in shown["sends"]] == ["not sendable"]
+    assert shown["delivery_state"] == "not sendable"
     assert relay.platforms.requests_for("meta", pixel["platform_pixel_id"]) == []
 
 

@@ -35,7 +35,7 @@ def _history(path: Path) -> WorkflowHistory:
 def test_histories_were_recorded() -> None:
     assert {p.stem for p in HISTORIES} >= {
         f"{shape}_{name}"
-        for shape in ("conversion", "inbox", "firsttry")
+        for shape in ("conversion", "inbox", "firsttry", "states")
         for name in ("clean", "retries", "funnel", "duplicate", "reversal")
     } | {f"encrypted_{name}" for name in ("clean", "funnel", "duplicate")}
 

@@ -1,5 +1,6 @@
 """The embedded stack killed mid-delivery and started again: deliveries complete, once."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,27 @@ client = open_clickhouse("chdb://" + sys.argv[1], "relay")
 print(client.query("SELECT count() FROM conversions WHERE conversion_id = {c:String}",
                    parameters={"c": sys.argv[2]}).result_rows[0][0])
 """
+
+
+def _listed(relay: EmbeddedRelay, query: str) -> list[str]:
+    """Workflow IDs the `temporal` CLI finds in relay up's dev server."""
+    found = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "temporal"),
+            "workflow",
+            "list",
+            "--address",
+            f"127.0.0.1:{relay.temporal_port}",
+            "--query",
+            query,
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        check=True,
+        text=True,
+    )
+    return [w["execution"]["workflowId"] for w in json.loads(found.stdout or "[]")]
 
 
 def test_killed_mid_delivery_then_restarted_delivers_once(
@@ -54,6 +76,9 @@ def test_killed_mid_delivery_then_restarted_delivers_once(
         fires = httpx.get(f"{url}/api/conversions/{conv_id}", headers=ADMIN).json()["fires"]
         # The killed try never logged; the try after restart did, once per platform.
         assert sorted(f["platform"] for f in fires if f["success"]) == ["meta", "tiktok"]
+        # relay up registered the search attributes on its dev server, again on restart.
+        query = f'ClickId = "{click_id}" AND DeliveryState = "delivered"'
+        wait_for(lambda: _listed(relay, query) == [conv_id], 30, "the search attributes")
         assert relay.interrupt() == 0
         # The access log names the postback's parameters but never their values.
         log = (tmp_path / "relay-up.log").read_text()

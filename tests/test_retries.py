@@ -188,3 +188,15 @@ async def test_transient_failures_stop_when_the_retry_window_closes(
         first, last = (datetime.fromisoformat(retries[i]["scheduled_at"]) for i in (0, -1))
         assert timedelta(minutes=15) < last - first <= timedelta(minutes=30)
         assert all(f["verdict"] == "retryable" for f in logged)
+        # The last attempt still says "retryable": it is marked final, and its fire failed.
+        assert [f["final"] for f in logged] == [False] * (len(logged) - 1) + [True]
+        shown = await relay.conversion(conv_id)
+        [send] = shown["sends"]
+        assert (send["kind"], send["state"], send["attempts"]) == ("pixel", "failed", len(logged))
+        assert shown["delivery_state"] == "failed"
+        listed = await relay.http.get(
+            "/api/conversions",
+            params={"campaign_id": shown["campaign_id"], "delivery_state": "failed"},
+            headers=relay.admin,
+        )
+        assert [c["conversion_id"] for c in listed.json()["items"]] == [conv_id]

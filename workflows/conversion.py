@@ -21,8 +21,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.delivery import DeliveryActivities
     from activities.outbound import OutboundActivities
     from activities.prepare import PrepareActivities
+    from activities.states import StateActivities
+    from relay.delivery_states import DeliveryState, finished
     from relay.models import Conversion
     from relay.platforms.event_names import is_reversal
+    from relay.search_attributes import CAMPAIGN_ID, DELIVERY_STATE
     from relay.workflow_io import (
         ClaimInput,
         ConversionInput,
@@ -57,6 +60,9 @@ with workflow.unsafe.imports_passed_through():
 
 PREPARE_PATCH = "prepare-local-activity"
 LOCAL_FIRST_PATCH = "send-first-try-local"
+# Runs record how their delivery ended (delivery_states) and, when started with search
+# attributes, upsert their campaign and delivery state.
+STATE_PATCH = "delivery-state"
 REVERSAL = "reversal: fires no pixel, only postbacks configured for it"
 
 
@@ -66,6 +72,7 @@ class ConversionWorkflow:
 
     @workflow.run
     async def run(self, input: ConversionInput) -> ConversionResult:
+        self._indexed = False  # whether this run upserts search attributes
         if workflow.patched(PREPARE_PATCH):
             return await self._prepared_run(input)
         return await self._legacy_run(input)
@@ -79,9 +86,13 @@ class ConversionWorkflow:
         )
         conversion = prepared.conversion
         result = ConversionResult(conversion_id=conversion.conversion_id)
+        tracked = workflow.patched(STATE_PATCH)
+        self._indexed = tracked and input.search_attributes
         if prepared.skipped:
             result.skipped = prepared.skipped
+            self._upsert(conversion, _skipped_state(conversion))
             return result
+        self._upsert(conversion)
         window = timedelta(seconds=prepared.retry_window_s)
         fires = [
             self._fire(conversion.conversion_id, t, conversion, window) for t in prepared.pixels
@@ -90,7 +101,7 @@ class ConversionWorkflow:
             self._postback(conversion.conversion_id, t, conversion, window)
             for t in prepared.postbacks
         ]
-        return await self._deliver(result, conversion, fires, postbacks)
+        return await self._deliver(result, conversion, fires, postbacks, tracked)
 
     async def _legacy_run(self, input: ConversionInput) -> ConversionResult:
         conversion = input.conversion
@@ -122,7 +133,8 @@ class ConversionWorkflow:
         )
         fires = [self._fire(conversion.conversion_id, t) for t in plan.pixels]
         postbacks = [self._postback(conversion.conversion_id, t) for t in plan.postbacks]
-        return await self._deliver(result, conversion, fires, postbacks)
+        tracked = workflow.patched(STATE_PATCH)
+        return await self._deliver(result, conversion, fires, postbacks, tracked)
 
     async def _deliver(
         self,
@@ -130,6 +142,7 @@ class ConversionWorkflow:
         conversion: Conversion,
         fires: list[Coroutine[Any, Any, FireOutcome]],
         postbacks: list[Coroutine[Any, Any, PostbackOutcome]],
+        tracked: bool,
     ) -> ConversionResult:
         # Every pixel fire and outbound postback runs in parallel; none waits on another.
         fire_outcomes, postback_outcomes = await asyncio.gather(
@@ -139,7 +152,33 @@ class ConversionWorkflow:
         result.postbacks = list(postback_outcomes)
         if is_reversal(conversion.event_type):
             result.skipped = REVERSAL
+        if tracked:
+            await self._record_state(result)
         return result
+
+    def _upsert(self, conversion: Conversion, state: DeliveryState | None = None) -> None:
+        """Search attributes (IDs and the state only): the campaign, once decided, and the
+        delivery state as it changes."""
+        if not self._indexed:
+            return
+        updates = [CAMPAIGN_ID.value_set(conversion.campaign_id)] if conversion.campaign_id else []
+        if state is not None:
+            updates.append(DELIVERY_STATE.value_set(state.value))
+        if updates:
+            workflow.upsert_search_attributes(updates)
+
+    async def _record_state(self, result: ConversionResult) -> None:
+        """Every send is over: record how each ended and the conversion's state, so the
+        API can say which failed for good and the Temporal UI can find them."""
+        record = finished(result)
+        if self._indexed:
+            workflow.upsert_search_attributes([DELIVERY_STATE.value_set(record.state)])
+        await workflow.execute_local_activity_method(
+            StateActivities.record_delivery_state,
+            record,
+            start_to_close_timeout=PERSIST_TIMEOUT,
+            retry_policy=PERSIST_RETRY,
+        )
 
     async def _fire(
         self,
@@ -248,6 +287,13 @@ def _retry_delay(err: FailureError) -> timedelta:
 
 def _why(err: FailureError | None) -> str:
     return "" if err is None else str(_cause(err))
+
+
+def _skipped_state(conversion: Conversion) -> DeliveryState:
+    if not conversion.is_duplicate and not conversion.attributed:
+        return DeliveryState.UNATTRIBUTED
+    # A duplicate, or a conversion an earlier run of this ID already delivered.
+    return DeliveryState.DUPLICATE
 
 
 @workflow.defn

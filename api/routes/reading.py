@@ -7,24 +7,33 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query
 from pydantic import AfterValidator, BaseModel, Field
 
+from api.delivery_view import PixelFireOut, PostbackAttemptOut, SendOut, pixel_sends, postback_sends
 from api.deps import AdminDep, RuntimeDep
+from relay.delivery_states import DeliveryState
 from relay.errors import NotFound
 from relay.models import Conversion, PixelFire, Platform, PostbackAttempt
 from relay.platforms.event_names import is_reversal
 from relay.runtime import Runtime
 from relay.store.attempt_log import AttemptFilter
+from relay.store.delivery_states import DeliveryStates
+from relay.workflow_io import DeliveryStateInput
 
 router = APIRouter(prefix="/api", tags=["reading"], dependencies=[AdminDep])
 
 M = TypeVar("M", bound=BaseModel)
 
 
-class ConversionOut(Conversion):
+class ConversionSummary(Conversion):
+    delivery_state: DeliveryState  # pending until its workflow has finished every send
+
+
+class ConversionOut(ConversionSummary):
     reversed: bool = False
     reversed_by: list[str] = Field(default_factory=list)
     reverses: list[str] = Field(default_factory=list)
-    fires: list[PixelFire]
-    postbacks: list[PostbackAttempt]
+    sends: list[SendOut]  # each pixel fire and outbound postback, and how it stands
+    fires: list[PixelFireOut]  # every attempt, oldest first
+    postbacks: list[PostbackAttemptOut]
 
 
 class Page(BaseModel, Generic[M]):
@@ -104,19 +113,33 @@ async def get_conversion(conversion_id: str, runtime: RuntimeDep) -> ConversionO
     fires = await runtime.run(runtime.fire_log.for_conversion, conversion_id)
     postbacks = await runtime.run(runtime.postback_log.for_conversion, conversion_id)
     links = await runtime.run(runtime.traffic.reversal_links, conversion)
+    record = await runtime.run(DeliveryStates(runtime.clickhouse).get, conversion_id)
     zone = await workspace_zone(runtime)
     reversal = is_reversal(conversion.event_type)
+    fires_out, pixel_sent = pixel_sends([in_zone(f, zone) for f in fires], record)
+    postbacks_out, postback_sent = postback_sends([in_zone(p, zone) for p in postbacks], record)
     return ConversionOut(
         **in_zone(conversion, zone).model_dump(),
+        delivery_state=conversion_state_of(conversion, record),
         reversed=bool(links) and not reversal,
         reversed_by=[] if reversal else links,
         reverses=links if reversal else [],
-        fires=[in_zone(f, zone) for f in fires],
-        postbacks=[in_zone(p, zone) for p in postbacks],
+        sends=pixel_sent + postback_sent,
+        fires=fires_out,
+        postbacks=postbacks_out,
     )
 
 
-@router.get("/conversions", response_model=Page[Conversion])
+def conversion_state_of(conversion: Conversion, record: DeliveryStateInput | None) -> DeliveryState:
+    """As the list computes it in SQL (relay/store/delivery_states.py STATE_SQL)."""
+    if conversion.is_duplicate:
+        return DeliveryState.DUPLICATE
+    if not conversion.attributed:
+        return DeliveryState.UNATTRIBUTED
+    return DeliveryState(record.state) if record else DeliveryState.PENDING
+
+
+@router.get("/conversions", response_model=Page[ConversionSummary])
 async def list_conversions(
     runtime: RuntimeDep,
     window: WindowDep,
@@ -124,8 +147,9 @@ async def list_conversions(
     network_id: str | None = None,
     click_id: str | None = None,
     event_type: str | None = None,
-) -> Page[Conversion]:
-    """Conversions, newest first; `success` is ignored here."""
+    delivery_state: DeliveryState | None = None,
+) -> Page[ConversionSummary]:
+    """Conversions with their delivery states, newest first; `success` is ignored here."""
     zone = await workspace_zone(runtime)
     where = window.filter(
         zone,
@@ -134,11 +158,14 @@ async def list_conversions(
         click_id=click_id,
         event_type=event_type,
     )
+    state = delivery_state.value if delivery_state else None
     items, total = await runtime.run(
-        runtime.traffic.search_conversions, where, window.limit, window.offset
+        runtime.traffic.search_conversions, where, window.limit, window.offset, state
     )
-    return Page[Conversion](
-        items=[in_zone(c, zone) for c in items],
+    return Page[ConversionSummary](
+        items=[
+            ConversionSummary(**in_zone(c, zone).model_dump(), delivery_state=s) for c, s in items
+        ],
         total=total,
         limit=window.limit,
         offset=window.offset,

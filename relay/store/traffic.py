@@ -8,6 +8,7 @@ from typing import Any
 from relay.models import Click, Conversion
 from relay.platforms.event_names import REVERSAL_EVENTS, is_reversal
 from relay.store.attempt_log import AttemptFilter, where_clause
+from relay.store.delivery_states import LATEST_SQL, STATE_SQL
 from relay.store.pool import ClickHouse
 from relay.store.rows import select_dicts, utc_now
 
@@ -172,20 +173,28 @@ class TrafficStore:
         return [str(r["conversion_id"]) for r in rows]
 
     def search_conversions(
-        self, where: AttemptFilter, limit: int, offset: int
-    ) -> tuple[list[Conversion], int]:
-        """One page of conversions, newest first, and how many match in all."""
+        self, where: AttemptFilter, limit: int, offset: int, state: str | None = None
+    ) -> tuple[list[tuple[Conversion, str]], int]:
+        """One page of conversions with their delivery states, newest first, and how many
+        match in all; `state` keeps those in that delivery state."""
         # Conversions have no success flag: that filter applies to attempts only.
         unflagged = AttemptFilter(equals=where.equals, since=where.since, until=where.until)
         condition, params = where_clause(unflagged, _CONVERSION_FILTERS, "received_at")
+        if state is not None:
+            condition += " AND delivery_state = {delivery_state:String}"
+            params["delivery_state"] = state
         params.update(limit=limit, offset=offset)
+        columns = ", ".join(f"c.{name} AS {name}" for name in _CONVERSION_COLS.split(", "))
+        source = (
+            f"FROM (SELECT {columns}, {STATE_SQL} AS delivery_state FROM conversions AS c "
+            f"FINAL LEFT JOIN ({LATEST_SQL}) AS s ON s.conversion_id = c.conversion_id) "
+            f"WHERE {condition}"
+        )
         rows = select_dicts(
             self._client,
-            f"SELECT {_CONVERSION_COLS} FROM conversions FINAL WHERE {condition} "
-            "ORDER BY received_at DESC LIMIT {limit:UInt32} OFFSET {offset:UInt32}",
+            f"SELECT * {source} ORDER BY received_at DESC "
+            "LIMIT {limit:UInt32} OFFSET {offset:UInt32}",
             params,
         )
-        total = self._client.query(
-            f"SELECT count() FROM conversions FINAL WHERE {condition}", parameters=params
-        ).result_rows[0][0]
-        return [_conversion(r) for r in rows], int(total)
+        total = self._client.query(f"SELECT count() {source}", parameters=params).result_rows[0][0]
+        return [(_conversion(r), r.pop("delivery_state")) for r in rows], int(total)
