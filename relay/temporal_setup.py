@@ -7,14 +7,21 @@ from temporalio.service import TLSConfig
 from relay.settings import Settings
 
 
+class TemporalUnreachable(RuntimeError):
+    """The first connection to the Temporal frontend failed."""
+
+
 async def connect_temporal(settings: Settings, address: str) -> Client:
     """A client with the pydantic data converter, TLS and API key as configured."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     tls: bool | TLSConfig = settings.temporal_tls or api_key is not None
-    return await Client.connect(
-        address,
-        namespace=settings.temporal_namespace,
-        api_key=api_key,
-        tls=tls,
-        data_converter=pydantic_data_converter,
-    )
+    try:
+        return await Client.connect(
+            address,
+            namespace=settings.temporal_namespace,
+            api_key=api_key,
+            tls=tls,
+            data_converter=pydantic_data_converter,
+        )
+    except RuntimeError as exc:  # the SDK's "Failed client connect: ..."
+        raise TemporalUnreachable(f"cannot connect to Temporal at {address}: {exc}") from exc
