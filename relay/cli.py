@@ -29,8 +29,9 @@ from relay.secrets import MissingSecret, private_dir, resolve_secrets
 from relay.settings import Settings
 from relay.store.database import apply_migrations, open_clickhouse
 from relay.store.retention import apply_retention
-from relay.temporal_setup import connect_temporal
+from relay.temporal_setup import TemporalUnreachable, connect_temporal
 from relay.worker import relay_worker
+from relay.worker_process import WorkerFailed, serve_worker
 
 log = logging.getLogger("relay")
 IO_THREADS = 32
@@ -224,7 +225,7 @@ async def run_api(settings: Settings) -> None:
 
 
 async def run_worker(settings: Settings) -> None:
-    """Distributed: a worker alone; SIGINT/SIGTERM drain it gracefully."""
+    """Distributed: a worker alone; SIGINT/SIGTERM drain it, a fatal failure exits non-zero."""
     address = _require_distributed(settings, "worker")
     _io_threads()
     secrets = resolve_secrets(settings, embedded=False)
@@ -232,15 +233,7 @@ async def run_worker(settings: Settings) -> None:
         open_runtime(settings, address, secrets.keys, secrets.admin_token) as rt,
         relay_worker(rt.temporal, settings, rt.clickhouse, secrets.keys) as worker,
     ):
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        task = asyncio.create_task(worker.run())
-        log.info("worker polling task queue %s", settings.task_queue)
-        await stop.wait()
-        await worker.shutdown()
-        await asyncio.gather(task, return_exceptions=True)
+        await serve_worker(worker, rt.temporal, settings)
 
 
 def run_inbox(settings: Settings) -> None:
@@ -312,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             runner = {"up": run_up, "api": run_api, "worker": run_worker}[args.command]
             _run(runner(settings))
-    except (MissingSecret, DataDirInUse, PortInUse) as exc:
+    except (MissingSecret, DataDirInUse, PortInUse, TemporalUnreachable, WorkerFailed) as exc:
         raise SystemExit(f"relay {args.command}: {exc}") from None
     except KeyboardInterrupt:
         pass

@@ -133,11 +133,36 @@ class Settings(BaseSettings):
     config_refresh_s: float = Field(
         default=2.0, gt=0, description="Bound on how stale another process's config may be."
     )
+    worker_shutdown_grace_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="How long a stopping worker lets in-flight sends finish and log their "
+        "attempt before cancelling them; default: the longest send timeout plus 5 s.",
+    )
+    worker_health_file: Path | None = Field(
+        default=None,
+        description="The file `relay worker` touches while it polls Temporal; default "
+        "{data_dir}/worker.alive. `python -m relay.health` checks it is fresh.",
+    )
+    worker_heartbeat_s: float = Field(
+        default=5.0, gt=0, le=300, description="How often the worker health file is touched."
+    )
     default_currency: str = "USD"
 
     @property
     def inbox_file(self) -> Path:
         return self.inbox_path or self.data_dir / "inbox.sqlite"
+
+    @property
+    def worker_shutdown_grace(self) -> float:
+        """At least the longest send, so a send in flight at SIGTERM logs its attempt."""
+        if self.worker_shutdown_grace_s is not None:
+            return self.worker_shutdown_grace_s
+        return max(self.meta_timeout_s, self.tiktok_timeout_s, self.postback_timeout_s) + 5.0
+
+    @property
+    def worker_health_path(self) -> Path:
+        return self.worker_health_file or self.data_dir / "worker.alive"
 
     @property
     def clickhouse_dsn(self) -> str:

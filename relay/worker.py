@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import httpx
 from temporalio.client import Client
@@ -116,4 +117,7 @@ async def relay_worker(
             # Activities a worker takes are started: their timeouts run. Taking no more
             # than it can run keeps a busy process from timing out sends it holds.
             max_concurrent_activities=settings.worker_max_activities,
+            # On shutdown, sends in flight finish and log their attempt; only past this
+            # grace are they cancelled (a cancelled send logs nothing and is sent again).
+            graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace),
         )
