@@ -4,11 +4,13 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
+from relay.metrics import TEMPORAL
 from relay.settings import Settings
 
 
 async def connect_temporal(settings: Settings, address: str) -> Client:
-    """A client with the pydantic data converter, TLS and API key as configured."""
+    """A client with the pydantic data converter, TLS and API key as configured, on the
+    process's Temporal runtime (its metrics are in `/metrics`, see relay/metrics.py)."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     tls: bool | TLSConfig = settings.temporal_tls or api_key is not None
     return await Client.connect(
@@ -17,4 +19,5 @@ async def connect_temporal(settings: Settings, address: str) -> Client:
         api_key=api_key,
         tls=tls,
         data_converter=pydantic_data_converter,
+        runtime=TEMPORAL.get_runtime(),
     )
