@@ -15,6 +15,7 @@ from activities.prepare import PrepareActivities
 from relay.checked_http import checked_client
 from relay.config_cache import ConfigCache
 from relay.crypto import KeyRing
+from relay.logs import BindIds
 from relay.settings import Settings
 from relay.store.attempt_log import pixel_fire_log, postback_log
 from relay.store.click_cache import ClickCache
@@ -113,4 +114,6 @@ async def relay_worker(
             # Activities a worker takes are started: their timeouts run. Taking no more
             # than it can run keeps a busy process from timing out sends it holds.
             max_concurrent_activities=settings.worker_max_activities,
+            # Each run's conversion and click IDs on its log lines (relay/logs.py).
+            interceptors=[BindIds()],
         )
