@@ -21,8 +21,9 @@ from activities.attempts import (
 )
 from relay.config_cache import ConfigCache
 from relay.destinations import DestinationRefused
-from relay.models import Click, Conversion, OutboundPostback, PostbackAttempt
+from relay.models import Click, Conversion, OutboundPostback, PostbackAttempt, PostbackAttemptRow
 from relay.outbound import classify_postback, expand, redact_url
+from relay.personal_data import erase_macros
 from relay.platforms.classify import Verdict, parse_retry_after
 from relay.store.attempt_log import AttemptLog
 from relay.store.click_cache import ClickCache
@@ -94,7 +95,7 @@ class OutboundActivities:
         The attempt's row is written however it ends, a postback deleted since the plan
         or any unexpected error included."""
         planned = input.conversion
-        attempt = PostbackAttempt(
+        attempt = PostbackAttemptRow(
             **unfinished_row(input.conversion_id, planned, input.attempt_offset),
             attempt_id=str(uuid.uuid4()),
             postback_id=input.target.postback_id,
@@ -107,13 +108,16 @@ class OutboundActivities:
         await log_attempt(attempt, self._log, outcome, "postback", self._retry_cap_s)
         return outcome.status or 0
 
-    async def _attempt(self, input: SendPostbackInput, attempt: PostbackAttempt) -> AttemptOutcome:
+    async def _attempt(
+        self, input: SendPostbackInput, attempt: PostbackAttemptRow
+    ) -> AttemptOutcome:
         conversion, click, postback = await self._load(input)
         values = macro_values(conversion, click)
         url = expand(postback.url_template, values)
         body = values if postback.method == "POST" else None
         attempt.campaign_id, attempt.event_type = conversion.campaign_id, conversion.event_type
         attempt.method, attempt.url = postback.method, redact_url(url)
+        attempt.url_erased = redact_url(expand(postback.url_template, erase_macros(values)))
         attempt.request_body = json.dumps(body) if body else ""
         started = time.monotonic()
         status: int | None = None

@@ -12,10 +12,12 @@ from api.openapi import install_openapi
 from api.routes import (
     campaigns,
     clicks,
+    codec,
     funnel,
     health,
     metrics,
     networks,
+    personal_data,
     pixels,
     postbacks,
     reading,
@@ -59,8 +61,11 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
         funnel,
         settings,
         reading,
+        personal_data,
+        codec,
     ):
         app.include_router(module.router)
+    app.add_middleware(codec.CodecCors)  # inside the gate: the postback never meets it
     # The postback, the hot path, is served by the gate itself (api/gate.py, `_Direct`).
     app.add_middleware(
         RequestGate,

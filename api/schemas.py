@@ -16,7 +16,7 @@ from pydantic import (
 from relay.models import Platform
 from relay.outbound import template_problems
 from relay.platforms.facts import TikTokApi
-from relay.postback_params import iso_currency
+from relay.postback_params import iso_currency, text_problem
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=512)]
@@ -173,11 +173,17 @@ class PixelPatch(_Strict):
     tiktok_api: TikTokApi | None = None
 
 
+def _plain_text(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
 EventName = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$"
-    ),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(_plain_text),
 ]
 
 

@@ -19,10 +19,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TypeVar
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from relay.crypto import KeyRing
+from relay.payload_codec import relay_data_converter
 from relay.store.database import apply_migrations, open_clickhouse
 from tests.harness import Relay, running_relay
 from tests.platform_server import PlatformServer
@@ -139,9 +139,10 @@ async def run(count: int, deadline_s: float) -> None:
     print(f"cores: {os.cpu_count()}  Python {platform.python_version()}  ", end="")
     print(f"temporalio {version('temporalio')}  chdb {version('chdb')}  N={count}\n")
     progress("starting the Temporal dev server, ClickHouse (chdb) and the platform stand-in")
+    keys = KeyRing.parse(KeyRing.generate_spec("bench"))
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal),
-        data_converter=pydantic_data_converter,
+        data_converter=relay_data_converter(keys),  # payloads encrypted, as Relay runs
         dev_server_log_level="error",
     )
     try:
@@ -150,7 +151,6 @@ async def run(count: int, deadline_s: float) -> None:
             # The same engine behind one client, as before the pool: scenario 5.
             single = open_clickhouse(f"chdb://{tmp}", "relay_bench", pool_size=1)
             apply_migrations(clickhouse)
-            keys = KeyRing.parse(KeyRing.generate_spec("bench"))
             try:
                 async with (
                     running_relay(env, clickhouse, fake, keys) as relay,

@@ -27,6 +27,7 @@ from relay.runtime import Runtime, open_runtime
 from relay.secrets import MissingSecret, private_dir, resolve_secrets
 from relay.settings import Settings
 from relay.store.database import apply_migrations, open_clickhouse
+from relay.store.retention import apply_retention
 from relay.worker import relay_worker
 
 log = logging.getLogger("relay")
@@ -152,6 +153,7 @@ async def _run_up(settings: Settings) -> None:
             settings.temporal_port,
             settings.temporal_ui_port,
             settings.temporal_namespace,
+            ui_codec_endpoint=f"http://127.0.0.1:{settings.http_port}/codec",
         )
         log.info("starting the Temporal dev server (%s)", devserver.db_file)
         await devserver.start()
@@ -273,6 +275,9 @@ def run_migrate(settings: Settings) -> None:
     try:
         applied = apply_migrations(client)
         print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+        days = settings.click_pii_retention_days, settings.delivery_pii_retention_days
+        if altered := apply_retention(client, *days):
+            print("personal data retention re-stated in: " + ", ".join(altered))
     finally:
         client.close()
 

@@ -82,12 +82,9 @@ class KeyRing:
 
     def encrypt(self, plaintext: str, associated_data: str) -> str:
         """Encrypt with the primary key; `associated_data` (the pixel ID) binds the owner."""
-        nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._keys[self._primary].encrypt(
-            nonce, plaintext.encode("utf-8"), associated_data.encode("utf-8")
-        )
-        body = base64.urlsafe_b64encode(nonce + sealed).decode("ascii").rstrip("=")
-        return f"v1.{self._primary}.{body}"
+        key_id, sealed = self.seal(plaintext.encode("utf-8"), associated_data.encode("utf-8"))
+        body = base64.urlsafe_b64encode(sealed).decode("ascii").rstrip("=")
+        return f"v1.{key_id}.{body}"
 
     def decrypt(self, ciphertext: str, associated_data: str) -> str:
         """Open a ciphertext made by any key of the ring for the same associated data."""
@@ -95,18 +92,27 @@ class KeyRing:
         key_id, _, body = rest.partition(".")
         if version != "v1" or not body:
             raise KeyRingError("not a Relay v1 ciphertext")
-        aead = self._keys.get(key_id)
-        if aead is None:
-            raise KeyRingError(f"ciphertext was made with key {key_id!r}, not in the ring")
         try:
             raw = _b64decode(body)
         except (binascii.Error, ValueError) as exc:
             raise KeyRingError("ciphertext is not valid base64") from exc
+        return self.open(key_id, raw, associated_data.encode()).decode("utf-8")
+
+    def seal(self, plaintext: bytes, associated_data: bytes) -> tuple[str, bytes]:
+        """AES-256-GCM under the primary key: its key ID and `nonce || ciphertext+tag`."""
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = self._keys[self._primary].encrypt(nonce, plaintext, associated_data)
+        return self._primary, nonce + sealed
+
+    def open(self, key_id: str, sealed: bytes, associated_data: bytes) -> bytes:
+        """Open what `seal` made with the ring's key `key_id`, for the same associated data."""
+        aead = self._keys.get(key_id)
+        if aead is None:
+            raise KeyRingError(f"ciphertext was made with key {key_id!r}, not in the ring")
         try:
-            plain = aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], associated_data.encode())
+            return aead.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], associated_data)
         except InvalidTag as exc:
             raise KeyRingError("ciphertext does not open with this key and owner") from exc
-        return plain.decode("utf-8")
 
     def keyed_hash(self, value: str, key_id: str | None = None) -> str:
         """`v1.{key_id}.{mac}`: HMAC-SHA256 of `value` under the key's hash subkey (the

@@ -85,8 +85,10 @@ class DevServer:
         ui_port: int,
         namespace: str = "default",
         binary: str | None = None,
+        ui_codec_endpoint: str | None = None,
     ):
         self.port = port
+        self.ui_codec_endpoint = ui_codec_endpoint  # the UI decodes payloads through it
         self.ui_port = ui_port
         self.namespace = namespace
         self.binary = binary
@@ -129,6 +131,8 @@ class DevServer:
             "--log-level",
             "warn",
         ]
+        if self.ui_codec_endpoint:
+            command += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         log_handle = self.log_file.open("ab")
         preexec = _die_with_parent if sys.platform.startswith("linux") else None
         process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell

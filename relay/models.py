@@ -165,3 +165,10 @@ class PostbackAttempt(DeliveryAttempt):
     method: str
     url: str
     sent_at: datetime
+
+
+class PostbackAttemptRow(PostbackAttempt):
+    """A postback attempt as written: also its URL with the visitor's macro values erased,
+    which `url` becomes when personal data expires or is erased (relay/personal_data.py)."""
+
+    url_erased: str = ""

@@ -32,7 +32,11 @@ MAX_LENGTH = {
     "external_id": 128,
 }
 MAX_PAYOUT = Decimal("1000000000000")
-_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]*$")
+STORED_PAYOUT = Decimal("0.000001")  # the conversions table keeps six decimals
+# C0 and C1 controls and DEL; and the bidi embeddings, overrides and isolates, which make a
+# value display as something else than it is (in the admin UI, a log, a terminal).
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _DECIMAL = re.compile(r"[0-9]{1,13}(\.[0-9]{1,12})?")
 
 
@@ -58,9 +62,19 @@ def _pick(raw: Mapping[str, str], name: str) -> str | None:
     if value is not None:
         if len(value) > MAX_LENGTH[name]:
             raise BadParameter(f"{name} is longer than {MAX_LENGTH[name]} characters", name)
-        if not _PRINTABLE.match(value):
-            raise BadParameter(f"{name} contains control characters", name)
+        problem = text_problem(value)
+        if problem is not None:
+            raise BadParameter(f"{name} {problem}", name)
     return value
+
+
+def text_problem(value: str) -> str | None:
+    """What makes `value` unfit as text (a control or bidi formatting character), or None."""
+    for pattern, kind in ((_CONTROLS, "control"), (_BIDI, "bidirectional control")):
+        found = pattern.search(value)
+        if found is not None:
+            return f"contains {kind} characters (U+{ord(found.group()):04X})"
+    return None
 
 
 def _payout(value: str | None) -> Decimal | None:
@@ -72,10 +86,11 @@ def _payout(value: str | None) -> Decimal | None:
     if not _DECIMAL.fullmatch(magnitude):
         message = f"payout must be a decimal number like 12.50, got {value[:32]!r}"
         raise BadParameter(message, "payout")
-    payout = Decimal(magnitude)
+    # The bound holds for the value as stored: 999999999999.9999995 rounds to 10^12.
+    payout = Decimal(magnitude).quantize(STORED_PAYOUT)
     if (value.startswith("-") and payout != 0) or payout >= MAX_PAYOUT:
-        raise BadParameter("payout must be a number from 0 to 10^12", "payout")
-    return payout.quantize(Decimal("0.000001"))
+        raise BadParameter("payout must be a number from 0 to 10^12 (exclusive)", "payout")
+    return payout
 
 
 def iso_currency(value: str) -> str | None:
@@ -93,21 +108,28 @@ def _currency(value: str | None) -> str | None:
     return code
 
 
-def conversion_identity(raw: Mapping[str, str]) -> tuple[str, str, str | None]:
-    """(click_id, event as sent or "sale", txid): what the conversion ID is made of, read
-    the same way for `/postback` and `/api/event-id` so both give the same ID."""
-    click_id = _pick(raw, "click_id")
-    if click_id is None:
-        raise BadParameter("click_id is required (aliases: clickid, cid, subid)", "click_id")
-    return click_id, _pick(raw, "event") or "sale", _pick(raw, "txid")
-
-
 def parse_postback(raw: Mapping[str, str]) -> PostbackParams:
     """Validate a postback's parameters; raise with the offending parameter named."""
     key = _pick(raw, "key")
     if key is None:
         raise Unauthorized("the network's postback key is missing", "key")
-    click_id, event, txid = conversion_identity(raw)
+    return _parse(raw, key)
+
+
+def conversion_identity(raw: Mapping[str, str]) -> tuple[str, str, str | None]:
+    """(click_id, event as sent or "sale", txid): what the conversion ID is made of, for
+    `/api/event-id`. Every parameter is validated as `/postback` validates it, so the two
+    refuse the same input with the same error; only the key is not required (a browser
+    never holds it)."""
+    params = _parse(raw, _pick(raw, "key") or "")
+    return params.click_id, params.event, params.txid
+
+
+def _parse(raw: Mapping[str, str], key: str) -> PostbackParams:
+    click_id = _pick(raw, "click_id")
+    if click_id is None:
+        raise BadParameter("click_id is required (aliases: clickid, cid, subid)", "click_id")
+    event, txid = _pick(raw, "event") or "sale", _pick(raw, "txid")
     return PostbackParams(
         key=key,
         click_id=click_id,

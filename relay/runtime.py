@@ -21,6 +21,7 @@ from relay.store.config import ConfigStore
 from relay.store.database import apply_migrations, open_clickhouse
 from relay.store.network_keys import hash_clear_postback_keys, report_stranded_postback_keys
 from relay.store.pool import ClickHouse
+from relay.store.retention import apply_retention
 from relay.store.traffic import TrafficStore
 from relay.temporal_setup import connect_temporal
 
@@ -108,8 +109,8 @@ async def open_runtime(
     admin_token: str,
     embedded: bool = False,
 ) -> AsyncIterator[Runtime]:
-    """Open ClickHouse (applying migrations, hashing clear postback keys) and Temporal;
-    close ClickHouse on exit."""
+    """Open ClickHouse (applying migrations and the personal-data retention, hashing clear
+    postback keys) and Temporal; close ClickHouse on exit."""
     clickhouse = open_clickhouse(
         settings.clickhouse_dsn,
         settings.clickhouse_database,
@@ -118,9 +119,12 @@ async def open_runtime(
     )
     try:
         apply_migrations(clickhouse)
+        apply_retention(
+            clickhouse, settings.click_pii_retention_days, settings.delivery_pii_retention_days
+        )
         hash_clear_postback_keys(clickhouse, keys)
         report_stranded_postback_keys(clickhouse, keys)
-        temporal = await connect_temporal(settings, temporal_address)
+        temporal = await connect_temporal(settings, temporal_address, keys)
         yield Runtime(settings, clickhouse, temporal, keys, admin_token, embedded)
     finally:
         clickhouse.close()

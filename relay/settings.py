@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(
         default_factory=list, description="Proxy IPs whose X-Forwarded-For is believed."
     )
+    codec_cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Temporal UI origins allowed to call /codec besides the embedded UI's.",
+    )
     meta_base_url: str = "https://graph.facebook.com"
     meta_api_version: str = "v24.0"
     meta_timeout_s: float = 1.5
@@ -82,6 +86,21 @@ class Settings(BaseSettings):
         "special-purpose addresses are refused unless listed here.",
     )
     max_event_age_days: int = 7
+    click_pii_retention_days: int = Field(
+        default=90,
+        ge=8,
+        le=3650,
+        description="Days a click keeps the visitor's IP, user agent, URLs, click IDs, "
+        "cookies, place and external ID; then they are blanked and the click stays. At "
+        "least the longest attribution window plus the platforms' 7-day limit.",
+    )
+    delivery_pii_retention_days: int = Field(
+        default=30,
+        ge=8,
+        le=3650,
+        description="Days conversions keep their hashed user identifiers and attempt logs "
+        "the visitor's data in the requests sent; then they are blanked and the rows stay.",
+    )
     delivery_retry_window_h: float = Field(
         default=24.0,
         gt=0,

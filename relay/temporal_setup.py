@@ -1,16 +1,18 @@
 """Connecting to Temporal the same way on the API, the worker and the replayer."""
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
+from relay.crypto import KeyRing
 from relay.metrics import TEMPORAL
+from relay.payload_codec import relay_data_converter
 from relay.settings import Settings
 
 
-async def connect_temporal(settings: Settings, address: str) -> Client:
-    """A client with the pydantic data converter, TLS and API key as configured, on the
-    process's Temporal runtime (its metrics are in `/metrics`, see relay/metrics.py)."""
+async def connect_temporal(settings: Settings, address: str, keys: KeyRing) -> Client:
+    """A client with the pydantic data converter, payloads encrypted under `keys`
+    (relay/payload_codec.py), TLS and API key as configured, on the process's Temporal
+    runtime (its metrics are in `/metrics`, see relay/metrics.py)."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     tls: bool | TLSConfig = settings.temporal_tls or api_key is not None
     return await Client.connect(
@@ -18,6 +20,6 @@ async def connect_temporal(settings: Settings, address: str) -> Client:
         namespace=settings.temporal_namespace,
         api_key=api_key,
         tls=tls,
-        data_converter=pydantic_data_converter,
+        data_converter=relay_data_converter(keys),
         runtime=TEMPORAL.get_runtime(),
     )

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from relay.crypto import KeyRing
+from relay.payload_codec import relay_data_converter
 from relay.store.database import apply_migrations, open_clickhouse
 from relay.store.pool import ClickHouse
 from tests.harness import Relay, running_relay
@@ -28,10 +28,10 @@ def binary(name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+async def dev_env(keys: KeyRing) -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=relay_data_converter(keys),
         dev_server_log_level="error",
     )
     try:
@@ -41,10 +41,10 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture(scope="session")
-async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+async def skipping_env(keys: KeyRing) -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=relay_data_converter(keys),
     )
     try:
         yield env

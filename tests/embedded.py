@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from tests.platform_server import PlatformServer
+
 ADMIN_TOKEN = "embedded-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -37,25 +39,26 @@ def create(url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
     return created
 
 
-def funnel(url: str, tag: str) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
-    """A network, a campaign and its Meta and TikTok pixels (pixel IDs `{tag}meta`, ...)."""
+def funnel(
+    url: str, tag: str, platforms: PlatformServer
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """A network, a campaign and its Meta and TikTok pixels (pixel IDs `{tag}meta`, ...),
+    their tokens bound to them in the platform stand-in."""
     network = create(url, "/api/networks", {"name": "n"})
     campaign = create(
         url, "/api/campaigns", {"name": "c", "offer_url": "https://shop.example/?cid={click_id}"}
     )
-    pixels = [
-        create(
-            url,
-            f"/api/campaigns/{campaign['id']}/pixels",
-            {
-                "platform": platform,
-                "platform_pixel_id": f"{tag}{platform}",
-                "access_token": f"token-{tag}-123",
-                "name": platform,
-            },
-        )
-        for platform in ("meta", "tiktok")
-    ]
+    pixels = []
+    for platform in ("meta", "tiktok"):
+        pixel_id, token = f"{tag}{platform}", f"token-{tag}-{platform}-123"
+        platforms.expect_token(platform, pixel_id, token)
+        body = {
+            "platform": platform,
+            "platform_pixel_id": pixel_id,
+            "access_token": token,
+            "name": platform,
+        }
+        pixels.append(create(url, f"/api/campaigns/{campaign['id']}/pixels", body))
     return network, campaign, pixels
 
 

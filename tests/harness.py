@@ -25,6 +25,9 @@ from tests.platform_server import PlatformServer
 from workflows.conversion import ConversionWorkflow
 
 ADMIN_TOKEN = "test-admin-token"
+# The key ring the committed histories were recorded with (tests/record_histories.py): test
+# data only. Histories recorded before the payload codec hold plain payloads.
+RECORDING_KEYS = "rec:coCppUmKj4FTtxOSmwTllSGtShROctHfsqUcQ3n0CEg="
 LOOPBACK_SOURCES = "127.0.0.1/32"
 BROWSER_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1"
 
@@ -60,6 +63,8 @@ class Relay:
         return await self.post("/api/campaigns", body)
 
     async def pixel(self, campaign_id: str, platform: str, **fields: Any) -> dict[str, Any]:
+        """Create a pixel and bind its token to it in the platform stand-in, which refuses
+        any other token for the pixel (Meta 190, TikTok 40105)."""
         body = {
             "platform": platform,
             "platform_pixel_id": f"{platform}{uuid.uuid4().hex[:10]}",
@@ -67,7 +72,11 @@ class Relay:
             "name": f"{platform} main",
             **fields,
         }
-        return await self.post(f"/api/campaigns/{campaign_id}/pixels", body)
+        created = await self.post(f"/api/campaigns/{campaign_id}/pixels", body)
+        # Relay keeps the token trimmed, as pasted tokens often carry whitespace.
+        token = str(body["access_token"]).strip()
+        self.platforms.expect_token(platform, created["platform_pixel_id"], token)
+        return created
 
     async def click(
         self, campaign_id: str, headers: dict[str, str] | None = None, **query: str

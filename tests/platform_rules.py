@@ -2,8 +2,9 @@
 
 Each rule mirrors a documented platform constraint (see ``shared/spec/platforms.md``), so a
 payload that passes here is one the real platform would accept. The functions are pure: the
-caller passes the parsed body, the access token it found and the current time, and gets back
-the problems in the order the platform would report them (authentication first).
+caller passes the parsed body, the access token it found, the token the pixel is bound to
+(None: the pixel has none, so no token is valid) and the current time, and gets back the
+problems in the order the platform would report them (authentication first).
 """
 
 from __future__ import annotations
@@ -242,12 +243,21 @@ def parse_json(raw: bytes) -> Any:
         return None
 
 
-def meta_problems(body: Any, access_token: str | None, now: float) -> list[Problem]:
-    """Problems of a Meta ``/{pixel}/events`` request; empty when Meta would accept it."""
-    problems = []
+def _meta_token_problems(access_token: str | None, expected_token: str | None) -> list[Problem]:
     if not access_token:
         text = "An access token is required to request this resource."
-        problems.append(Problem(META_INVALID_TOKEN, text))
+        return [Problem(META_INVALID_TOKEN, text)]
+    if access_token != expected_token:
+        text = "Invalid OAuth access token - Cannot parse access token"
+        return [Problem(META_INVALID_TOKEN, text)]
+    return []
+
+
+def meta_problems(
+    body: Any, access_token: str | None, expected_token: str | None, now: float
+) -> list[Problem]:
+    """Problems of a Meta ``/{pixel}/events`` request; empty when Meta would accept it."""
+    problems = _meta_token_problems(access_token, expected_token)
     report = _Report(meta=True)
     if not isinstance(body, dict):
         report.invalid((), "the body must be a JSON object or form fields")
@@ -296,15 +306,17 @@ def _check_meta_user(report: _Report, user: dict[str, Any], at: Path) -> None:
     _check_cookie(report, user, (*at, "fbp"), FBP)
 
 
-def _tiktok_token_problems(access_token: str | None) -> list[Problem]:
-    if access_token:
+def _tiktok_token_problems(access_token: str | None, expected_token: str | None) -> list[Problem]:
+    if access_token and access_token == expected_token:
         return []
     return [Problem(TIKTOK_BAD_TOKEN, "Access token is incorrect or has been revoked.")]
 
 
-def tiktok_event_problems(body: Any, access_token: str | None, now: float) -> list[Problem]:
+def tiktok_event_problems(
+    body: Any, access_token: str | None, expected_token: str | None, now: float
+) -> list[Problem]:
     """Problems of a TikTok Events API 2.0 ``/event/track/`` request."""
-    problems = _tiktok_token_problems(access_token)
+    problems = _tiktok_token_problems(access_token, expected_token)
     report = _Report(meta=False)
     if not isinstance(body, dict):
         report.invalid((), "the body must be a JSON object")
@@ -334,9 +346,11 @@ def tiktok_event_problems(body: Any, access_token: str | None, now: float) -> li
     return problems + report.problems
 
 
-def tiktok_pixel_problems(body: Any, access_token: str | None, now: float) -> list[Problem]:
+def tiktok_pixel_problems(
+    body: Any, access_token: str | None, expected_token: str | None, now: float
+) -> list[Problem]:
     """Problems of a TikTok legacy (Events API 1.0) ``/pixel/track/`` request."""
-    problems = _tiktok_token_problems(access_token)
+    problems = _tiktok_token_problems(access_token, expected_token)
     report = _Report(meta=False)
     if not isinstance(body, dict):
         report.invalid((), "the body must be a JSON object")

@@ -6,6 +6,12 @@ Tests point ``RELAY_META_BASE_URL`` and ``RELAY_TIKTOK_BASE_URL`` at
 error body. Tests can queue scripted answers per pixel (errors, throttling, slow answers) to
 drive Relay's retry paths.
 
+Access tokens are bound to pixels, as an account's token is on the real platforms: a test
+registers each pixel's token with :meth:`PlatformServer.expect_token` when it creates the
+pixel (``tests.harness.Relay.pixel`` does), and a request for a pixel with any other token,
+or for a pixel without one, is refused as the platform refuses a bad token: Meta HTTP 400
+with error code 190 (OAuthException), TikTok HTTP 200 with code 40105.
+
 It is a real threaded HTTP server on loopback, so sync code, async code and worker threads
 all reach it the same way, and one slow answer never holds up another request.
 """
@@ -34,7 +40,7 @@ META_EVENTS_PATH = re.compile(r"/v\d+\.\d+/(?P<pixel>[^/]+)/events/?")
 TIKTOK_EVENT_TRACK_PATH = "/open_api/v1.3/event/track/"
 TIKTOK_PIXEL_TRACK_PATH = "/open_api/v1.3/pixel/track/"
 PLATFORMS = ("meta", "tiktok")
-_TIKTOK_RULES: dict[str, Callable[[Any, str | None, float], list[Problem]]] = {
+_TIKTOK_RULES: dict[str, Callable[[Any, str | None, str | None, float], list[Problem]]] = {
     TIKTOK_EVENT_TRACK_PATH: platform_rules.tiktok_event_problems,
     TIKTOK_PIXEL_TRACK_PATH: platform_rules.tiktok_pixel_problems,
 }
@@ -122,6 +128,7 @@ class PlatformServer:
         self._lock = threading.Lock()
         self._recorded: list[RecordedRequest] = []
         self._scripts: defaultdict[tuple[str, str], deque[Scripted]] = defaultdict(deque)
+        self._tokens: dict[tuple[str, str], str] = {}
 
     def start(self) -> None:
         """Bind the port (port 0 picks a free one) and serve in a daemon thread."""
@@ -177,6 +184,18 @@ class PlatformServer:
         with self._lock:
             self._scripts[(platform, pixel_id)].extend(answers)
 
+    def expect_token(self, platform: str, pixel_id: str, token: str) -> None:
+        """Bind a pixel to the access token it accepts, replacing any earlier one."""
+        if platform not in PLATFORMS:
+            raise ValueError(f"platform must be one of {PLATFORMS}, not {platform!r}")
+        with self._lock:
+            self._tokens[(platform, pixel_id)] = token
+
+    def expected_token(self, platform: str, pixel_id: str) -> str | None:
+        """The token a pixel accepts; None if none is bound (then every token is refused)."""
+        with self._lock:
+            return self._tokens.get((platform, pixel_id))
+
     def requests_for(
         self, platform: str | None = None, pixel_id: str | None = None
     ) -> list[RecordedRequest]:
@@ -190,7 +209,7 @@ class PlatformServer:
             ]
 
     def clear(self) -> None:
-        """Forget recorded requests and unused scripted answers."""
+        """Forget recorded requests and unused scripted answers (tokens stay bound)."""
         with self._lock:
             self._recorded.clear()
             self._scripts.clear()
@@ -236,7 +255,7 @@ class PlatformServer:
         headers = {key.lower(): value for key, value in handler.headers.items()}
         raw = handler.rfile.read(int(headers.get("content-length") or 0))
         platform, pixel_id, body, problems, answer = _route(
-            handler.command, url.path, query, headers, raw, received_at
+            handler.command, url.path, query, headers, raw, received_at, self.expected_token
         )
         if platform in PLATFORMS:
             answer = self._scripted_answer(platform, pixel_id, answer)
@@ -283,6 +302,7 @@ def _route(
     headers: dict[str, str],
     raw: bytes,
     now: float,
+    expected_token: Callable[[str, str], str | None],
 ) -> tuple[str, str, Any, list[Problem], Scripted]:
     """Platform, pixel, parsed body, problems and normal answer of one request."""
     meta_match = META_EVENTS_PATH.fullmatch(path)
@@ -291,18 +311,21 @@ def _route(
     if meta_match is not None:
         body = platform_rules.parse_meta_body(raw, headers.get("content-type", ""))
         token = _get_str(body, "access_token") or query.get("access_token")
-        problems = platform_rules.meta_problems(body, token, now)
-        return "meta", meta_match["pixel"], body, problems, _meta_answer(body, problems)
+        pixel = meta_match["pixel"]
+        problems = platform_rules.meta_problems(body, token, expected_token("meta", pixel), now)
+        return "meta", pixel, body, problems, _meta_answer(body, problems)
     body = platform_rules.parse_json(raw)
     pixel_key = "event_source_id" if path == TIKTOK_EVENT_TRACK_PATH else "pixel_code"
-    problems = _TIKTOK_RULES[path](body, headers.get("access-token"), now)
+    pixel = _get_str(body, pixel_key) or ""
+    bound = expected_token("tiktok", pixel)
+    problems = _TIKTOK_RULES[path](body, headers.get("access-token"), bound, now)
     if problems:
         answer = Scripted(200, PlatformServer.tiktok_error(problems[0].code, problems[0].text))
     else:
         answer = Scripted(
             200, {"code": 0, "message": "OK", "request_id": _tiktok_request_id(), "data": {}}
         )
-    return "tiktok", _get_str(body, pixel_key) or "", body, problems, answer
+    return "tiktok", pixel, body, problems, answer
 
 
 def _meta_answer(body: Any, problems: list[Problem]) -> Scripted:
@@ -362,8 +385,21 @@ def main() -> None:
     """Serve the stand-in on a fixed port, for trying Relay by hand without real accounts."""
     parser = argparse.ArgumentParser(description="Local Meta/TikTok stand-in on loopback.")
     parser.add_argument("--port", type=int, default=9999)
-    port = parser.parse_args().port
-    with PlatformServer(port=port) as server:
+    parser.add_argument(
+        "--token",
+        action="append",
+        default=[],
+        metavar="PIXEL_ID=TOKEN",
+        help="the access token a pixel (Meta or TikTok) accepts; repeat for each pixel",
+    )
+    args = parser.parse_args()
+    bindings = [binding.partition("=") for binding in args.token]
+    if any(not pixel or not sep or not token for pixel, sep, token in bindings):
+        parser.error("--token takes PIXEL_ID=TOKEN")
+    with PlatformServer(port=args.port) as server:
+        for pixel, _, token in bindings:
+            for platform in PLATFORMS:
+                server.expect_token(platform, pixel, token)
         print(f"Meta and TikTok stand-in listening on {server.base_url} (Ctrl-C stops)")
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()

@@ -14,21 +14,22 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from relay.crypto import KeyRing
+from relay.payload_codec import relay_data_converter
 from relay.store.database import apply_migrations, open_clickhouse
 from tests.conftest import binary
-from tests.harness import Relay, running_relay
+from tests.harness import RECORDING_KEYS, Relay, running_relay
 from tests.platform_server import PlatformServer, Scripted
 from tests.traffic_source import TrafficSource
 
 OUT = Path(__file__).parent / "histories"
 # The workflow shape being recorded: `conversion_*` are runs from before the inbox (persist
 # and plan as activities), `inbox_*` runs with the first step as a local activity,
-# `firsttry_*` runs whose sends also make their first try as a local activity.
-SHAPE = "firsttry"
+# `firsttry_*` runs whose sends also make their first try as a local activity, `encrypted_*`
+# the same shape with payloads encrypted by the codec under RECORDING_KEYS.
+SHAPE = "encrypted"
 
 
 async def _setup(relay: Relay) -> tuple[str, str, dict[str, str]]:
@@ -99,8 +100,9 @@ SCENARIOS: dict[str, Callable[[Relay, TrafficSource], Awaitable[str]]] = {
 
 
 async def main(names: list[str]) -> None:
+    keys = KeyRing.parse(RECORDING_KEYS)
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary("temporal"), data_converter=pydantic_data_converter
+        dev_server_existing_path=binary("temporal"), data_converter=relay_data_converter(keys)
     )
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -109,7 +111,6 @@ async def main(names: list[str]) -> None:
     ):
         clickhouse = open_clickhouse(f"chdb://{tmp}", "relay_record")
         apply_migrations(clickhouse)
-        keys = KeyRing.parse(KeyRing.generate_spec("rec"))
         async with running_relay(env, clickhouse, platforms, keys) as relay:
             for name in names:
                 conversion_id = await SCENARIOS[name](relay, source)

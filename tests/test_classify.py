@@ -9,7 +9,6 @@ from temporalio.exceptions import ApplicationError
 
 from activities.attempts import raise_for_verdict
 from relay.platforms.classify import (
-    THROTTLE_DELAY_S,
     Classification,
     Verdict,
     classify_meta,
@@ -19,6 +18,8 @@ from relay.platforms.classify import (
 )
 
 D, R, P = Verdict.DELIVERED, Verdict.RETRYABLE, Verdict.PERMANENT
+# Throttled without a usable Retry-After, a send waits this long (README, "Deliveries retry").
+THROTTLE_WAIT_S = 60.0
 
 
 def meta_error(code: int, **extra: object) -> bytes:
@@ -130,8 +131,8 @@ def test_tiktok_reasons() -> None:
         ({"retry-after": "1.5"}, 1.5),
         ({"Retry-After": "-3"}, 0.0),
         # Throttled without a usable Retry-After: wait the throttle delay, not the 2 s backoff.
-        ({"Retry-After": "soon"}, THROTTLE_DELAY_S),
-        ({}, THROTTLE_DELAY_S),
+        ({"Retry-After": "soon"}, THROTTLE_WAIT_S),
+        ({}, THROTTLE_WAIT_S),
     ],
 )
 def test_retry_after_on_retryable(headers: dict[str, str], expected: float | None) -> None:
@@ -142,7 +143,7 @@ def test_retry_after_on_retryable(headers: dict[str, str], expected: float | Non
 
 def test_throttling_codes_wait_and_other_retryables_do_not() -> None:
     for code in (4, 17, 341, 613, 80004):
-        assert classify_meta(400, meta_error(code), {}).retry_after_s == THROTTLE_DELAY_S
+        assert classify_meta(400, meta_error(code), {}).retry_after_s == THROTTLE_WAIT_S
     assert classify_meta(500, meta_error(1), {}).retry_after_s is None
     assert classify_tiktok(200, tiktok(40700), {}).retry_after_s is None
     assert classify_tiktok(503, b"", {}).retry_after_s is None

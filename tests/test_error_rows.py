@@ -5,18 +5,18 @@ from typing import Any
 
 import pytest
 
-from relay.platforms.classify import THROTTLE_DELAY_S
 from tests.harness import Relay
 from tests.platform_server import PlatformServer, Scripted
 
 META = PlatformServer.meta_error
 TIKTOK = PlatformServer.tiktok_error
 POLICY_FIRST_BACKOFF_S = 2.0
+THROTTLE_WAIT_S = 60.0  # throttled without a Retry-After (README, "Deliveries retry")
 
 # (platform, the platform's answer, retried?, backoff the next attempt must wait)
 ROWS: list[tuple[str, Scripted, bool, float]] = [
     *[
-        ("meta", Scripted(status=400, body=META(code)), True, THROTTLE_DELAY_S)
+        ("meta", Scripted(status=400, body=META(code)), True, THROTTLE_WAIT_S)
         for code in (4, 17, 341, 613, 80004)
     ],
     ("meta", Scripted(status=400, body=META(368)), True, POLICY_FIRST_BACKOFF_S),
@@ -30,7 +30,7 @@ ROWS: list[tuple[str, Scripted, bool, float]] = [
     ("meta", Scripted(status=400, body=META(100, subcode=2804019)), False, 0),
     ("meta", Scripted(status=400, body=META(190)), False, 0),
     ("meta", Scripted(status=403, body=META(200)), False, 0),
-    ("tiktok", Scripted(body=TIKTOK(40100)), True, THROTTLE_DELAY_S),
+    ("tiktok", Scripted(body=TIKTOK(40100)), True, THROTTLE_WAIT_S),
     ("tiktok", Scripted(body=TIKTOK(40700)), True, 2.0),
     ("tiktok", Scripted(body=TIKTOK(50002)), True, 2.0),
     ("tiktok", Scripted(status=503), True, 2.0),

@@ -54,7 +54,7 @@ def test_inbox_absorbs_a_paused_temporal_a_full_inbox_and_a_crash(
     relay.start()
     http = httpx.Client(base_url=relay.url, timeout=10)
     try:
-        network, campaign, pixels = funnel(relay.url, "inbox")
+        network, campaign, pixels = funnel(relay.url, "inbox", platforms)
         key = network["postback_key"]
         clicks = [_click(http, campaign["id"]) for _ in range(3 + CAPACITY + 1)]
 

@@ -105,11 +105,11 @@ async def test_worker_listener_serves_metrics(scraped: Relay) -> None:
         assert (await http.get("/metrics")).status_code == 401
 
 
-async def test_temporal_sdk_series(dev_env: WorkflowEnvironment) -> None:
+async def test_temporal_sdk_series(dev_env: WorkflowEnvironment, keys: KeyRing) -> None:
     """A client connected as Relay connects runs on the runtime whose exporter /metrics
     reads: its requests show as the SDK's series."""
     address = dev_env.client.service_client.config.target_host
-    client = await connect_temporal(Settings(), address)
+    client = await connect_temporal(Settings(), address, keys)
     await client.count_workflows()
     text = (await render(ProcessState())).decode()
     names = {family.name for family in text_string_to_metric_families(text)}

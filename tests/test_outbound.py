@@ -10,10 +10,18 @@ D, R, P = Verdict.DELIVERED, Verdict.RETRYABLE, Verdict.PERMANENT
 BASE = "https://ts.example/pb"
 
 
-def test_every_macro_expands() -> None:
-    template = BASE + "?" + "&".join(f"{name}={{{name}}}" for name in sorted(MACROS))
-    values = {name: f"v-{name}" for name in MACROS}
-    expected = BASE + "?" + "&".join(f"{name}=v-{name}" for name in sorted(MACROS))
+# The macros the README documents: `{click_id}` ... `{external_id}`, `{sub1}`..`{sub5}`.
+DOCUMENTED_MACROS = [
+    *("click_id", "conversion_id", "payout", "currency", "event", "txid", "external_id"),
+    *(f"sub{n}" for n in range(1, 6)),
+]
+
+
+def test_every_documented_macro_expands() -> None:
+    assert sorted(MACROS) == sorted(DOCUMENTED_MACROS)
+    template = BASE + "?" + "&".join(f"{name}={{{name}}}" for name in DOCUMENTED_MACROS)
+    values = {name: f"v-{name}" for name in DOCUMENTED_MACROS}
+    expected = BASE + "?" + "&".join(f"{name}=v-{name}" for name in DOCUMENTED_MACROS)
     assert template_problems(template) == []
     assert expand(template, values) == expected
 

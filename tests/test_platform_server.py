@@ -19,6 +19,7 @@ import pytest
 from tests.platform_server import PlatformServer, Scripted
 
 PIXEL = "123456789012345"
+OTHER_PIXEL = "999"
 TOKEN = "EAAB-test-token"
 META_PATH = f"/v24.0/{PIXEL}/events"
 TIKTOK_EVENT_PATH = "/open_api/v1.3/event/track/"
@@ -113,6 +114,9 @@ def tiktok_pixel_body(**overrides: Any) -> dict[str, Any]:
 @pytest.fixture
 def server() -> Iterator[PlatformServer]:
     with PlatformServer() as running:
+        running.expect_token("meta", PIXEL, TOKEN)
+        running.expect_token("meta", OTHER_PIXEL, TOKEN)
+        running.expect_token("tiktok", TIKTOK_PIXEL, TOKEN)
         yield running
 
 
@@ -281,6 +285,53 @@ def test_meta_rejects_a_missing_access_token(client: httpx.Client) -> None:
     assert error["is_transient"] is False
 
 
+@pytest.mark.parametrize(
+    ("pixel", "token"),
+    [
+        (PIXEL, "wrong-token"),  # not the pixel's token
+        (PIXEL, TOKEN.upper()),  # tokens are compared exactly
+        ("555000", TOKEN),  # a pixel no token is bound to accepts none
+    ],
+)
+def test_meta_answers_190_for_a_token_not_bound_to_the_pixel(
+    server: PlatformServer, client: httpx.Client, pixel: str, token: str
+) -> None:
+    response = client.post(
+        f"/v24.0/{pixel}/events", json={"data": [meta_event()], "access_token": token}
+    )
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], error["type"], error["is_transient"]) == (190, "OAuthException", False)
+    assert error["message"].startswith("Invalid OAuth access token")
+    [recorded] = server.requests_for("meta", pixel)
+    assert recorded.status == 400
+
+
+def test_a_rebound_token_replaces_the_old_one(server: PlatformServer, client: httpx.Client) -> None:
+    server.expect_token("meta", PIXEL, "EAAB-rotated")
+
+    assert post_meta(client, meta_event()).json()["error"]["code"] == 190
+    rotated = client.post(META_PATH, json={"data": [meta_event()], "access_token": "EAAB-rotated"})
+    assert rotated.status_code == 200
+
+
+def test_tiktok_answers_40105_for_a_token_not_bound_to_the_pixel(
+    server: PlatformServer, client: httpx.Client
+) -> None:
+    other = {**tiktok_body(), "event_source_id": "COTHER"}
+    for path, body, token in [
+        (TIKTOK_EVENT_PATH, tiktok_body(), "wrong-token"),
+        (TIKTOK_PIXEL_PATH, tiktok_pixel_body(), "wrong-token"),
+        (TIKTOK_EVENT_PATH, other, TOKEN),  # no token is bound to this pixel
+    ]:
+        response = client.post(path, json=body, headers={"Access-Token": token})
+
+        assert response.status_code == 200
+        assert response.json()["code"] == 40105
+        assert response.json()["message"] == "Access token is incorrect or has been revoked."
+
+
 def test_tiktok_event_track_accepts_a_valid_body(
     server: PlatformServer, client: httpx.Client
 ) -> None:
@@ -432,7 +483,7 @@ def test_scripted_delay_times_out_one_client_while_others_are_answered(
     started = time.monotonic()
     with httpx.Client(base_url=server.base_url, timeout=2.0) as prompt:
         fast = prompt.post(
-            "/v24.0/999/events", json={"data": [meta_event()], "access_token": TOKEN}
+            f"/v24.0/{OTHER_PIXEL}/events", json={"data": [meta_event()], "access_token": TOKEN}
         )
     elapsed = time.monotonic() - started
     slow.join()

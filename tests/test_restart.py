@@ -25,7 +25,7 @@ def test_killed_mid_delivery_then_restarted_delivers_once(
     relay.start()
     try:
         url = relay.url
-        network, campaign, pixels = funnel(url, "restart")
+        network, campaign, pixels = funnel(url, "restart", platforms)
         for pixel in pixels:
             # The first request hangs, so the crash lands while both sends are in flight.
             platforms.script(pixel["platform"], pixel["platform_pixel_id"], Scripted(delay_s=30))

@@ -1,9 +1,11 @@
 """Retry semantics on the time-skipping server: transient errors retry, permanent ones don't."""
 
 import itertools
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from relay.crypto import KeyRing
@@ -48,6 +50,46 @@ async def test_meta_invalid_token_is_not_retried(skipping_relay: Relay) -> None:
     [logged] = (await relay.conversion(conv_id))["fires"]
     assert (logged["attempt"], logged["http_status"], logged["verdict"]) == (1, 400, "permanent")
     assert "Invalid OAuth access token" in logged["response_body"]
+
+
+@pytest.mark.parametrize(
+    ("platform", "status", "code"),
+    [
+        ("meta", 400, 190),  # HTTP 400, OAuthException
+        ("tiktok", 200, 40105),  # HTTP 200 with a non-zero code
+    ],
+)
+async def test_a_wrong_token_ends_as_a_permanent_failure_with_the_platforms_error(
+    skipping_relay: Relay, platform: str, status: int, code: int
+) -> None:
+    """No scripted answer: the stand-in refuses a token not bound to the pixel, as the
+    platform does when an operator pastes the wrong one."""
+    relay = skipping_relay
+    network = await relay.network()
+    campaign = await relay.campaign()
+    pixel = await relay.pixel(campaign["id"], platform)
+    pasted = await relay.http.patch(
+        f"/api/campaigns/{campaign['id']}/pixels/{pixel['id']}",
+        json={"access_token": "wrong-token"},
+        headers=relay.admin,
+    )
+    assert pasted.status_code == 200, pasted.text
+    click_id = await relay.click(campaign["id"])
+    answer = await relay.postback(key=network["postback_key"], click_id=click_id)
+    [fire] = (await relay.result(answer.json()["conversion_id"])).fires
+    assert not fire.delivered
+    [logged] = (await relay.conversion(answer.json()["conversion_id"]))["fires"]
+    assert (logged["attempt"], logged["http_status"], logged["verdict"], logged["success"]) == (
+        1,
+        status,
+        "permanent",
+        False,
+    )
+    answered = json.loads(logged["response_body"])
+    assert (answered["error"]["code"] if platform == "meta" else answered["code"]) == code
+    assert str(code) in logged["error"]
+    [sent] = relay.platforms.requests_for(platform, pixel["platform_pixel_id"])
+    assert sent.status == status and "token" in sent.problems[0].lower()
 
 
 async def test_tiktok_code_40001_inside_http_200_is_not_retried(skipping_relay: Relay) -> None:

@@ -30,6 +30,9 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
+# Readiness answers 503 by design while a dependency is slow (its Temporal check gives up after
+# 3 s, as it may on a loaded machine): documented, and checked like any other answer but 5xx.
+READINESS_CHECKS = CHECKS[1:]
 
 
 def _run(openapi: dict[str, Any], base_url: str, headers: dict[str, str]) -> list[str]:
@@ -41,6 +44,7 @@ def _run(openapi: dict[str, Any], base_url: str, headers: dict[str, str]) -> lis
             failures.append(f"the OpenAPI is invalid: {result.err()}")
             continue
         operation = result.ok()
+        checks = READINESS_CHECKS if operation.path == "/readyz" else CHECKS
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
 
             @given(case=operation.as_strategy(generation_mode=mode))
@@ -54,7 +58,8 @@ def _run(openapi: dict[str, Any], base_url: str, headers: dict[str, str]) -> lis
             )
             def exercise(case: schemathesis.Case[Any]) -> None:
                 response = case.call(base_url=base_url, headers=headers, timeout=10)
-                case.validate_response(response, checks=CHECKS)
+                # Called within this iteration, so the loop's `checks` is the one meant.
+                case.validate_response(response, checks=checks)  # noqa: B023
 
             try:
                 exercise()

@@ -75,7 +75,7 @@ def test_dev_server_killed_mid_delivery_is_restarted_and_delivers_once(
     relay.start()
     try:
         url = relay.url
-        network, campaign, created = funnel(url, "supervise")
+        network, campaign, created = funnel(url, "supervise", platforms)
         pixels = {p["platform"]: p["platform_pixel_id"] for p in created}
         for platform, pixel_id in pixels.items():
             # The first send answers late (within Relay's timeouts), so the kill lands

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import AdminDep, RuntimeDep
 from api.openapi import errors
+from api.params import decoded_pairs, one_value_each
 from api.schemas import ClickIn
 from relay.errors import BadParameter, NotFound
 from relay.ids import conversion_id, new_click_id
@@ -120,8 +121,10 @@ async def event_id(
     send the same one (`fbq(..., {eventID})`, `ttq.track(..., {event_id})`) and the
     platform counts the pair once. Parameters are read exactly as `/postback` reads them.
     Public: the ID is derived, not secret."""
-    # The declared parameters document the route; reading the raw query applies aliases.
-    click, inbound, transaction = conversion_identity(dict(request.query_params))
+    # The declared parameters document the route; the raw query is read and validated as
+    # `/postback` reads it (aliases, strict UTF-8, repeats, every parameter's rules).
+    raw = one_value_each(decoded_pairs(request.scope.get("query_string", b"")))
+    click, inbound, transaction = conversion_identity(raw)
     # Landers call this from the browser, on their own origin.
     response.headers["Access-Control-Allow-Origin"] = "*"
     return EventIdOut(event_id=conversion_id(click, normalize_event_type(inbound), transaction))

@@ -1,7 +1,6 @@
 """The postback endpoint networks call: GET or POST, query string, form or JSON."""
 
 import json
-import urllib.parse
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -9,6 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.openapi import errors
+from api.params import decoded_pairs, json_object, nested_too_deeply, one_value_each
 from relay.errors import BadParameter, Unavailable
 from relay.ingest import accept_postback
 from relay.metrics import POSTBACK_ACCEPTED, POSTBACK_EXISTING
@@ -18,7 +18,6 @@ from relay.runtime import Runtime
 router = APIRouter(tags=["postbacks"])
 
 MAX_BODY = 16 * 1024
-_MAX_PARAMS = 64
 
 
 class PostbackOut(BaseModel):
@@ -34,33 +33,15 @@ class PostbackOut(BaseModel):
     )
 
 
-def _decoded_pairs(encoded: bytes) -> list[tuple[str, str]]:
-    """URL-encoded pairs, decoded strictly: two different invalid byte strings must not
-    both turn into U+FFFD and collide into one conversion ID."""
-    pairs: list[tuple[str, str]] = []
-    for part in encoded.split(b"&"):
-        if not part:
-            continue
-        raw_name, _, raw_value = part.partition(b"=")
-        name_bytes = urllib.parse.unquote_to_bytes(raw_name.replace(b"+", b" "))
-        value_bytes = urllib.parse.unquote_to_bytes(raw_value.replace(b"+", b" "))
-        name = name_bytes.decode("utf-8", errors="replace")
-        try:
-            pairs.append((name_bytes.decode("utf-8"), value_bytes.decode("utf-8")))
-        except UnicodeDecodeError:
-            raise BadParameter(f"{name} is not valid UTF-8", name) from None
-    return pairs
-
-
 def _body_pairs(body: bytes, content_type: str) -> list[tuple[str, Any]]:
     if "json" not in content_type:
-        return list(_decoded_pairs(body))
+        return decoded_pairs(body)
+    if nested_too_deeply(body):
+        raise BadParameter("the JSON body is nested too deeply", "body")
     try:
-        parsed = json.loads(body)
+        parsed = json.loads(body, object_pairs_hook=json_object)
     except ValueError:
         raise BadParameter("the body is not valid JSON", "body") from None
-    except RecursionError:
-        raise BadParameter("the JSON body is nested too deeply", "body") from None
     if not isinstance(parsed, dict):
         raise BadParameter("the JSON body must be an object", "body")
     return list(parsed.items())
@@ -68,24 +49,12 @@ def _body_pairs(body: bytes, content_type: str) -> list[tuple[str, Any]]:
 
 async def _raw_params(request: Request) -> dict[str, str]:
     """Every parameter from the query string and the body, each given at most once."""
-    pairs: list[tuple[str, Any]] = list(_decoded_pairs(request.scope.get("query_string", b"")))
+    pairs: list[tuple[str, Any]] = list(decoded_pairs(request.scope.get("query_string", b"")))
     if request.method == "POST":
         body = await request.body()  # at most MAX_BODY bytes: api.gate refuses more
         if body:
             pairs += _body_pairs(body, request.headers.get("content-type", ""))
-    if len(pairs) > _MAX_PARAMS:
-        raise BadParameter(f"more than {_MAX_PARAMS} parameters", "body")
-    raw: dict[str, str] = {}
-    for name, value in pairs:
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            if value is None:
-                continue
-            raise BadParameter(f"{name} must be a string or a number", str(name))
-        text = str(value)
-        if raw.get(name, text) != text:
-            raise BadParameter(f"{name} is given twice with different values", str(name))
-        raw[str(name)] = text
-    return raw
+    return one_value_each(pairs)
 
 
 @router.get(

@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from relay.models import PixelFire, PostbackAttempt
+from relay.personal_data import erase_request_body
 from relay.store.pool import ClickHouse
 from relay.store.rows import select_dicts
 
@@ -71,6 +72,8 @@ class AttemptLog(Generic[A]):
         # No HTTP answer (timeout, refused) is stored as status 0.
         row["http_status"] = row["http_status"] or 0
         row["scheduled_at"] = row["scheduled_at"] or row[self._time]
+        # What `request_body` becomes when its personal data expires or is erased.
+        row["request_body_erased"] = erase_request_body(str(row["request_body"]))
         return self._client.submit_batched(self._table, row)
 
     def append(self, attempt: A) -> None:

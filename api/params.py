@@ -1,0 +1,84 @@
+"""Reading a request's raw parameters, the one way `/postback` and `/api/event-id` share:
+strict UTF-8, at most `MAX_PARAMS`, each name once (a repeat must carry the same value)."""
+
+import urllib.parse
+from typing import Any
+
+from relay.errors import BadParameter
+
+MAX_PARAMS = 64
+# A postback's JSON is a flat object; deeper nesting is refused before parsing, the same on
+# every Python (json.loads' own limit is 1,000 levels on 3.11 and about 20,000 on 3.13).
+MAX_JSON_DEPTH = 32
+_OPENING, _CLOSING, _QUOTE, _BACKSLASH = frozenset(b"[{"), frozenset(b"]}"), 0x22, 0x5C
+
+
+def decoded_pairs(encoded: bytes) -> list[tuple[str, str]]:
+    """URL-encoded pairs, decoded strictly: two different invalid byte strings must not
+    both turn into U+FFFD and collide into one conversion ID."""
+    pairs: list[tuple[str, str]] = []
+    for part in encoded.split(b"&"):
+        if not part:
+            continue
+        raw_name, _, raw_value = part.partition(b"=")
+        name_bytes = urllib.parse.unquote_to_bytes(raw_name.replace(b"+", b" "))
+        value_bytes = urllib.parse.unquote_to_bytes(raw_value.replace(b"+", b" "))
+        name = name_bytes.decode("utf-8", errors="replace")
+        try:
+            pairs.append((name_bytes.decode("utf-8"), value_bytes.decode("utf-8")))
+        except UnicodeDecodeError:
+            raise BadParameter(f"{name} is not valid UTF-8", name) from None
+    return pairs
+
+
+def nested_too_deeply(text: bytes) -> bool:
+    """Whether JSON `text` opens more than `MAX_JSON_DEPTH` arrays or objects inside one
+    another (brackets inside strings do not count)."""
+    if text.count(b"[") + text.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for byte in text:
+        if in_string:
+            in_string = escaped or byte != _QUOTE
+            escaped = not escaped and byte == _BACKSLASH
+        elif byte == _QUOTE:
+            in_string = True
+        elif byte in _OPENING:
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif byte in _CLOSING:
+            depth -= 1
+    return False
+
+
+def _given_twice(name: str) -> BadParameter:
+    return BadParameter(f"{name} is given twice with different values", name)
+
+
+def json_object(members: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`json.loads`'s `object_pairs_hook`: a key given twice with different values is refused
+    (json.loads alone keeps the last one), as a repeated query parameter is."""
+    found: dict[str, Any] = {}
+    for name, value in members:
+        if name in found and (type(found[name]), found[name]) != (type(value), value):
+            raise _given_twice(name)
+        found[name] = value
+    return found
+
+
+def one_value_each(pairs: list[tuple[str, Any]]) -> dict[str, str]:
+    """The parameters as text, each given at most once; JSON nulls count as absent."""
+    if len(pairs) > MAX_PARAMS:
+        raise BadParameter(f"more than {MAX_PARAMS} parameters", "body")
+    raw: dict[str, str] = {}
+    for name, value in pairs:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            if value is None:
+                continue
+            raise BadParameter(f"{name} must be a string or a number", str(name))
+        text = str(value)
+        if raw.get(name, text) != text:
+            raise _given_twice(str(name))
+        raw[str(name)] = text
+    return raw

@@ -1,0 +1,154 @@
+"""Input edges (issue 10 item 6): payouts that round past the bound, duplicate JSON keys, C1
+controls and bidi overrides, and `/api/event-id` refusing exactly what `/postback` refuses."""
+
+from decimal import Decimal
+
+import pytest
+
+from relay.errors import BadParameter
+from relay.postback_params import parse_postback
+from tests.harness import Relay
+
+MANY = "&".join(f"p{i}=x" for i in range(64))
+
+# A query string (after the postback's key), and the parameter its 400 must name.
+EDGES = [
+    ("click_id=c1&payout=999999999999.999999999999", "payout"),  # rounds to 10^12
+    ("click_id=c1&payout=999999999999.9999995", "payout"),
+    ("click_id=c1&payout=ten", "payout"),
+    ("click_id=c1&currency=XYZ", "currency"),
+    ("click_id=c1&email=" + "e" * 300, "email"),
+    ("click_id=c1&click_id=c2", "click_id"),
+    ("click_id=c1&cid=c2", "click_id"),
+    ("click_id=%FF%FE", "click_id"),  # not UTF-8
+    ("click_id=c%C2%851", "click_id"),  # U+0085 NEXT LINE, a C1 control
+    ("click_id=c1&txid=t%C2%9B31m", "txid"),  # U+009B CONTROL SEQUENCE INTRODUCER
+    ("click_id=c1&email=%E2%80%AEmoc.elpmaxe%40a", "email"),  # U+202E RIGHT-TO-LEFT OVERRIDE
+    ("click_id=c1&phone=%E2%80%AA123", "phone"),  # U+202A LEFT-TO-RIGHT EMBEDDING
+    ("click_id=c1&external_id=x%E2%81%A6y", "external_id"),  # U+2066 LEFT-TO-RIGHT ISOLATE
+    ("click_id=c1&event=sale%E2%81%A9", "event"),  # U+2069 POP DIRECTIONAL ISOLATE
+    ("click_id=c1&event=a%09b", "event"),  # C0, refused before as well
+    ("payout=1", "click_id"),
+    ("click_id=c1&" + MANY, "body"),
+]
+
+
+async def _conversion_count(relay: Relay) -> int:
+    result = relay.runtime.clickhouse.query("SELECT count() FROM conversions")
+    return int(result.result_rows[0][0])
+
+
+@pytest.mark.parametrize(("query", "param"), EDGES)
+async def test_event_id_refuses_what_postback_refuses_with_the_same_error(
+    relay: Relay, query: str, param: str
+) -> None:
+    network = await relay.network()
+    before = await _conversion_count(relay)
+    postback = await relay.http.get(f"/postback?key={network['postback_key']}&{query}")
+    event_id = await relay.http.get(f"/api/event-id?{query}")
+    assert postback.status_code == 400, postback.text
+    assert postback.json()["error"]["param"] == param
+    assert (event_id.status_code, event_id.json()) == (postback.status_code, postback.json())
+    assert await _conversion_count(relay) == before
+
+
+async def test_event_id_and_postback_give_the_same_id_for_the_same_input(relay: Relay) -> None:
+    network = await relay.network()
+    query = "cid=c-edge&status=Purchase&tid=T-1&payout=9.5&currency=eur&email=a%40b.example"
+    postback = await relay.http.get(f"/postback?key={network['postback_key']}&{query}")
+    event_id = await relay.http.get(f"/api/event-id?{query}")
+    assert postback.status_code == 200 and event_id.status_code == 200
+    assert event_id.json()["event_id"] == postback.json()["conversion_id"]
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ('{"click_id": "c1", "payout": "1", "payout": "1000"}', "payout"),
+        ('{"click_id": "c1", "payout": 5, "payout": "5"}', "payout"),  # a number and a string
+        ('{"click_id": "c1", "click_id": "c2"}', "click_id"),
+        ('{"click_id": "c1", "email": "a@b.example", "email": null}', "email"),
+    ],
+)
+async def test_duplicate_json_keys_are_refused_naming_the_key(
+    relay: Relay, body: str, param: str
+) -> None:
+    network = await relay.network()
+    before = await _conversion_count(relay)
+    response = await relay.http.post(
+        f"/postback?key={network['postback_key']}",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == param
+    assert "given twice" in error["message"]
+    assert await _conversion_count(relay) == before
+
+
+async def test_a_json_key_repeated_with_the_same_value_is_read_once(relay: Relay) -> None:
+    """As in a query string, where a repeat with the same value is accepted."""
+    network = await relay.network()
+    response = await relay.http.post(
+        f"/postback?key={network['postback_key']}",
+        content='{"click_id": "c-same", "payout": "2.5", "payout": "2.5"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_payout_bound_holds_after_rounding_to_the_stored_six_decimals() -> None:
+    def payout(value: str) -> Decimal | None:
+        return parse_postback({"key": "k", "click_id": "c", "payout": value}).payout
+
+    assert payout("999999999999.9999994") == Decimal("999999999999.999999")
+    assert payout("0.0000004") == Decimal("0.000000")
+    for value in ("999999999999.9999995", "999999999999.999999999999", "1000000000000"):
+        with pytest.raises(BadParameter, match="10\\^12") as refused:
+            payout(value)
+        assert refused.value.param == "payout"
+
+
+# Inside the name: surrounding whitespace, U+0085 included for Python, is trimmed.
+@pytest.mark.parametrize("event", ["sa\u0085le", "sale\u202e", "\u2067sale", "sa\x1ble"])
+async def test_admin_event_names_refuse_c1_controls_and_bidi_overrides(
+    relay: Relay, event: str
+) -> None:
+    campaign = await relay.campaign()
+    response = await relay.http.post(
+        f"/api/campaigns/{campaign['id']}/postbacks",
+        json={"url_template": "https://tracker.example/cb?cid={click_id}", "events": [event]},
+        headers=relay.admin,
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["param"] == "events.0"
+
+
+@pytest.mark.parametrize(
+    ("value", "param"),
+    [
+        ("[" * 33 + "]" * 33, "body"),  # deeper than 32: refused before parsing
+        ("[" * 5000 + "]" * 5000, "body"),  # parsed on 3.13, a RecursionError on 3.11
+        ("[" * 31 + "]" * 31, "click_id"),  # parsed, then refused as not a string
+    ],
+)
+async def test_json_nesting_is_bounded_the_same_on_every_python(
+    relay: Relay, value: str, param: str
+) -> None:
+    response = await relay.http.post(
+        "/postback",
+        content='{"key": "k", "click_id": ' + value + "}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+
+
+async def test_brackets_inside_json_strings_are_not_nesting(relay: Relay) -> None:
+    network = await relay.network()
+    response = await relay.http.post(
+        "/postback",
+        json={"key": network["postback_key"], "click_id": "c-[{" * 30, "txid": '\\"[' * 20},
+    )
+    assert response.status_code == 200, response.text
