@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from relay.config_cache import ConfigCache
 from relay.crypto import KeyRingError
+from relay.metrics import attempt_finished
 from relay.models import Click, Conversion, DeliveryAttempt, Pixel
 from relay.platforms.classify import Classification, Verdict
 from relay.store.attempt_log import AttemptLog
@@ -135,6 +136,8 @@ async def log_attempt(
     row.success = verdict.verdict == Verdict.DELIVERED
     row.error = "; ".join(([] if row.success else [verdict.reason]) + outcome.notes)
     row.duration_ms = outcome.elapsed_ms
+    sent = outcome.status is not None or outcome.elapsed_ms > 0
+    attempt_finished(kind, row.verdict, outcome.elapsed_ms, sent)
     await store_submit(lambda: log.submit(row))
     raise_for_verdict(verdict, verdict.reason, kind, cap_s)
 

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api.errors import install_error_handlers
 from api.gate import RequestGate
@@ -14,6 +15,7 @@ from api.routes import (
     codec,
     funnel,
     health,
+    metrics,
     networks,
     personal_data,
     pixels,
@@ -21,6 +23,7 @@ from api.routes import (
     reading,
     settings,
 )
+from relay.metrics import postback_refused
 from relay.runtime import Runtime, running_intake
 
 RuntimeFactory = Callable[[], AbstractAsyncContextManager[Runtime]]
@@ -35,11 +38,15 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
             app.state.runtime = runtime
             yield
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the pinned fastapi-offline package,
+    # served here (/static-offline-docs), not from a CDN: they work without internet.
+    app = FastAPIOffline(
         title="Relay",
         summary="Postbacks in; Meta Conversions API and TikTok Events API out.",
         version="0.1.0",
         lifespan=lifespan,
+        # Swagger UI would otherwise ask validator.swagger.io to check the document.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     install_error_handlers(app)
     # Routes are matched in order: the postback and the click, the hot paths, come first.
@@ -47,6 +54,7 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
         postbacks,
         clicks,
         health,
+        metrics,
         networks,
         campaigns,
         pixels,
@@ -63,6 +71,7 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
         RequestGate,
         body_caps={"/postback": postbacks.MAX_BODY},
         direct={"/postback": postbacks.postback},
+        refused={"/postback": postback_refused},
     )
     install_openapi(app)
     return app

@@ -21,6 +21,7 @@ from relay.runtime import Runtime
 from relay.store.pool import STORE_ERRORS
 
 Handler = Callable[[Request], Awaitable[Response]]
+Refused = Callable[[int], None]
 
 ADMIN_PREFIX = "/api/"
 
@@ -46,14 +47,24 @@ def _refusal(path: str, headers: Headers, runtime: Runtime, cap: int) -> RelayEr
 class RequestGate:
     """ASGI middleware: `body_caps` maps a path to its own cap; any other path has
     `RELAY_MAX_BODY_BYTES`. `direct` maps a path to a handler served from here for GET and
-    POST (see `_Direct`); the app still routes it too, for the OpenAPI and other methods."""
+    POST (see `_Direct`); the app still routes it too, for the OpenAPI and other methods.
+    `refused` maps a direct path to what counts its error answers (by status), whether the
+    gate or the handler refused."""
 
     def __init__(
-        self, app: ASGIApp, body_caps: Mapping[str, int], direct: Mapping[str, Handler]
+        self,
+        app: ASGIApp,
+        body_caps: Mapping[str, int],
+        direct: Mapping[str, Handler],
+        refused: Mapping[str, Refused] | None = None,
     ) -> None:
         self.app = app
         self.body_caps = dict(body_caps)
-        self.direct = {path: _Direct(handler) for path, handler in direct.items()}
+        counters = refused or {}
+        self.direct = {
+            path: _Direct(handler, counters.get(path, _uncounted))
+            for path, handler in direct.items()
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,10 +73,12 @@ class RequestGate:
         runtime: Runtime = scope["app"].state.runtime
         cap = self.body_caps.get(scope["path"], runtime.settings.max_body_bytes)
         refusal = _refusal(scope["path"], Headers(scope=scope), runtime, cap)
+        direct = self.direct.get(scope["path"])
         if refusal is not None:
+            if direct is not None:
+                direct.refused(refusal.status_code)
             await relay_error_response(refusal)(scope, receive, send)
             return
-        direct = self.direct.get(scope["path"])
         app = direct if direct is not None and scope["method"] in ("GET", "POST") else self.app
         await _CappedRequest(app, cap)(scope, receive, send)
 
@@ -75,10 +88,12 @@ class _Direct:
     inside this one: about a third of the postback's CPU under load went there (py-spy on
     bench/relay_up.py). The handler takes a Request and returns a Response; Relay's errors
     and store errors answer as the app's handlers would, anything else reaches the app's
-    outer error middleware (500 in the same shape)."""
+    outer error middleware (500 in the same shape). Every error answer is counted by
+    `refused`; a success is the handler's to count."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, refused: Refused) -> None:
         self.handler = handler
+        self.refused = refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -86,9 +101,18 @@ class _Direct:
             response = await self.handler(request)
         except RelayError as exc:
             response = relay_error_response(exc)
+            self.refused(response.status_code)
         except STORE_ERRORS as exc:
             response = store_error_response(request, exc)
+            self.refused(response.status_code)
+        except Exception:
+            self.refused(500)
+            raise
         await response(scope, receive, send)
+
+
+def _uncounted(status: int) -> None:
+    pass
 
 
 class _CappedRequest:

@@ -1,7 +1,6 @@
 """`relay up | api | worker | migrate | inbox`: the embedded stack, one distributed role, or
 the state of the API's inbox."""
 
-import argparse
 import asyncio
 import fcntl
 import gc
@@ -19,11 +18,14 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
+from api.routes.metrics import metrics_app
 from relay import search_attributes
+from relay.cli_help import build_parser
 from relay.crypto import KeyRing
 from relay.devserver import DevServer, DevServerGaveUp, PortInUse
 from relay.inbox import read_stats
 from relay.log_redaction import install_access_log_redaction
+from relay.logs import configure_logging
 from relay.runtime import Runtime, open_runtime
 from relay.secrets import MissingSecret, private_dir, resolve_secrets
 from relay.settings import Settings
@@ -75,6 +77,8 @@ def _uvicorn(app: FastAPI, settings: Settings) -> uvicorn.Server:
         log_level="info",
         proxy_headers=False,
         lifespan="on",
+        # JSON logs: uvicorn's loggers go through the root logger's JSON handler.
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     )
     install_access_log_redaction()
     return _Server(config)
@@ -231,9 +235,27 @@ async def run_worker(settings: Settings) -> None:
     secrets = resolve_secrets(settings, embedded=False)
     async with (
         open_runtime(settings, address, secrets.keys, secrets.admin_token) as rt,
-        relay_worker(rt.temporal, settings, rt.clickhouse, secrets.keys) as worker,
+        relay_worker(
+            rt.temporal, settings, rt.clickhouse, secrets.keys, config=rt.config_cache
+        ) as worker,
     ):
-        await serve_worker(worker, rt.temporal, settings)
+        metrics = _metrics_listener(rt)
+        serving = asyncio.create_task(metrics.serve()) if metrics is not None else None
+        try:
+            await serve_worker(worker, rt.temporal, settings)
+        finally:
+            if metrics is not None and serving is not None:
+                metrics.should_exit = True
+                await asyncio.gather(serving, return_exceptions=True)
+
+
+def _metrics_listener(runtime: Runtime) -> uvicorn.Server | None:
+    """`RELAY_METRICS_PORT`: the worker's /metrics on RELAY_HTTP_HOST."""
+    host, port = runtime.settings.http_host, runtime.settings.metrics_port
+    if port is None:
+        return None
+    app = metrics_app(runtime)
+    return _Server(uvicorn.Config(app, host=host, port=port, lifespan="off", log_config=None))
 
 
 def run_inbox(settings: Settings) -> None:
@@ -287,16 +309,12 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="relay", description=__doc__)
-    parser.add_argument("command", choices=["up", "api", "worker", "migrate", "inbox"])
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # httpx logs every request URL at INFO; outbound postback URLs may carry secrets.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    args = build_parser(__doc__).parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.log_format)
     # Whatever Relay creates (data dir, inbox, databases, logs, the dev server's files) is
     # readable by its own user only.
     os.umask(0o077)
-    settings = Settings()
     try:
         if args.command == "migrate":
             run_migrate(settings)

@@ -1,6 +1,7 @@
 """Relay's configuration: one typed settings object read from `RELAY_` environment variables."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,22 @@ class Settings(BaseSettings):
         description="Comma-separated key ring 'kid:base64(32 bytes)', the first one encrypts.",
     )
     admin_token: SecretStr | None = None
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="A bearer token that reads /metrics only (for a Prometheus scraper); "
+        "the admin token reads it too.",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="`relay worker` only: serve /metrics on this port of RELAY_HTTP_HOST "
+        "(the API serves /metrics itself).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="json: one JSON object per line, with conversion_id and click_id where known.",
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     max_body_bytes: int = Field(

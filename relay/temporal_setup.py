@@ -4,6 +4,7 @@ from temporalio.client import Client
 from temporalio.service import TLSConfig
 
 from relay.crypto import KeyRing
+from relay.metrics import TEMPORAL
 from relay.payload_codec import relay_data_converter
 from relay.settings import Settings
 
@@ -14,7 +15,8 @@ class TemporalUnreachable(RuntimeError):
 
 async def connect_temporal(settings: Settings, address: str, keys: KeyRing) -> Client:
     """A client with the pydantic data converter, payloads encrypted under `keys`
-    (relay/payload_codec.py), TLS and API key as configured."""
+    (relay/payload_codec.py), TLS and API key as configured, on the process's Temporal
+    runtime (its metrics are in `/metrics`, see relay/metrics.py)."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     tls: bool | TLSConfig = settings.temporal_tls or api_key is not None
     try:
@@ -24,6 +26,7 @@ async def connect_temporal(settings: Settings, address: str, keys: KeyRing) -> C
             api_key=api_key,
             tls=tls,
             data_converter=relay_data_converter(keys),
+            runtime=TEMPORAL.get_runtime(),
         )
     except RuntimeError as exc:  # the SDK's "Failed client connect: ..."
         raise TemporalUnreachable(f"cannot connect to Temporal at {address}: {exc}") from exc

@@ -17,6 +17,7 @@ from activities.states import StateActivities
 from relay.checked_http import checked_client
 from relay.config_cache import ConfigCache
 from relay.crypto import KeyRing
+from relay.logs import BindIds
 from relay.settings import Settings
 from relay.store.attempt_log import pixel_fire_log, postback_log
 from relay.store.click_cache import ClickCache
@@ -120,4 +121,6 @@ async def relay_worker(
             # On shutdown, sends in flight finish and log their attempt; only past this
             # grace are they cancelled (a cancelled send logs nothing and is sent again).
             graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace),
+            # Each run's conversion and click IDs on its log lines (relay/logs.py).
+            interceptors=[BindIds()],
         )

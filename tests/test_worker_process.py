@@ -123,7 +123,7 @@ def test_sigterm_lets_sends_in_flight_finish_and_log_their_attempt(
     relay.start()
     try:
         url = relay.url
-        network, campaign, pixels = funnel(url, "drain")
+        network, campaign, pixels = funnel(url, "drain", platforms)
         for pixel in pixels:
             # Slow but within the timeouts: the signal lands mid-send, and the stop outlasts
             # the API's own shutdown.

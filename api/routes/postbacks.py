@@ -11,6 +11,7 @@ from api.openapi import errors
 from api.params import decoded_pairs, json_object, nested_too_deeply, one_value_each
 from relay.errors import BadParameter, Unavailable
 from relay.ingest import accept_postback
+from relay.metrics import POSTBACK_ACCEPTED, POSTBACK_EXISTING
 from relay.postback_params import parse_postback
 from relay.runtime import Runtime
 
@@ -84,6 +85,8 @@ async def postback(request: Request) -> JSONResponse:
     if runtime.intake is None:
         raise Unavailable("the inbox is not open yet")
     answer = await accept_postback(runtime.intake, params)
+    # Refusals are counted where they are answered (api/gate.py).
+    (POSTBACK_ACCEPTED if answer.status == "accepted" else POSTBACK_EXISTING).inc()
     return JSONResponse(
         {
             "conversion_id": answer.conversion_id,
