@@ -23,6 +23,14 @@ STALL_S = 180  # delivery counts that do not move for this long: give up the pha
 ADMIN_TOKEN = "bench-admin-token-" + uuid.uuid4().hex
 
 
+# The pixels every bench campaign uses, and the tokens the platform stand-in is started to
+# accept for them (it refuses any other token, as Meta and TikTok do).
+BENCH_PIXELS = {
+    "meta": ("benchmeta", "SECRET-meta-bench"),
+    "tiktok": ("benchtiktok", "SECRET-tt-bench"),
+}
+
+
 @dataclass
 class Campaign:
     id: str
@@ -126,8 +134,8 @@ class RelayUp:
                 f"/api/campaigns/{campaign['id']}/pixels",
                 {
                     "platform": platform,
-                    "platform_pixel_id": f"{platform}{uuid.uuid4().hex[:10]}",
-                    "access_token": f"SECRET-{platform}-{uuid.uuid4().hex}",
+                    "platform_pixel_id": BENCH_PIXELS[platform][0],
+                    "access_token": BENCH_PIXELS[platform][1],
                     "name": f"{platform} main",
                 },
             )

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bench import relay_phases
 from bench.procs import Children, venv_binary, wait_port
+from bench.relay_instance import BENCH_PIXELS
 from bench.relay_phases import BurstRun, Context, EndToEnd, Ingest, Options
 from bench.report import Row, burst_rows, end_to_end_rows, ingest_rows, print_table
 from bench.wrk_load import wrk_path
@@ -107,7 +108,8 @@ async def run(args: argparse.Namespace) -> int:
             port = free_port()
             progress(f"platform stand-in on port {port}; work dir {workdir}")
             children.spawn(
-                [sys.executable, "-m", "tests.platform_server", "--port", str(port)],
+                [sys.executable, "-m", "tests.platform_server", "--port", str(port)]
+                + [f"--token={pixel}={token}" for pixel, token in BENCH_PIXELS.values()],
                 workdir / "platform-server.log",
             )
             await wait_port(port, 60)
