@@ -46,6 +46,7 @@ class Campaign:
 
 class RelayUp:
     def __init__(self, children: Children, data_dir: Path, platforms_url: str) -> None:
+        self.platforms_url = platforms_url
         self.children = children
         self.data_dir = data_dir
         self.port = free_port()
@@ -165,6 +166,34 @@ class RelayUp:
         """Successful pixel-log rows of the campaign: (Meta, TikTok)."""
         meta = await self._pixel_log_total(campaign_id, True, "meta")
         return meta, await self._pixel_log_total(campaign_id, True, "tiktok")
+
+    async def platform_events(self) -> list[tuple[int, float | None]]:
+        """Per bench pixel (Meta, TikTok): the distinct events the platform stand-in accepted
+        and the wall time the last arrived. Asked of the stand-in, not of the Relay measured."""
+        found = []
+        async with httpx.AsyncClient(base_url=self.platforms_url, timeout=5) as http:
+            for platform, (pixel, _) in BENCH_PIXELS.items():
+                query = {"platform": platform, "pixel": pixel}
+                data = (await http.get("/_stand-in/accepted", params=query)).json()
+                found.append((int(data["events"]), data["last_at"]))
+        return found
+
+    async def wait_platforms(
+        self, before: list[tuple[int, float | None]], expected: int, give_up_at: float
+    ) -> float | None:
+        """Until each bench pixel has `expected` more events than `before`: the wall time
+        the last of them reached the stand-in (None at `give_up_at` or after STALL_S still)."""
+        last_change, last_counts = time.monotonic(), [-1]
+        while True:
+            now_seen = await self.platform_events()
+            counts = [events - old for (events, _), (old, _) in zip(now_seen, before, strict=True)]
+            if min(counts) >= expected:
+                return max(float(at or 0.0) for _, at in now_seen)
+            if counts != last_counts:
+                last_change, last_counts = time.monotonic(), counts
+            if time.monotonic() > give_up_at or time.monotonic() - last_change > STALL_S:
+                return None
+            await asyncio.sleep(0.1)
 
     async def wait_delivered(
         self,

@@ -93,6 +93,9 @@ class Scripted:
     delay_s: float = 0.0
 
 
+ACCEPTED_PATH = "/_stand-in/accepted"
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     # Handler threads idle on keep-alive sockets until their client closes; stop() must
@@ -208,6 +211,16 @@ class PlatformServer:
                 and (pixel_id is None or r.pixel_id == pixel_id)
             ]
 
+    def accepted(self, platform: str | None, pixel_id: str | None) -> dict[str, Any]:
+        """What a pixel accepted: requests, distinct event IDs, and when the last arrived
+        (also `GET /_stand-in/accepted?platform=&pixel=`, for a bench that runs the stand-in
+        as its own process and must not poll the Relay it measures)."""
+        taken = [r for r in self.requests_for(platform, pixel_id) if r.status == 200]
+        taken = [r for r in taken if not r.problems]
+        events = {event for r in taken for event in _event_ids(r.body)}
+        last = max((r.received_at for r in taken), default=None)
+        return {"requests": len(taken), "events": len(events), "last_at": last}
+
     def clear(self) -> None:
         """Forget recorded requests and unused scripted answers (tokens stay bound)."""
         with self._lock:
@@ -252,6 +265,9 @@ class PlatformServer:
         received_at = time.time()
         url = urlsplit(handler.path)
         query = {key: values[-1] for key, values in parse_qs(url.query).items()}
+        if handler.command == "GET" and url.path == ACCEPTED_PATH:
+            _write(handler, Scripted(200, self.accepted(query.get("platform"), query.get("pixel"))))
+            return
         headers = {key.lower(): value for key, value in handler.headers.items()}
         raw = handler.rfile.read(int(headers.get("content-length") or 0))
         platform, pixel_id, body, problems, answer = _route(
@@ -354,6 +370,15 @@ def _usual_error(platform: str, status: int) -> dict[str, Any]:
     if status >= 500:
         return PlatformServer.tiktok_error(50000)
     return PlatformServer.tiktok_error(40002)
+
+
+def _event_ids(body: Any) -> list[str]:
+    """The event IDs a Meta or TikTok body carries (legacy TikTok: one at the top)."""
+    if not isinstance(body, dict):
+        return []
+    data = body.get("data")
+    items: list[Any] = data if isinstance(data, list) else [body]
+    return [str(i["event_id"]) for i in items if isinstance(i, dict) and i.get("event_id")]
 
 
 def _write(handler: _Handler, answer: Scripted) -> None:

@@ -528,3 +528,16 @@ def test_base_url_needs_a_started_server() -> None:
         _ = server.base_url
     with server:
         assert server.base_url.startswith("http://127.0.0.1:")
+
+
+def test_accepted_counts_distinct_events_a_pixel_took(client: httpx.Client) -> None:
+    post_meta(client, meta_event(event_id="e-1"))
+    post_meta(client, meta_event(event_id="e-1"))  # a resend: one event
+    post_meta(client, meta_event(event_id="e-2"))
+    client.post(META_PATH, json={"data": [meta_event(event_id="e-3")], "access_token": "wrong"})
+    answer = client.get("/_stand-in/accepted", params={"platform": "meta", "pixel": PIXEL})
+    summary = answer.json()
+    assert (summary["requests"], summary["events"]) == (3, 2)
+    assert summary["last_at"] > time.time() - 60
+    none = client.get("/_stand-in/accepted", params={"platform": "tiktok", "pixel": "nope"})
+    assert none.json() == {"requests": 0, "events": 0, "last_at": None}
