@@ -66,8 +66,10 @@ class Settings(BaseSettings):
         description="The largest request body the API reads (`/postback` keeps its own 16 KB).",
     )
     public_url: str | None = Field(default=None, description="Base URL printed and used in links.")
-    trusted_proxies: list[str] = Field(
-        default_factory=list, description="Proxy IPs whose X-Forwarded-For is believed."
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Proxies whose X-Forwarded-For is believed, as a JSON list of addresses "
+        'or CIDRs (e.g. ["10.0.0.0/8"]).',
     )
     codec_cors_origins: list[str] = Field(
         default_factory=list,

@@ -2,6 +2,8 @@
 
 import asyncio
 import ipaddress
+from collections.abc import Sequence
+from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated
 from urllib.parse import quote
 
@@ -32,13 +34,22 @@ _GEO_HEADERS = {
 _MAX_QUERY_VALUE = 512
 
 
-def client_ip(request: Request, trusted_proxies: list[str]) -> str:
-    """The visitor's IP: the peer, or the X-Forwarded-For entry a trusted proxy added."""
+def _trusted(address: str, proxies: Sequence[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)
+
+
+def client_ip(request: Request, trusted_proxies: Sequence[IPv4Network | IPv6Network]) -> str:
+    """The visitor's IP: the peer, or, when the peer is a trusted proxy (an address or a
+    network of `RELAY_TRUSTED_PROXIES`), the last X-Forwarded-For hop no trusted proxy added."""
     peer = request.client.host if request.client else ""
     forwarded = request.headers.get("x-forwarded-for", "")
-    if peer in trusted_proxies and forwarded:
+    if _trusted(peer, trusted_proxies) and forwarded:
         for hop in reversed([h.strip() for h in forwarded.split(",")]):
-            if hop not in trusted_proxies:
+            if not _trusted(hop, trusted_proxies):
                 try:
                     return str(ipaddress.ip_address(hop))
                 except ValueError:
