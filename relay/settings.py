@@ -34,6 +34,19 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_api_key: SecretStr | None = None
     temporal_tls: bool = False
+    temporal_tls_cert: Path | None = Field(
+        default=None, description="mTLS: the client certificate (PEM) Relay presents to Temporal."
+    )
+    temporal_tls_key: Path | None = Field(
+        default=None, description="mTLS: the client certificate's private key (PEM)."
+    )
+    temporal_tls_ca: Path | None = Field(
+        default=None,
+        description="The CA (PEM) that signed Temporal's server certificate, if not a public one.",
+    )
+    temporal_tls_server_name: str | None = Field(
+        default=None, description="The name Temporal's server certificate is checked against."
+    )
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     task_queue: str = "relay-conversions"
