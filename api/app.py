@@ -21,6 +21,7 @@ from api.routes import (
     pixels,
     postbacks,
     reading,
+    redeliveries,
     settings,
 )
 from relay.metrics import postback_refused
@@ -61,6 +62,7 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
         funnel,
         settings,
         reading,
+        redeliveries,
         personal_data,
         codec,
     ):

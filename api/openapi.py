@@ -17,6 +17,7 @@ _DESCRIPTIONS = {
     400: "Malformed input; `param` names it.",
     401: "The admin bearer token (or the postback key) is missing or wrong.",
     404: "The named resource does not exist.",
+    409: "The resource's state does not allow it now.",
     413: "The body is larger than the cap.",
     422: "A parameter or body field is invalid; `param` names it.",
     503: "ClickHouse, Temporal or the inbox cannot take the request now; retry later.",

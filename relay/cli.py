@@ -1,5 +1,5 @@
-"""`relay up | api | worker | migrate | inbox`: the embedded stack, one distributed role, or
-the state of the API's inbox."""
+"""`relay up | api | worker | migrate | redeliver | inbox`: the embedded stack, one
+distributed role, a bulk redelivery, or the state of the API's inbox."""
 
 import asyncio
 import fcntl
@@ -21,6 +21,7 @@ from api.app import create_app
 from api.routes.metrics import metrics_app
 from relay import search_attributes
 from relay.cli_help import build_parser
+from relay.cli_redeliver import run_redeliver
 from relay.crypto import KeyRing
 from relay.devserver import DevServer, DevServerGaveUp, PortInUse
 from relay.inbox import read_stats
@@ -320,6 +321,8 @@ def main(argv: list[str] | None = None) -> None:
             run_migrate(settings)
         elif args.command == "inbox":
             run_inbox(settings)
+        elif args.command == "redeliver":
+            raise SystemExit(run_redeliver(args, settings))
         else:
             runner = {"up": run_up, "api": run_api, "worker": run_worker}[args.command]
             _run(runner(settings))

@@ -5,6 +5,7 @@ import argparse
 import textwrap
 from importlib.metadata import PackageNotFoundError, version
 
+from relay.cli_redeliver import add_arguments
 from relay.settings import Settings
 
 _STORES = [
@@ -36,6 +37,7 @@ _API = [
     "inbox_memory_days",
     "forwarder_concurrency",
     "shared_dedup",
+    "redelivery_rate_per_s",
     "outbound_allowed_networks",
     "metrics_token",
 ]
@@ -89,6 +91,15 @@ COMMANDS: dict[str, tuple[str, str, list[str]]] = {
         "and the worker also apply them when they start).",
         ["data_dir", "clickhouse_url", "clickhouse_database", "log_format"],
     ),
+    "redeliver": (
+        "redeliver failed conversions, following the progress",
+        "Start a bulk redelivery through the API (POST /api/redeliveries) of the "
+        "conversions whose delivery failed, e.g. `relay redeliver --failed --since 24h "
+        "--campaign cmp_...`, and follow its progress until it ends. Ctrl-C stops following "
+        "only: the redelivery goes on, and the command prints how to follow it (`relay "
+        "redeliver --follow ID`). Exit code 1 if some failed again.",
+        ["public_url", "http_host", "http_port", "admin_token", "data_dir"],
+    ),
     "inbox": (
         "show the API's inbox depth",
         "Print how many postbacks wait in this API's inbox to be forwarded to Temporal, "
@@ -131,11 +142,13 @@ def build_parser(description: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"relay {relay_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (summary, text, names) in COMMANDS.items():
-        commands.add_parser(
+        command = commands.add_parser(
             name,
             help=summary,
             description=textwrap.fill(text, 88),
             epilog=variables_help(names),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        if name == "redeliver":
+            add_arguments(command)
     return parser

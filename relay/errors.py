@@ -28,6 +28,13 @@ class NotFound(RelayError):
     code = "not_found"
 
 
+class Conflict(RelayError):
+    """The request is valid but the resource's state does not allow it now."""
+
+    status_code = 409
+    code = "conflict"
+
+
 class BodyTooLarge(RelayError):
     status_code = 413
     code = "body_too_large"

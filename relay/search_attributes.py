@@ -42,14 +42,22 @@ def dev_server_flags() -> list[str]:
 def at_start(conversion: Conversion) -> TypedSearchAttributes:
     """What a conversion's workflow starts with (its campaign is known after its first
     step, which upserts it)."""
+    c = conversion
+    return by_ids(c.click_id, c.network_id, c.event_type, c.campaign_id)
+
+
+def by_ids(
+    click_id: str, network_id: str, event_type: str, campaign_id: str
+) -> TypedSearchAttributes:
+    """A conversion's IDs, pending: what its workflow, or a redelivery of it, starts with."""
     pairs = [
-        SearchAttributePair(CLICK_ID, conversion.click_id),
-        SearchAttributePair(NETWORK_ID, conversion.network_id),
-        SearchAttributePair(EVENT_TYPE, conversion.event_type),
+        SearchAttributePair(CLICK_ID, click_id),
+        SearchAttributePair(NETWORK_ID, network_id),
+        SearchAttributePair(EVENT_TYPE, event_type),
         SearchAttributePair(DELIVERY_STATE, DeliveryState.PENDING.value),
     ]
-    if conversion.campaign_id:
-        pairs.append(SearchAttributePair(CAMPAIGN_ID, conversion.campaign_id))
+    if campaign_id:
+        pairs.append(SearchAttributePair(CAMPAIGN_ID, campaign_id))
     return TypedSearchAttributes(pairs)
 
 

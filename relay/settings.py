@@ -179,6 +179,13 @@ class Settings(BaseSettings):
     worker_heartbeat_s: float = Field(
         default=5.0, gt=0, le=300, description="How often the worker health file is touched."
     )
+    redelivery_rate_per_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=1000,
+        description="Conversions a bulk redelivery (POST /api/redeliveries, `relay "
+        "redeliver`) starts redelivering per second, at most.",
+    )
     default_currency: str = "USD"
 
     @property

@@ -13,6 +13,7 @@ from activities.conversions import ConversionActivities
 from activities.delivery import DeliveryActivities
 from activities.outbound import OutboundActivities
 from activities.prepare import PrepareActivities
+from activities.redelivery import RedeliveryActivities
 from activities.states import StateActivities
 from relay.checked_http import checked_client
 from relay.config_cache import ConfigCache
@@ -24,10 +25,12 @@ from relay.store.click_cache import ClickCache
 from relay.store.config import ConfigStore
 from relay.store.delivery_states import DeliveryStates
 from relay.store.pool import ClickHouse
+from relay.store.redeliveries import Redeliveries
 from relay.store.traffic import TrafficStore
 from workflows.conversion import ConversionWorkflow, DedupClaimWorkflow
+from workflows.redelivery import BulkRedeliveryWorkflow, RedeliveryWorkflow
 
-WORKFLOWS = [ConversionWorkflow, DedupClaimWorkflow]
+WORKFLOWS = [ConversionWorkflow, DedupClaimWorkflow, RedeliveryWorkflow, BulkRedeliveryWorkflow]
 
 # Modules the sandbox hands to workflows as they are instead of re-importing them for every
 # new workflow run: Relay's own (deterministic data models and pure functions; workflow
@@ -102,6 +105,14 @@ async def relay_worker(
             postback_http,
             settings.retry_delay_cap_s,
         )
+        redelivery = RedeliveryActivities(
+            traffic,
+            DeliveryStates(clickhouse),
+            pixel_fire_log(clickhouse),
+            postback_log(clickhouse),
+            Redeliveries(clickhouse),
+            settings.max_event_age_days,
+        )
         yield Worker(
             client,
             task_queue=task_queue or settings.task_queue,
@@ -113,6 +124,9 @@ async def relay_worker(
                 delivery.send_pixel_event,
                 outbound.send_outbound_postback,
                 StateActivities(DeliveryStates(clickhouse)).record_delivery_state,
+                redelivery.plan_redelivery,
+                redelivery.count_redeliverable,
+                redelivery.find_redeliverable,
             ],
             workflow_runner=workflow_runner(settings.workflow_sandbox),
             # Activities a worker takes are started: their timeouts run. Taking no more

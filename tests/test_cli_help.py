@@ -30,7 +30,7 @@ def test_top_level_help_lists_every_subcommand() -> None:
         assert re.search(rf"^\s+{name}\s+{re.escape(summary)}", text, re.MULTILINE), name
 
 
-@pytest.mark.parametrize("command", ["up", "api", "worker", "migrate", "inbox"])
+@pytest.mark.parametrize("command", ["up", "api", "worker", "migrate", "redeliver", "inbox"])
 def test_subcommand_help(command: str) -> None:
     text = relay(command, "--help")
     assert text.startswith(f"usage: relay {command}")
