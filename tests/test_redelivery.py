@@ -159,18 +159,30 @@ async def _bulk_done(relay: Relay, bulk_id: str, seen: list[dict[str, Any]] | No
             await asyncio.sleep(0.2)
 
 
-async def test_bulk_redelivery_reports_progress_and_delivers_every_fire(relay: Relay) -> None:
-    pixel, ids = await _failed(relay, 20)
+BULK = 200  # the size
+
+
+async def test_bulk_redelivery_reports_progress_and_delivers_every_fire(
+    dev_env: WorkflowEnvironment, clickhouse: ClickHouse, platforms: PlatformServer, keys: KeyRing
+) -> None:
+    async with running_relay(
+        dev_env, clickhouse, platforms, keys, redelivery_rate_per_s=50
+    ) as relay:
+        await _bulk_redelivery(relay)
+
+
+async def _bulk_redelivery(relay: Relay) -> None:
+    pixel, ids = await _failed(relay, BULK)
     body = {"campaign_id": pixel["campaign_id"], "state": "failed"}
     answer = await relay.http.post("/api/redeliveries", json=body, headers=relay.admin)
     assert answer.status_code == 202, answer.text
-    assert answer.json()["matching"] == 20
+    assert answer.json()["matching"] == BULK
     seen: list[dict[str, Any]] = []
     final = await _bulk_done(relay, answer.json()["id"], seen)
-    assert final["total"] == final["done"] == final["delivered"] == 20
+    assert final["total"] == final["done"] == final["delivered"] == BULK
     assert final["failed"] == final["not_sendable"] == 0
-    # Progress was followed while it ran (10 a second: about two seconds for 20).
-    assert any(0 < p["done"] < 20 for p in seen if not p["finished"])
+    # Progress was followed while it ran (50 a second, in pages of 100: several seconds).
+    assert any(0 < p["done"] < BULK for p in seen if not p["finished"])
 
     accepted = [e for e, status in _event_ids(relay, pixel) if status == 200]
     assert sorted(accepted) == sorted(ids)  # each conversion once, with its own event_id
@@ -186,7 +198,7 @@ async def test_bulk_redelivery_reports_progress_and_delivers_every_fire(relay: R
     again = await relay.http.post("/api/redeliveries", json=body, headers=relay.admin)
     assert again.json()["matching"] == 0
     assert (await _bulk_done(relay, again.json()["id"]))["done"] == 0
-    assert len(_event_ids(relay, pixel)) == 40
+    assert len(_event_ids(relay, pixel)) == 2 * BULK
 
 
 async def test_a_large_bulk_redelivery_continues_as_new(relay: Relay) -> None:
