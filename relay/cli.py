@@ -23,7 +23,7 @@ from relay import search_attributes
 from relay.cli_help import build_parser
 from relay.cli_redeliver import run_redeliver
 from relay.crypto import KeyRing
-from relay.devserver import DevServer, DevServerGaveUp, PortInUse
+from relay.embedded import EmbeddedMissing, PortInUse, require_embedded
 from relay.inbox import read_stats
 from relay.log_redaction import install_access_log_redaction
 from relay.logs import configure_logging
@@ -140,6 +140,9 @@ def _io_threads() -> None:
 
 async def run_up(settings: Settings) -> None:
     """Embedded: dev server child + in-process ClickHouse + API and worker in this process."""
+    # Here, not at the top: the distributed roles run without the embedded extra.
+    from relay.devserver import DevServerGaveUp
+
     _io_threads()
     with _data_dir_lock(settings.data_dir):
         try:
@@ -149,6 +152,8 @@ async def run_up(settings: Settings) -> None:
 
 
 async def _run_up(settings: Settings) -> None:
+    from relay.devserver import DevServer
+
     secrets = resolve_secrets(settings, embedded=True)
     devserver: DevServer | None = None
     supervisor: asyncio.Task[None] | None = None
@@ -316,6 +321,10 @@ def main(argv: list[str] | None = None) -> None:
     # Whatever Relay creates (data dir, inbox, databases, logs, the dev server's files) is
     # readable by its own user only.
     os.umask(0o077)
+    try:
+        require_embedded(settings, args.command)
+    except EmbeddedMissing as exc:
+        raise SystemExit(f"relay {args.command}: {exc}") from None
     try:
         if args.command == "migrate":
             run_migrate(settings)

