@@ -30,7 +30,8 @@ from relay.logs import configure_logging
 from relay.runtime import Runtime, open_runtime
 from relay.secrets import MissingSecret, private_dir, resolve_secrets
 from relay.settings import Settings
-from relay.store.database import apply_migrations, open_clickhouse
+from relay.store.database import SCHEMA_ERRORS, apply_migrations, check_schema, open_clickhouse
+from relay.store.migration_lock import break_lock
 from relay.store.retention import apply_retention
 from relay.temporal_setup import TemporalUnreachable, connect_temporal
 from relay.worker import relay_worker
@@ -230,6 +231,7 @@ async def run_api(settings: Settings) -> None:
     address = _require_distributed(settings, "api")
     _io_threads()
     secrets = resolve_secrets(settings, embedded=False)
+    _check_schema(settings)  # before serving: the lifespan would fail with a traceback
     app = create_app(lambda: open_runtime(settings, address, secrets.keys, secrets.admin_token))
     await _serve_until_signal(_uvicorn(app, settings))
 
@@ -275,11 +277,25 @@ def run_inbox(settings: Settings) -> None:
     print(f"{stats.depth} postbacks waiting to be forwarded in {path.resolve()}{oldest}")
 
 
-def run_migrate(settings: Settings) -> None:
-    """ClickHouse's schema, then (with RELAY_TEMPORAL_ADDRESS) the Temporal namespace's
-    search attributes; `relay up`'s own dev server registers them itself."""
+def _check_schema(settings: Settings) -> None:
+    client = open_clickhouse(settings.clickhouse_dsn, settings.clickhouse_database, pool_size=1)
+    try:
+        check_schema(client)
+    finally:
+        client.close()
+
+
+def run_migrate(settings: Settings, unlock: bool = False) -> None:
+    """The single migration applier of a distributed install (the API and the worker only
+    check the schema): ClickHouse's schema under the migration lock, then (with
+    RELAY_TEMPORAL_ADDRESS) the Temporal namespace's search attributes; `relay up`'s own dev
+    server registers them itself. `unlock`: clear a lock a crashed applier left, nothing else."""
     client = open_clickhouse(settings.clickhouse_dsn, settings.clickhouse_database)
     try:
+        if unlock:
+            holder = break_lock(client)
+            print(f"migration lock cleared (held by {holder})" if holder else "no migration lock")
+            return
         applied = apply_migrations(client)
         print("applied: " + ", ".join(applied) if applied else "schema is up to date")
         days = settings.click_pii_retention_days, settings.delivery_pii_retention_days
@@ -327,7 +343,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"relay {args.command}: {exc}") from None
     try:
         if args.command == "migrate":
-            run_migrate(settings)
+            run_migrate(settings, args.unlock)
         elif args.command == "inbox":
             run_inbox(settings)
         elif args.command == "redeliver":
@@ -335,7 +351,14 @@ def main(argv: list[str] | None = None) -> None:
         else:
             runner = {"up": run_up, "api": run_api, "worker": run_worker}[args.command]
             _run(runner(settings))
-    except (MissingSecret, DataDirInUse, PortInUse, TemporalUnreachable, WorkerFailed) as exc:
+    except (
+        MissingSecret,
+        DataDirInUse,
+        PortInUse,
+        TemporalUnreachable,
+        WorkerFailed,
+        *SCHEMA_ERRORS,
+    ) as exc:
         raise SystemExit(f"relay {args.command}: {exc}") from None
     except KeyboardInterrupt:
         pass

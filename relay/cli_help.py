@@ -87,8 +87,11 @@ COMMANDS: dict[str, tuple[str, str, list[str]]] = {
     ),
     "migrate": (
         "apply the ClickHouse schema",
-        "Apply the numbered ClickHouse migrations not yet applied and say which (the API "
-        "and the worker also apply them when they start).",
+        "Apply the numbered ClickHouse migrations not yet applied and say which, one applier "
+        "at a time (a lock in ClickHouse). Run it before starting `relay api` and `relay "
+        "worker` of a new release: they check the schema and refuse to start on another "
+        "one (`relay up` applies them itself). --unlock clears the lock a crashed applier "
+        "left.",
         ["data_dir", "clickhouse_url", "clickhouse_database", "log_format"],
     ),
     "redeliver": (
@@ -151,4 +154,10 @@ def build_parser(description: str | None) -> argparse.ArgumentParser:
         )
         if name == "redeliver":
             add_arguments(command)
+        if name == "migrate":
+            command.add_argument(
+                "--unlock",
+                action="store_true",
+                help="clear the migration lock a crashed `relay migrate` left, then exit",
+            )
     return parser

@@ -19,7 +19,7 @@ from relay.settings import Settings
 from relay.store.attempt_log import AttemptLog, pixel_fire_log, postback_log
 from relay.store.click_cache import ClickCache
 from relay.store.config import ConfigStore
-from relay.store.database import apply_migrations, open_clickhouse
+from relay.store.database import apply_migrations, check_schema, open_clickhouse
 from relay.store.network_keys import hash_clear_postback_keys, report_stranded_postback_keys
 from relay.store.pool import ClickHouse
 from relay.store.retention import apply_retention
@@ -111,8 +111,11 @@ async def open_runtime(
     admin_token: str,
     embedded: bool = False,
 ) -> AsyncIterator[Runtime]:
-    """Open ClickHouse (applying migrations and the personal-data retention, hashing clear
-    postback keys) and Temporal; close ClickHouse on exit."""
+    """Open ClickHouse and Temporal; close ClickHouse on exit. On ClickHouse: the embedded
+    `relay up` applies the migrations (one process, under the migration lock); `relay api`
+    and `relay worker` (not `embedded`) only check the schema and raise SchemaMismatch when
+    it is not this release's (`relay migrate` is their single applier). Then the
+    personal-data retention, and clear postback keys are hashed."""
     clickhouse = open_clickhouse(
         settings.clickhouse_dsn,
         settings.clickhouse_database,
@@ -120,7 +123,10 @@ async def open_runtime(
         settings.clickhouse_batch_linger_ms / 1000,
     )
     try:
-        apply_migrations(clickhouse)
+        if embedded:
+            apply_migrations(clickhouse)
+        else:
+            check_schema(clickhouse)
         apply_retention(
             clickhouse, settings.click_pii_retention_days, settings.delivery_pii_retention_days
         )

@@ -26,7 +26,9 @@ cli.main(["worker"])
 
 
 def _worker_env(tmp_path: Path, address: str, **extra: str) -> dict[str, str]:
-    return {
+    """The worker's environment, its ClickHouse schema applied by `relay migrate` first (the
+    worker only checks it)."""
+    env = {
         **os.environ,
         "RELAY_TEMPORAL_ADDRESS": address,
         "RELAY_CLICKHOUSE_URL": f"chdb://{tmp_path / 'clickhouse'}",
@@ -37,6 +39,11 @@ def _worker_env(tmp_path: Path, address: str, **extra: str) -> dict[str, str]:
         "RELAY_WORKER_HEARTBEAT_S": "0.2",
         **extra,
     }
+    schema_only = {k: v for k, v in env.items() if k != "RELAY_TEMPORAL_ADDRESS"}
+    command = [sys.executable, "-m", "relay", "migrate"]
+    migrated = subprocess.run(command, env=schema_only, capture_output=True, text=True, timeout=120)
+    assert migrated.returncode == 0, migrated.stderr
+    return env
 
 
 def _start(env: dict[str, str], log: Path) -> "subprocess.Popen[bytes]":
