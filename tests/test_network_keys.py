@@ -1,6 +1,7 @@
 """Network postback keys at rest: stored only as keyed hashes, shown once, rotatable, and
 clear keys written before the upgrade hashed at start."""
 
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,7 +11,7 @@ from relay.crypto import KeyRing, hash_key_id
 from relay.models import Network
 from relay.store.network_keys import hash_clear_postback_keys, report_stranded_postback_keys
 from relay.store.pool import ClickHouse
-from relay.store.rows import next_version, utc_now
+from relay.store.rows import utc_now
 from tests.harness import Relay
 
 
@@ -132,11 +133,11 @@ async def test_clear_keys_stored_before_the_upgrade_are_hashed_and_erased(
     live, gone = f"net_{uuid.uuid4().hex[:8]}", f"net_{uuid.uuid4().hex[:8]}"
     clear = {live: f"clear-{uuid.uuid4().hex}", gone: f"clear-{uuid.uuid4().hex}"}
     older = f"clear-older-{uuid.uuid4().hex}"
-    now = utc_now()
+    now, version = utc_now(), time.time_ns()  # the old releases' versions: host clocks
     rows = [
-        [live, "Legacy", older, now, now, 0, next_version()],
-        [live, "Legacy", clear[live], now, now, 0, next_version()],
-        [gone, "Deleted", clear[gone], now, now, 1, next_version()],
+        [live, "Legacy", older, now, now, 0, version],
+        [live, "Legacy", clear[live], now, now, 0, version + 1],
+        [gone, "Deleted", clear[gone], now, now, 1, version + 2],
     ]
     columns = ["id", "name", "postback_key", "created_at", "updated_at", "deleted", "version"]
     clickhouse.insert("networks", rows, column_names=columns)

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from relay.models import Campaign, CustomConversion, Network, OutboundPostback, Pixel
 from relay.store.pool import ClickHouse
-from relay.store.rows import insert_dicts, next_version, select_dicts
+from relay.store.rows import insert_versioned, select_dicts, version_sql
 
 M = TypeVar("M", bound=BaseModel)
 TABLES: dict[type[BaseModel], str] = {
@@ -42,7 +42,7 @@ class ConfigStore:
         self._on_change = on_change or (lambda: None)
 
     def _write(self, table: str, row: dict[str, Any]) -> None:
-        insert_dicts(self._client, table, [{**row, "version": next_version()}])
+        insert_versioned(self._client, table, row)
         self._on_change()
 
     def table_versions(self, tables: list[str]) -> tuple[tuple[str, int, int], ...]:
@@ -88,9 +88,9 @@ class ConfigStore:
         self._client.command(
             # No `deleted = 0` condition: in ClickHouse the REPLACE alias would shadow the
             # column there, matching nothing. Marking a deleted row again is harmless.
-            f"INSERT INTO {table} SELECT * REPLACE (1 AS deleted, {{v:UInt64}} AS version) "
-            f"FROM {table} FINAL WHERE id = {{id:String}}",
-            parameters={"v": next_version(), "id": row_id},
+            f"INSERT INTO {table} SELECT * REPLACE (1 AS deleted, {version_sql(table)} AS version) "
+            f"FROM {table} FINAL WHERE id = {{version_of:String}}",
+            parameters={"version_of": row_id},
         )
         self._on_change()
 
@@ -136,9 +136,5 @@ class ConfigStore:
         return str(rows[0]["value"]) if rows else None
 
     def put_setting(self, key: str, value: str) -> None:
-        insert_dicts(
-            self._client,
-            "workspace_settings",
-            [{"key": key, "value": value, "version": next_version()}],
-        )
+        insert_versioned(self._client, "workspace_settings", {"key": key, "value": value}, "key")
         self._on_change()
