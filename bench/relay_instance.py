@@ -61,6 +61,8 @@ class RelayUp:
             "RELAY_META_BASE_URL": platforms_url,
             "RELAY_TIKTOK_BASE_URL": platforms_url,
             "RELAY_ADMIN_TOKEN": ADMIN_TOKEN,
+            # Experiments: BENCH_RELAY_X=v reaches relay up as RELAY_X=v.
+            **{k.removeprefix("BENCH_"): v for k, v in env.items() if k.startswith("BENCH_RELAY_")},
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.temporal_pid: int | None = None

@@ -55,6 +55,8 @@ _WORKER = [
     "default_currency",
     "workflow_sandbox",
     "worker_max_activities",
+    "worker_max_workflow_tasks",
+    "worker_max_local_activities",
     "metrics_port",
     "metrics_token",
     "http_host",

@@ -20,7 +20,7 @@ from relay.claims import temporal_claims
 from relay.inbox import Inbox, PendingEntry
 from relay.models import Conversion
 from relay.search_attributes import at_start
-from relay.workflow_io import ConversionInput
+from relay.workflow_io import CURRENT_SHAPE, ConversionInput
 from workflows.conversion import ConversionWorkflow
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ def workflow_starter(
             conversion=conversion,
             claim_holder=entry.claim_holder,
             search_attributes=search_attributes,
+            shape=CURRENT_SHAPE,
         )
         if shared_dedup:
             input = await temporal_claims(client, task_queue, input)

@@ -12,8 +12,8 @@ import dataclasses
 from collections.abc import Sequence
 
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
+from temporalio.converter import CompositePayloadConverter, DataConverter, PayloadCodec
 
 from relay.crypto import KeyRing
 
@@ -47,7 +47,24 @@ class EncryptionCodec(PayloadCodec):
         return Payload.FromString(self.keys.open(key_id, payload.data, _ASSOCIATED_DATA))
 
 
+_PYDANTIC = PydanticPayloadConverter()
+
+
+class SharedPydanticConverter(CompositePayloadConverter):
+    """The pydantic payload converter, its converters (and their cache of type adapters)
+    shared by every instance. The SDK builds a new payload converter for every workflow
+    activation; pydantic's own would start with an empty cache each time and rebuild the
+    type adapter of every input and result it reads (py-spy on bench/relay_up.py)."""
+
+    def __init__(self) -> None:
+        super().__init__(*_PYDANTIC.converters.values())
+
+
 def relay_data_converter(keys: KeyRing) -> DataConverter:
     """The pydantic data converter with payloads encrypted under `keys`: every client,
     worker and replayer of Relay's workflows uses it."""
-    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(keys))
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_converter_class=SharedPydanticConverter,
+        payload_codec=EncryptionCodec(keys),
+    )

@@ -23,10 +23,11 @@ class Settings(BaseSettings):
         default=4, ge=1, le=64, description="ClickHouse clients the process shares."
     )
     clickhouse_batch_linger_ms: float = Field(
-        default=50,
+        default=200,
         ge=0,
         le=1000,
-        description="How long a group-committed insert waits for more rows to join it.",
+        description="While a table is written often, its group-committed inserts are at "
+        "least this far apart, so more rows join each (an idle table inserts at once).",
     )
     temporal_address: str | None = Field(
         default=None, description="host:port of a Temporal frontend; embedded mode starts one."
@@ -161,6 +162,22 @@ class Settings(BaseSettings):
         le=1000,
         description="Activities one worker runs at once; more wait on the server, where no "
         "timeout runs.",
+    )
+    worker_max_workflow_tasks: int = Field(
+        default=400,
+        ge=2,
+        le=5000,
+        description="Workflow tasks one worker holds at once. A conversion's task stays "
+        "open while its first step and first tries run (local activities), and a start "
+        "is handed to the worker directly (eager) only while a slot is free; past that it "
+        "waits for the worker's poll (measured in bench/: 100, the SDK's default, held "
+        "delivery to about 25/s on 2 cores).",
+    )
+    worker_max_local_activities: int = Field(
+        default=400,
+        ge=1,
+        le=5000,
+        description="Local activities (first steps and first tries) one worker runs at once.",
     )
     config_refresh_s: float = Field(
         default=2.0, gt=0, description="Bound on how stale another process's config may be."

@@ -132,6 +132,8 @@ async def relay_worker(
             # Activities a worker takes are started: their timeouts run. Taking no more
             # than it can run keeps a busy process from timing out sends it holds.
             max_concurrent_activities=settings.worker_max_activities,
+            max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
+            max_concurrent_local_activities=settings.worker_max_local_activities,
             # On shutdown, sends in flight finish and log their attempt; only past this
             # grace are they cancelled (a cancelled send logs nothing and is sent again).
             graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace),

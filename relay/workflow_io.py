@@ -23,6 +23,15 @@ class ConversionInput(BaseModel):
     # The namespace has Relay's search attributes (relay/search_attributes.py): the run
     # upserts its campaign and delivery state as it goes.
     search_attributes: bool = False
+    # The run's shape, fixed when it starts. 0: runs started before shapes, whose branches
+    # follow the `workflow.patched` markers they recorded. 1: the prepare step, local first
+    # tries and the recorded delivery state, all without markers (each patch marker also
+    # costs an upsert of TemporalChangeVersion, and every upsert a visibility write on the
+    # server), and its search attributes upserted once, when it ends or first waits to retry.
+    shape: int = 0
+
+
+CURRENT_SHAPE = 1
 
 
 class PersistResult(BaseModel):

@@ -31,8 +31,9 @@ OUT = Path(__file__).parent / "histories"
 # `firsttry_*` runs whose sends also make their first try as a local activity, `encrypted_*`
 # the same shape with payloads encrypted by the codec under RECORDING_KEYS, `states_*` runs
 # started with search attributes that upsert them and record their delivery state (recorded
-# before the codec was merged; the codec reads plain payloads as they are).
-SHAPE = "states"
+# before the codec was merged; the codec reads plain payloads as they are), `shaped_*` runs
+# started with `ConversionInput.shape` 1 (no patch markers, one upsert; encrypted).
+SHAPE = "shaped"
 
 
 async def _setup(relay: Relay) -> tuple[str, str, dict[str, str]]:

@@ -35,7 +35,7 @@ def _history(path: Path) -> WorkflowHistory:
 def test_histories_were_recorded() -> None:
     assert {p.stem for p in HISTORIES} >= {
         f"{shape}_{name}"
-        for shape in ("conversion", "inbox", "firsttry", "states")
+        for shape in ("conversion", "inbox", "firsttry", "states", "shaped")
         for name in ("clean", "retries", "funnel", "duplicate", "reversal")
     } | {f"encrypted_{name}" for name in ("clean", "funnel", "duplicate")}
 
@@ -50,7 +50,9 @@ def _encodings(node: object) -> list[bytes]:
     return found + [encoding for value in node.values() for encoding in _encodings(value)]
 
 
-@pytest.mark.parametrize("path", [p for p in HISTORIES if p.stem.startswith("encrypted_")])
+@pytest.mark.parametrize(
+    "path", [p for p in HISTORIES if p.stem.startswith(("encrypted_", "shaped_"))]
+)
 def test_encrypted_histories_hold_ciphertext(path: Path) -> None:
     """Inputs and results are ciphertext; what stays plain is the SDK's own marker data
     (local activity timing, patch IDs) and search attributes, never Relay's values."""

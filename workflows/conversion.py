@@ -1,11 +1,15 @@
 """ConversionWorkflow: record first, then fire every planned pixel and postback in parallel.
 
-Deterministic orchestration only; every read and write happens in activities. Runs started
-since the inbox take one first step (`prepare_conversion`, a local activity: record, decide
-and plan); runs recorded before it (persist, then plan, as activities) replay on the branch
-that `workflow.patched` keeps for them. Each send's first try is a local activity; a try
-that should be retried continues as a regular activity with the declared retry policy and
-the retry window, so retries survive worker restarts and show in the history as attempts.
+Deterministic orchestration only; every read and write happens in activities. Runs take one
+first step (`prepare_conversion`, a local activity: record, decide and plan). Each send's
+first try is a local activity; a try that should be retried continues as a regular activity
+with the declared retry policy and the retry window, so retries survive worker restarts and
+show in the history as attempts.
+
+Versions: a run started with `shape` 1 (`CURRENT_SHAPE`) takes today's branches without
+markers. Runs started before shapes replay on the branches their `workflow.patched`
+markers chose: before the inbox (persist, then plan, as activities), before local first
+tries, before recorded delivery states.
 """
 
 import asyncio
@@ -27,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from relay.platforms.event_names import is_reversal
     from relay.search_attributes import CAMPAIGN_ID, DELIVERY_STATE
     from relay.workflow_io import (
+        CURRENT_SHAPE,
         ClaimInput,
         ConversionInput,
         ConversionResult,
@@ -72,10 +77,18 @@ class ConversionWorkflow:
 
     @workflow.run
     async def run(self, input: ConversionInput) -> ConversionResult:
+        self._shaped = input.shape >= CURRENT_SHAPE
         self._indexed = False  # whether this run upserts search attributes
-        if workflow.patched(PREPARE_PATCH):
+        self._announced = False  # whether its campaign was upserted
+        self._campaign_id = ""
+        if self._uses(PREPARE_PATCH):
             return await self._prepared_run(input)
         return await self._legacy_run(input)
+
+    def _uses(self, patch: str) -> bool:
+        """Whether this run takes a change: a shaped run takes all of them, without a
+        marker; an older run follows the marker it recorded (or records it, the first time)."""
+        return self._shaped or workflow.patched(patch)
 
     async def _prepared_run(self, input: ConversionInput) -> ConversionResult:
         prepared: Prepared = await workflow.execute_local_activity_method(
@@ -85,14 +98,16 @@ class ConversionWorkflow:
             retry_policy=PERSIST_RETRY,
         )
         conversion = prepared.conversion
+        self._campaign_id = conversion.campaign_id
         result = ConversionResult(conversion_id=conversion.conversion_id)
-        tracked = workflow.patched(STATE_PATCH)
+        tracked = self._uses(STATE_PATCH)
         self._indexed = tracked and input.search_attributes
         if prepared.skipped:
             result.skipped = prepared.skipped
-            self._upsert(conversion, _skipped_state(conversion))
+            self._upsert(_skipped_state(conversion))
             return result
-        self._upsert(conversion)
+        if not self._shaped:
+            self._upsert()  # older runs: the campaign at once
         window = timedelta(seconds=prepared.retry_window_s)
         fires = [
             self._fire(conversion.conversion_id, t, conversion, window) for t in prepared.pixels
@@ -156,22 +171,32 @@ class ConversionWorkflow:
             await self._record_state(result)
         return result
 
-    def _upsert(self, conversion: Conversion, state: DeliveryState | None = None) -> None:
-        """Search attributes (IDs and the state only): the campaign, once decided, and the
-        delivery state as it changes."""
+    def _upsert(self, state: DeliveryState | str | None = None) -> None:
+        """Search attributes (IDs and the state only): the campaign, once decided and not
+        yet upserted, and the delivery state when it changes. A shaped run upserts once
+        when it ends, or earlier, before it first waits to retry a send."""
         if not self._indexed:
             return
-        updates = [CAMPAIGN_ID.value_set(conversion.campaign_id)] if conversion.campaign_id else []
+        updates = []
+        if self._campaign_id and not self._announced:
+            updates.append(CAMPAIGN_ID.value_set(self._campaign_id))
+            self._announced = True
         if state is not None:
-            updates.append(DELIVERY_STATE.value_set(state.value))
+            updates.append(DELIVERY_STATE.value_set(str(state)))
         if updates:
             workflow.upsert_search_attributes(updates)
+
+    def _before_retry_wait(self) -> None:
+        if self._shaped and not self._announced:
+            self._upsert()
 
     async def _record_state(self, result: ConversionResult) -> None:
         """Every send is over: record how each ended and the conversion's state, so the
         API can say which failed for good and the Temporal UI can find them."""
         record = finished(result)
-        if self._indexed:
+        if self._shaped:
+            self._upsert(record.state)
+        elif self._indexed:
             workflow.upsert_search_attributes([DELIVERY_STATE.value_set(record.state)])
         await workflow.execute_local_activity_method(
             StateActivities.record_delivery_state,
@@ -189,13 +214,14 @@ class ConversionWorkflow:
     ) -> FireOutcome:
         input = SendPixelInput(conversion_id=conversion_id, target=target, conversion=conversion)
         summary = f"{target.platform.value} {target.event_name} -> {target.pixel_name}"
-        if window is not None and workflow.patched(LOCAL_FIRST_PATCH):
+        if window is not None and self._uses(LOCAL_FIRST_PATCH):
             # The first try runs as a local activity: most sends succeed at once, and
             # then cost neither the server nor the worker an activity task.
             started = workflow.now()
             error = await _local_first(DeliveryActivities.send_pixel_event, input, summary)
             if error is None or not _retryable(error):
                 return FireOutcome(target=target, delivered=error is None, error=_why(error))
+            self._before_retry_wait()
             await workflow.sleep(_retry_delay(error))
             input.attempt_offset = 1
             window -= workflow.now() - started
@@ -225,11 +251,12 @@ class ConversionWorkflow:
     ) -> PostbackOutcome:
         input = SendPostbackInput(conversion_id=conversion_id, target=target, conversion=conversion)
         summary = f"postback {target.method} {target.postback_id}"
-        if window is not None and workflow.patched(LOCAL_FIRST_PATCH):
+        if window is not None and self._uses(LOCAL_FIRST_PATCH):
             started = workflow.now()
             error = await _local_first(OutboundActivities.send_outbound_postback, input, summary)
             if error is None or not _retryable(error):
                 return PostbackOutcome(target=target, delivered=error is None, error=_why(error))
+            self._before_retry_wait()
             await workflow.sleep(max(_retry_delay(error), OUTBOUND_FIRST_BACKOFF))
             input.attempt_offset = 1
             window -= workflow.now() - started

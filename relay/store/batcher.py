@@ -6,7 +6,9 @@ takes whatever is queued, inserts it in one statement, and only then resolves ea
 future: a caller learns its row is stored when it is, and an insert that fails fails every
 caller of that batch, who retries (`activities.attempts.store_submit`). An insert costs about
 7 ms of CPU in chdb whether it holds 1 row or 50 (measured), plus the merges of its part
-later, so a writer may linger a few milliseconds for more rows to join the batch.
+later, so a busy writer lingers for more rows to join the batch: it inserts at most once per
+linger, and an idle one (no insert within the last linger) inserts at once, so a lone row
+waits for nothing.
 """
 
 import logging
@@ -33,6 +35,7 @@ class _TableWriter:
         self._pending: list[tuple[list[Any], Future[None]]] = []
         self._wake = threading.Condition()
         self._closed = False
+        self._last_insert = 0.0  # monotonic time the last insert began
         self._thread = threading.Thread(target=self._run, name=f"ch-batch-{table}", daemon=True)
         self._thread.start()
 
@@ -52,8 +55,9 @@ class _TableWriter:
             while not self._pending and not self._closed:
                 self._wake.wait()
             if self._linger_s and not self._closed:
-                # Let a few more rows join: an insert costs about the same for 1 row or 50.
-                deadline = time.monotonic() + self._linger_s
+                # Busy (an insert within the last linger): let more rows join, since an
+                # insert costs about the same for 1 row or 50. Idle: insert at once.
+                deadline = self._last_insert + self._linger_s
                 while len(self._pending) < MAX_BATCH_ROWS and not self._closed:
                     left = deadline - time.monotonic()
                     if left <= 0:
@@ -70,6 +74,7 @@ class _TableWriter:
             batch = self._take()
             if not batch:
                 return  # closed and drained
+            self._last_insert = time.monotonic()
             try:
                 self._insert(self._table, [row for row, _ in batch], self._columns)
             except BaseException as exc:  # every caller of the batch learns why
