@@ -29,9 +29,12 @@ _MEMORY_SWEEP_S = 3600.0
 
 StartFn = Callable[[PendingEntry], Awaitable[None]]
 # While postbacks are being answered more than half the time, accepting comes first: the
-# inbox holds the rest, and forwarding slows to one start per CONGESTED_PAUSE_S.
+# inbox holds the rest, and forwarding slows to one start per CONGESTED_PAUSE_S, enough
+# that a long overload still delivers, too little to slow the answers (a conversion costs
+# the process about 25 ms of CPU; at 10 starts a second the worker took a quarter of it
+# from the answers under wrk, bench/relay_up.py phase (b)).
 BUSY_SHARE = 0.5
-CONGESTED_PAUSE_S = 0.1
+CONGESTED_PAUSE_S = 1.0
 
 
 class Pressure:
