@@ -5,9 +5,10 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import install_error_handlers
-from api.gate import RequestGate
+from api.gate import Direct, RequestGate
 from api.openapi import install_openapi
 from api.routes import (
     campaigns,
@@ -67,13 +68,28 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
         codec,
     ):
         app.include_router(module.router)
-    app.add_middleware(codec.CodecCors)  # inside the gate: the postback never meets it
-    # The postback, the hot path, is served by the gate itself (api/gate.py, `_Direct`).
-    app.add_middleware(
-        RequestGate,
-        body_caps={"/postback": postbacks.MAX_BODY},
-        direct={"/postback": postbacks.postback},
-        refused={"/postback": postback_refused},
-    )
+    app.add_middleware(codec.CodecCors)  # inside the gate
+    app.add_middleware(RequestGate, body_caps={"/postback": postbacks.MAX_BODY})
     install_openapi(app)
+    # The postback, the hot path, is served ahead of the router and all the middleware
+    # (Starlette runs `middleware_stack` once built); the router still has it for the
+    # OpenAPI document and its other methods (405).
+    direct = {"/postback": Direct(postbacks.postback, postbacks.MAX_BODY, postback_refused)}
+    app.middleware_stack = DirectFirst(app.build_middleware_stack(), direct)
     return app
+
+
+class DirectFirst:
+    """Serves the `direct` routes (GET and POST) itself; everything else goes on to `app`."""
+
+    def __init__(self, app: ASGIApp, direct: dict[str, Direct]) -> None:
+        self.app = app
+        self.direct = direct
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "POST"):
+            direct = self.direct.get(scope["path"])
+            if direct is not None:
+                await direct(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

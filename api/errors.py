@@ -102,11 +102,15 @@ async def _store_error(request: Request, exc: Exception) -> JSONResponse:
     return store_error_response(request, exc)
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    # Starlette logs the traceback and re-raises after this answer.
+def unexpected_error_response() -> JSONResponse:
     return JSONResponse(
         error_body("internal_error", "an unexpected error occurred", None), status_code=500
     )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette logs the traceback and re-raises after this answer.
+    return unexpected_error_response()
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -6,6 +6,7 @@ alone would parse a 60 MB body from anyone before answering 401. Here the token 
 on the headers, a declared `Content-Length` over the cap is refused at once, and the bytes
 of a chunked body are counted as they arrive. Refusals are Relay errors (401, 413)."""
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi.security.utils import get_authorization_scheme_param
@@ -15,11 +16,12 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import admin_refusal
-from api.errors import relay_error_response, store_error_response
+from api.errors import relay_error_response, store_error_response, unexpected_error_response
 from relay.errors import BodyTooLarge, RelayError
 from relay.runtime import Runtime
 from relay.store.pool import STORE_ERRORS
 
+log = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response]]
 Refused = Callable[[int], None]
 
@@ -46,25 +48,11 @@ def _refusal(path: str, headers: Headers, runtime: Runtime, cap: int) -> RelayEr
 
 class RequestGate:
     """ASGI middleware: `body_caps` maps a path to its own cap; any other path has
-    `RELAY_MAX_BODY_BYTES`. `direct` maps a path to a handler served from here for GET and
-    POST (see `_Direct`); the app still routes it too, for the OpenAPI and other methods.
-    `refused` maps a direct path to what counts its error answers (by status), whether the
-    gate or the handler refused."""
+    `RELAY_MAX_BODY_BYTES`. The direct routes (`Direct`) apply the same checks themselves."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        body_caps: Mapping[str, int],
-        direct: Mapping[str, Handler],
-        refused: Mapping[str, Refused] | None = None,
-    ) -> None:
+    def __init__(self, app: ASGIApp, body_caps: Mapping[str, int]) -> None:
         self.app = app
         self.body_caps = dict(body_caps)
-        counters = refused or {}
-        self.direct = {
-            path: _Direct(handler, counters.get(path, _uncounted))
-            for path, handler in direct.items()
-        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,29 +61,36 @@ class RequestGate:
         runtime: Runtime = scope["app"].state.runtime
         cap = self.body_caps.get(scope["path"], runtime.settings.max_body_bytes)
         refusal = _refusal(scope["path"], Headers(scope=scope), runtime, cap)
-        direct = self.direct.get(scope["path"])
         if refusal is not None:
-            if direct is not None:
-                direct.refused(refusal.status_code)
             await relay_error_response(refusal)(scope, receive, send)
             return
-        app = direct if direct is not None and scope["method"] in ("GET", "POST") else self.app
-        await _CappedRequest(app, cap)(scope, receive, send)
+        await _CappedRequest(self.app, cap)(scope, receive, send)
 
 
-class _Direct:
-    """One route served straight from the gate, past FastAPI's router and the middleware
-    inside this one: about a third of the postback's CPU under load went there (py-spy on
-    bench/relay_up.py). The handler takes a Request and returns a Response; Relay's errors
-    and store errors answer as the app's handlers would, anything else reaches the app's
-    outer error middleware (500 in the same shape). Every error answer is counted by
-    `refused`; a success is the handler's to count."""
+class Direct:
+    """One route (GET and POST) served ahead of FastAPI's router and all its middleware,
+    by the app itself (`api.app.RelayApp`): about a third of the postback's CPU under load
+    went to them (py-spy on bench/relay_up.py). The gate's checks apply (body cap); the
+    handler takes a Request and returns a Response. Relay's errors and store errors answer
+    as the app's handlers would; anything else is logged and answered 500 in Relay's shape,
+    as the app's outer error middleware does. Every error answer is counted by `refused`;
+    a success is the handler's to count."""
 
-    def __init__(self, handler: Handler, refused: Refused) -> None:
+    def __init__(self, handler: Handler, cap: int, refused: Refused = lambda status: None):
         self.handler = handler
+        self.cap = cap
         self.refused = refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime: Runtime = scope["app"].state.runtime
+        refusal = _refusal(scope["path"], Headers(scope=scope), runtime, self.cap)
+        if refusal is not None:
+            self.refused(refusal.status_code)
+            await relay_error_response(refusal)(scope, receive, send)
+            return
+        await _CappedRequest(self._serve, self.cap)(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         try:
             response = await self.handler(request)
@@ -107,12 +102,10 @@ class _Direct:
             self.refused(response.status_code)
         except Exception:
             self.refused(500)
-            raise
+            log.exception("unexpected error serving %s", scope["path"])
+            await unexpected_error_response()(scope, receive, send)
+            return
         await response(scope, receive, send)
-
-
-def _uncounted(status: int) -> None:
-    pass
 
 
 class _CappedRequest:

@@ -181,3 +181,28 @@ async def test_the_openapi_documents_each_error_status_in_the_one_shape(relay: R
     assert statuses("/api/pixel-logs", "get") == {"200", "401", "422", "503"}
     assert statuses("/api/event-id", "get") == {"200", "400"}
     assert statuses("/healthz", "get") == {"200"}
+
+
+class _BrokenIntake:
+    """Fails the way no handler expects: the postback's path must still answer in shape."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError("secret detail of an unexpected failure")
+
+
+async def test_an_unexpected_error_on_the_postback_is_a_500_in_the_one_shape(
+    relay: Relay, caplog: pytest.LogCaptureFixture
+) -> None:
+    current = relay.runtime
+    broken = Runtime(
+        current.settings, current.clickhouse, current.temporal, current.keys, ADMIN_TOKEN
+    )
+    broken.intake = _BrokenIntake()  # type: ignore[assignment]
+    transport = httpx.ASGITransport(app=api_over(broken), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://relay.test") as http:
+        key = (await relay.network())["postback_key"]
+        response = await http.get("/postback", params={"key": key, "click_id": "c1"})
+    assert response.status_code == 500
+    _error(response.json(), "internal_error", None)
+    assert "secret detail" not in response.text
+    assert "secret detail" in caplog.text  # logged with its traceback, for the operator
