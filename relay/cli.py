@@ -330,6 +330,16 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
     asyncio.run(main)
 
 
+def _exit_skipping_teardown() -> None:
+    """Exit 0 without the interpreter's teardown: after a Temporal client call the SDK's
+    Rust threads can abort it ("PyGILState_Release ... finalizing", SIGABRT), and a
+    `relay migrate` job that did its work would report failure (temporalio/sdk-python#300)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(0)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser(__doc__).parse_args(argv)
     settings = Settings()
@@ -344,6 +354,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.command == "migrate":
             run_migrate(settings, args.unlock)
+            _exit_skipping_teardown()
         elif args.command == "inbox":
             run_inbox(settings)
         elif args.command == "redeliver":
