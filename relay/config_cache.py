@@ -108,9 +108,15 @@ class ConfigCache:
             self._lock.release()
 
     def reload_on_miss(self) -> ConfigSnapshot:
-        """Blocking: after a lookup missed, check the store unless it was just checked."""
-        if self.age_s >= min(self.refresh_s, 1.0):
-            self._checked_at = 0.0
+        """Blocking: after a lookup missed, check the store unless it was just checked.
+        Concurrent misses wait for one check rather than answer from the snapshot it
+        replaces (a new network's first postbacks, arriving together, were refused)."""
+        seen = self._checked_at
+        if self.age_s < min(self.refresh_s, 1.0):
+            return self.snapshot()
+        with self._lock:
+            if self._checked_at == seen:  # no check finished while this one waited
+                return self._refresh()
         return self.snapshot()
 
     def snapshot_since(self, wall_time: float) -> ConfigSnapshot:
