@@ -57,6 +57,7 @@ _WORKER = [
     "worker_max_activities",
     "worker_max_workflow_tasks",
     "worker_max_local_activities",
+    "worker_workflow_pollers",
     "metrics_port",
     "metrics_token",
     "http_host",

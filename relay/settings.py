@@ -164,14 +164,22 @@ class Settings(BaseSettings):
         "timeout runs.",
     )
     worker_max_workflow_tasks: int = Field(
-        default=400,
+        default=100,
         ge=2,
         le=5000,
         description="Workflow tasks one worker holds at once. A conversion's task stays "
-        "open while its first step and first tries run (local activities), and a start "
-        "is handed to the worker directly (eager) only while a slot is free; past that it "
-        "waits for the worker's poll (measured in bench/: 100, the SDK's default, held "
-        "delivery to about 25/s on 2 cores).",
+        "open while its first step and first tries run (local activities); a start is "
+        "handed to the worker directly (eager) while a slot is free, else it waits on the "
+        "server for a poll. Too many and each waits longer for the CPU than its 10 s "
+        "timeout allows (150 and 400 did, in a 10,000 burst on 2 cores: sends tried twice).",
+    )
+    worker_workflow_pollers: int = Field(
+        default=20,
+        ge=2,
+        le=200,
+        description="Concurrent polls for workflow tasks, half of them for new runs (the "
+        "SDK's default is 5, one for new runs: starts waiting on the server were picked "
+        "up one poll round trip at a time, and delivery held at about 25/s on 2 cores).",
     )
     worker_max_local_activities: int = Field(
         default=400,

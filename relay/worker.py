@@ -134,6 +134,8 @@ async def relay_worker(
             max_concurrent_activities=settings.worker_max_activities,
             max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
             max_concurrent_local_activities=settings.worker_max_local_activities,
+            max_concurrent_workflow_task_polls=settings.worker_workflow_pollers,
+            nonsticky_to_sticky_poll_ratio=0.5,  # half the polls for new runs
             # On shutdown, sends in flight finish and log their attempt; only past this
             # grace are they cancelled (a cancelled send logs nothing and is sent again).
             graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace),
