@@ -118,9 +118,9 @@ async def scenario(
 
 
 async def campaign(apis: list[Api]) -> Campaign:
-    """A campaign made through API 1, once API 2 knows it too: an API whose configuration
-    cache has not seen a new network yet refuses concurrent postbacks for it with 401, all but
-    the one that reloads the cache (see the report of issue 9's scale-out test)."""
+    """A campaign made through API 1, once API 2 knows it too: another process's change is
+    seen within `RELAY_CONFIG_REFRESH_S`, and a postback for a network not seen yet, within a
+    second of the last check, is refused (401) rather than reload the cache for every bad key."""
     made = await apis[0].campaign()
     await apis[1]._until_visible(made.id)
     return made
