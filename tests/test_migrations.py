@@ -136,13 +136,16 @@ def test_concurrent_appliers_apply_each_migration_once(database: tuple[str, str]
 
 
 def test_a_held_lock_stops_the_applier_naming_the_holder_and_the_fix(
-    database: tuple[str, str], store: ClickHouse
+    database: tuple[str, str], store: ClickHouse, caplog: pytest.LogCaptureFixture
 ) -> None:
     other = open_clickhouse(*database, pool_size=1)
     try:
         with migration_lock(other):  # a `relay migrate` crashed while holding it, say
             with pytest.raises(MigrationLockHeld) as held:
                 apply_migrations(store, lock_wait_s=0.5)
+            # The wait is not silent: it says who holds the lock and how to clear it.
+            waiting = [r.getMessage() for r in caplog.records if "waiting for" in r.getMessage()]
+            assert waiting and "pid" in waiting[0] and "relay migrate --unlock" in waiting[0]
             message = str(held.value)
             assert "schema_migrations_lock" in message and "pid" in message
             assert "relay migrate --unlock" in message

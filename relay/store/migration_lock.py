@@ -20,6 +20,7 @@ the interrupted migration is not recorded and is applied again (migrations are w
 re-runnable: IF NOT EXISTS, ADD COLUMN IF NOT EXISTS...).
 """
 
+import logging
 import os
 import socket
 import time
@@ -32,9 +33,11 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 
 from relay.store.pool import ClickHouse
 
+log = logging.getLogger(__name__)
 LOCK_TABLE = "schema_migrations_lock"
 LOCK_WAIT_S = 600.0  # a waiting `relay migrate` gives up after this
 _POLL_S = 0.2
+_SAY_EVERY_S = 30.0  # while waiting, say so this often
 
 
 class MigrationLockHeld(RuntimeError):
@@ -71,10 +74,23 @@ def migration_lock(client: ClickHouse, wait_s: float = LOCK_WAIT_S) -> Iterator[
     started = datetime.now(UTC).isoformat(timespec="seconds")
     comment = f"{uuid.uuid4().hex} pid {os.getpid()} on {socket.gethostname()} from {started}"
     deadline = time.monotonic() + wait_s
+    said_at = 0.0
     while not _try_create(client, comment):
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline or now - said_at >= _SAY_EVERY_S:
             holder = _holder(client)
             held = f"{holder[0]} (created {holder[1]} server time)" if holder else "gone now"
+        if now - said_at >= _SAY_EVERY_S and now < deadline:
+            said_at = now
+            log.warning(
+                "waiting for the migration lock %s, held by %s; giving up in %.0f s. If no "
+                "`relay migrate` is running (one crashed), clear it with `relay migrate "
+                "--unlock`",
+                LOCK_TABLE,
+                held,
+                deadline - now,
+            )
+        if now >= deadline:
             raise MigrationLockHeld(
                 f"another migration applier holds the lock {LOCK_TABLE}: {held}. If no "
                 "`relay migrate` is running (one crashed), clear it with `relay migrate "
