@@ -91,11 +91,17 @@ class TrafficStore:
         beyond the inbox's)."""
         rows = select_dicts(
             self._client,
-            # No FINAL (3x cheaper): each conversion's rows are identical copies.
-            f"SELECT {_CONVERSION_COLS} FROM conversions WHERE conversion_id = {{id:String}} "
-            "OR (click_id = {c:String} AND event_type = {e:String} AND is_duplicate = 0) "
-            "OR ({t:String} != '' AND network_id = {n:String} AND event_type = {e:String} "
-            "AND txid = {t:String}) ORDER BY received_at LIMIT 100",
+            # No FINAL (3x cheaper): each conversion's rows are identical copies. One
+            # SELECT per lookup, each on its own index (the sort key, the click and txid
+            # bloom filters): ORed in one WHERE, no index could skip a granule (31 against
+            # 15 ms at 1.2M conversions, chdb). A row found twice is harmless below.
+            f"SELECT {_CONVERSION_COLS} FROM ("
+            "SELECT * FROM conversions WHERE conversion_id = {id:String} "
+            "UNION ALL SELECT * FROM conversions WHERE click_id = {c:String} "
+            "AND event_type = {e:String} AND is_duplicate = 0 "
+            "UNION ALL SELECT * FROM conversions WHERE {t:String} != '' AND txid = {t:String} "
+            "AND network_id = {n:String} AND event_type = {e:String}"
+            ") ORDER BY received_at LIMIT 100",
             {
                 "id": conversion.conversion_id,
                 "c": conversion.click_id,
