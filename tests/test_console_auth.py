@@ -83,7 +83,9 @@ async def test_sign_in_never_sends_the_browser_to_another_site(relay: Relay) -> 
         assert answer.headers["location"] == "/ui/conversions", next_path
 
 
-async def test_a_change_without_the_sessions_csrf_token_is_refused(relay: Relay) -> None:
+async def test_a_change_without_the_sessions_csrf_token_is_refused(
+    relay: Relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await sign_in(relay)
     page = await relay.http.get("/ui/conversions")
     token = csrf_of(page)
@@ -98,6 +100,14 @@ async def test_a_change_without_the_sessions_csrf_token_is_refused(relay: Relay)
     )
     assert foreign.status_code == 403
     assert (await relay.http.get("/ui/conversions")).status_code == 200
+    # Behind a proxy that does not pass the Host on, the public URL's host is this site.
+    monkeypatch.setattr(relay.runtime.settings, "public_url", "https://relay.example")
+    proxied = await relay.http.post(
+        "/ui/conversions/conv_x/redeliver",
+        data={"csrf": token},
+        headers={"Origin": "https://relay.example"},
+    )
+    assert proxied.status_code == 404  # past the checks, to a conversion that does not exist
 
     signed_out = await relay.http.post(
         "/ui/sign-out", data={"csrf": token}, headers={"Origin": "http://relay.test"}

@@ -46,7 +46,7 @@ async def sign_in_form(request: Request, next: str = HOME) -> Response:
 @router.post("/sign-in")
 async def sign_in(request: Request, runtime: RuntimeDep) -> Response:
     """With the admin token (compared in constant time), a session cookie, then `next`."""
-    form = await read_form(request)
+    form = await read_form(request, runtime)
     next_path = safe_next(form.get("next", HOME))
     if admin_refusal(form.get("token", ""), runtime.admin_token) is not None:
         return render(

@@ -156,16 +156,20 @@ async def require_session(request: Request, runtime: RuntimeDep) -> sessions.Ses
 SessionDep = Annotated[sessions.Session, Depends(require_session)]
 
 
-def _same_origin(request: Request) -> bool:
-    """A browser names the page a form was sent from in `Origin`; it must be this site."""
+def _same_origin(request: Request, public_url: str | None) -> bool:
+    """A browser names the page a form was sent from in `Origin`; it must be this site: the
+    host the request names, or RELAY_PUBLIC_URL's (a proxy may not pass the Host on)."""
     origin = request.headers.get("origin")
-    return origin is None or urlsplit(origin).netloc == request.headers.get("host")
+    if origin is None:
+        return True
+    ours = {request.headers.get("host"), urlsplit(public_url or "").netloc or None}
+    return urlsplit(origin).netloc in ours
 
 
-async def read_form(request: Request) -> dict[str, str]:
+async def read_form(request: Request, runtime: RuntimeDep) -> dict[str, str]:
     """The URL-encoded form, one value per field (the first given); a form from another
     site is refused (403)."""
-    if not _same_origin(request):
+    if not _same_origin(request, runtime.settings.public_url):
         raise Refused(403, "this form was sent from another site")
     body = (await request.body()).decode("utf-8", "replace")
     try:
@@ -175,9 +179,11 @@ async def read_form(request: Request) -> dict[str, str]:
     return {name: values[0] for name, values in fields.items()}
 
 
-async def checked_form(request: Request, session: SessionDep) -> dict[str, str]:
+async def checked_form(
+    request: Request, runtime: RuntimeDep, session: SessionDep
+) -> dict[str, str]:
     """A signed-in change: the form, whose `csrf` field must be the session's token (403)."""
-    form = await read_form(request)
+    form = await read_form(request, runtime)
     if not sessions.csrf_matches(session, form.get("csrf", "")):
         raise Refused(403, "the form's CSRF token is missing or wrong: reload the page and retry")
     return form
