@@ -123,7 +123,8 @@ async def test_a_conversion_shows_every_attempt_and_never_a_token(
     assert fire["fired_at"].endswith("+05:45")
     assert f"{fire['duration_ms']} ms" in page.text and conversion_id in page.text
     # The request as logged (token redacted), and the platform's answer.
-    assert "&#34;event_id&#34;" in page.text and "events_received" in page.text
+    assert f"&#34;event_id&#34;: &#34;{conversion_id}&#34;" in page.text  # indented JSON
+    assert "events_received" in page.text
     assert "SECRET-" not in page.text  # every harness token starts so
     assert "Redeliver" not in page.text  # nothing failed
     link = f"/namespaces/default/workflows?query=WorkflowId%20%3D%20%22{conversion_id}%22"

@@ -5,6 +5,7 @@ Every /ui route uses `ConsoleRoute`, which turns the refusals below, Relay's err
 store that does not answer into pages (or the redirect to sign-in) and sets the headers on
 whatever the route answers."""
 
+import json
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -54,6 +55,14 @@ def _amount(value: Decimal) -> str:
     return f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
 
 
+def _readable(body: str) -> str:
+    """A logged request or response body, indented if it is JSON, else as it is."""
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except ValueError:
+        return body
+
+
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
     autoescape=True,
@@ -63,6 +72,7 @@ templates = Environment(
 )
 templates.filters["local_time"] = _local_time
 templates.filters["amount"] = _amount
+templates.filters["readable"] = _readable
 
 
 class SignInRequired(Exception):
