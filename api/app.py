@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api import ui
 from api.errors import install_error_handlers
 from api.gate import Direct, RequestGate
 from api.openapi import install_openapi
@@ -68,6 +69,8 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
         codec,
     ):
         app.include_router(module.router)
+    # The console's pages are not part of the API: left out of the OpenAPI document.
+    app.include_router(ui.router, include_in_schema=False)
     app.add_middleware(codec.CodecCors)  # inside the gate
     app.add_middleware(RequestGate, body_caps={"/postback": postbacks.MAX_BODY})
     install_openapi(app)

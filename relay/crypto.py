@@ -54,6 +54,7 @@ class KeyRing:
         self._primary = keys[0][0]
         self._keys = {key_id: AESGCM(key) for key_id, key in keys}
         self._hash_keys = {key_id: _hash_subkey(key) for key_id, key in keys}
+        self._raw = dict(keys)
 
     @property
     def key_ids(self) -> tuple[str, ...]:
@@ -124,6 +125,17 @@ class KeyRing:
         # surrogatepass: any str hashes (and simply matches nothing) instead of raising.
         mac = hmac.new(subkey, value.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
         return f"v1.{key_id}.{base64.urlsafe_b64encode(mac).decode('ascii').rstrip('=')}"
+
+    def subkey(self, purpose: str, key_id: str | None = None) -> bytes:
+        """A 32-byte key for `purpose` (e.g. signing the console's sessions), derived with
+        HKDF from the ring's key `key_id` (the primary's by default): stable across
+        restarts, and never the AES key or the postback-key hash subkey."""
+        key_id = key_id or self._primary
+        key = self._raw.get(key_id)
+        if key is None:
+            raise KeyRingError(f"key {key_id!r} is not in the ring")
+        info = b"relay subkey v1: " + purpose.encode()
+        return HKDF(algorithm=SHA256(), length=32, salt=None, info=info).derive(key)
 
     def keyed_hashes(self, value: str) -> list[str]:
         """`value`'s keyed hash under every key of the ring, the primary's first."""

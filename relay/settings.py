@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     )
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
+    temporal_ui_url: str | None = Field(
+        default=None,
+        description="The Temporal UI the console links each conversion's run to; embedded "
+        "mode defaults to its own UI (http://127.0.0.1:{temporal_ui_port}).",
+    )
     task_queue: str = "relay-conversions"
     encryption_key: SecretStr | None = Field(
         default=None,

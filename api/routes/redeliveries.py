@@ -123,7 +123,17 @@ async def redeliver(
     postback given), with the same `event_id`, as a Temporal workflow: 202 with its ID. A
     send already delivered is not sent again; a fire older than the platforms' limit is
     listed in `not_sendable`. 200 with no workflow when nothing is to be sent."""
-    wanted = body or RedeliverBody()
+    out = await start_redelivery(runtime, conversion_id, body or RedeliverBody())
+    if out.workflow_id is None:
+        response.status_code = 200
+    return out
+
+
+async def start_redelivery(
+    runtime: Runtime, conversion_id: str, wanted: RedeliverBody
+) -> RedeliveryOut:
+    """Plan the redelivery and start its workflow if it sends anything (`workflow_id` None
+    if not); the API's route and the console's Redeliver button both call this."""
     if wanted.pixel_id and wanted.postback_id:
         raise InvalidField("give pixel_id or postback_id, not both", "postback_id")
     conversion = await runtime.run(runtime.traffic.get_conversion, conversion_id)
@@ -158,7 +168,6 @@ async def redeliver(
         not_sendable=[a for a in plan.actions if a.action == Action.NOT_SENDABLE],
     )
     if not plan.sends_anything:
-        response.status_code = 200
         return out
     target = wanted.pixel_id or wanted.postback_id or ""
     workflow_id = redelivery_id(conversion_id, len(fires) + len(postbacks), target)

@@ -1,0 +1,14 @@
+"""The console for media buyers, served under /ui: server-rendered pages (Jinja2), no
+build step and no external assets. Signed in with the admin token (`auth.py`, `session.py`);
+every page's headers, errors and checks are in `pages.py`."""
+
+from fastapi import APIRouter
+
+from api.ui import auth, conversions
+from api.ui.session import PATH
+
+router = APIRouter()
+router.include_router(auth.router, prefix=PATH)
+router.include_router(conversions.router, prefix=PATH)
+# Last: any other /ui path is a page saying it does not exist.
+router.include_router(auth.not_found_router, prefix=PATH)

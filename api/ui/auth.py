@@ -1,0 +1,102 @@
+"""Signing in to the console with the admin token, signing out, and its static files."""
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import RedirectResponse, Response
+
+from api.deps import RuntimeDep, admin_refusal
+from api.ui import session as sessions
+from api.ui.pages import (
+    HERE,
+    HOME,
+    SIGN_IN,
+    ConsoleRoute,
+    Refused,
+    checked_form,
+    read_form,
+    render,
+    safe_next,
+)
+
+router = APIRouter(route_class=ConsoleRoute)
+
+# Served by name from this fixed set only, read once.
+_STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+_STATIC = {
+    path.name: (path.read_bytes(), _STATIC_TYPES[path.suffix])
+    for path in (HERE / "static").iterdir()
+    if path.suffix in _STATIC_TYPES
+}
+
+
+def _secure(request: Request, public_url: str | None) -> bool:
+    """Whether the cookie must be Secure: the browser reached Relay over https."""
+    return request.url.scheme == "https" or (public_url or "").lower().startswith("https://")
+
+
+@router.get("")
+async def console_home() -> RedirectResponse:
+    return RedirectResponse(HOME, status_code=303)
+
+
+@router.get("/sign-in")
+async def sign_in_form(request: Request, next: str = HOME) -> Response:
+    return render(request, "sign_in.html", next=safe_next(next), error="")
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request, runtime: RuntimeDep) -> Response:
+    """With the admin token (compared in constant time), a session cookie, then `next`."""
+    form = await read_form(request, runtime)
+    next_path = safe_next(form.get("next", HOME))
+    if admin_refusal(form.get("token", ""), runtime.admin_token) is not None:
+        return render(
+            request,
+            "sign_in.html",
+            401,
+            next=next_path,
+            error="That is not the admin token. Paste it again (relay up prints it; "
+            "in distributed mode it is RELAY_ADMIN_TOKEN).",
+        )
+    _, cookie = sessions.new_session(runtime.keys, runtime.admin_token)
+    response = RedirectResponse(next_path, status_code=303)
+    response.set_cookie(
+        sessions.COOKIE,
+        cookie,
+        max_age=sessions.SESSION_TTL_S,
+        path=sessions.PATH,
+        secure=_secure(request, runtime.settings.public_url),
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+@router.post("/sign-out", dependencies=[Depends(checked_form)])
+async def sign_out(request: Request, runtime: RuntimeDep) -> Response:
+    response = RedirectResponse(SIGN_IN, status_code=303)
+    response.delete_cookie(
+        sessions.COOKIE,
+        path=sessions.PATH,
+        secure=_secure(request, runtime.settings.public_url),
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+@router.get("/static/{name}")
+async def static_file(name: str) -> Response:
+    found = _STATIC.get(name)
+    if found is None:
+        raise Refused(404, f"no file {name!r}")
+    content, media_type = found
+    return Response(content, media_type=media_type, headers={"Cache-Control": "max-age=3600"})
+
+
+not_found_router = APIRouter(route_class=ConsoleRoute)
+
+
+@not_found_router.api_route("/{rest:path}", methods=["GET", "POST"])
+async def not_found(request: Request) -> Response:
+    """Any other /ui path: a page saying so (the API's 404 is JSON)."""
+    raise Refused(404, f"no page {request.url.path}")

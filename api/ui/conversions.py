@@ -1,0 +1,200 @@
+"""The Conversions pages: the filtered list, one conversion with every attempt, and its
+Redeliver buttons. Everything is read and started through the JSON API's own code
+(api/routes/reading.py, api/routes/redeliveries.py), so the pages and the API agree."""
+
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.responses import RedirectResponse, Response
+
+from api.deps import RuntimeDep
+from api.routes.campaigns import list_campaigns
+from api.routes.networks import list_networks
+from api.routes.reading import (
+    ConversionOut,
+    Time,
+    Window,
+    get_conversion,
+    list_conversions,
+    workspace_zone,
+)
+from api.routes.redeliveries import (
+    RedeliverBody,
+    RedeliveryOut,
+    RedeliveryStatus,
+    _follow,
+    redelivery_status,
+    start_redelivery,
+)
+from api.ui.pages import ConsoleRoute, FormDep, SessionDep, render
+from relay.delivery_states import DeliveryState
+from relay.errors import Conflict, InvalidField, NotFound
+from relay.platforms.event_names import normalize_event_type
+from relay.redelivery import REDELIVER_PREFIX
+from relay.runtime import Runtime
+
+router = APIRouter(route_class=ConsoleRoute)
+
+PAGE_SIZE = 50
+Text = Annotated[str | None, Field(max_length=200)]
+
+
+class ConversionFilters(BaseModel):
+    """The list's filters as the form sends them; an empty field is no filter. Times
+    without an offset are in the workspace's timezone, as in the API."""
+
+    model_config = ConfigDict(extra="ignore")
+    campaign_id: Text = None
+    network_id: Text = None
+    event: Text = None
+    state: DeliveryState | None = None
+    since: Time | None = None
+    until: Time | None = None
+    page: int = Field(default=1, ge=1, le=20_000)
+    size: int = Field(default=PAGE_SIZE, ge=1, le=500)  # conversions a page lists
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_absent(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def link(self, page: int) -> str:
+        """The list's address with these filters, at `page`."""
+        given = self.model_dump(mode="json", exclude_none=True, exclude={"page", "size"})
+        if self.size != PAGE_SIZE:
+            given["size"] = self.size
+        return "?" + urlencode({**given, "page": page})
+
+
+def _field_errors(exc: ValidationError) -> dict[str, str]:
+    return {str(e["loc"][0]): str(e["msg"]) for e in exc.errors() if e["loc"]}
+
+
+@router.get("/conversions")
+async def conversions_page(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
+    """Conversions, newest first, with the filters' form; a bad filter is shown next to
+    its field (422) and lists nothing."""
+    campaigns = await list_campaigns(runtime)
+    networks = await list_networks(runtime)
+    raw = dict(request.query_params)
+    errors: dict[str, str] = {}
+    try:
+        filters = ConversionFilters.model_validate(raw)
+        if filters.since and filters.until and filters.since >= filters.until:
+            errors["until"] = "must be later than since"
+    except ValidationError as exc:
+        filters, errors = ConversionFilters(), _field_errors(exc)
+    page = None
+    if not errors:
+        window = Window(
+            since=filters.since,
+            until=filters.until,
+            limit=filters.size,
+            offset=min((filters.page - 1) * filters.size, 1_000_000),
+        )
+        page = await list_conversions(
+            runtime,
+            window,
+            campaign_id=filters.campaign_id,
+            network_id=filters.network_id,
+            event_type=normalize_event_type(filters.event) if filters.event else None,
+            delivery_state=filters.state,
+        )
+    return render(
+        request,
+        "conversions.html",
+        422 if errors else 200,
+        filters=filters,
+        raw=raw,
+        errors=errors,
+        page=page,
+        default_size=PAGE_SIZE,
+        campaigns={c.id: c.name for c in campaigns},
+        networks={n.id: n.name for n in networks},
+        states=[(s.value, s.value) for s in DeliveryState],
+        zone=str(await workspace_zone(runtime)),
+    )
+
+
+@router.get("/conversions/{conversion_id}")
+async def conversion_page(
+    request: Request,
+    conversion_id: str,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    redelivery: str = "",
+) -> Response:
+    """One conversion; `redelivery` names a redelivery of it whose status is shown."""
+    status = None
+    if redelivery.startswith(f"{REDELIVER_PREFIX}{conversion_id}_"):
+        try:
+            status = await redelivery_status(redelivery, runtime)
+        except NotFound:
+            status = None
+    return await _conversion(request, runtime, conversion_id, redelivery=status)
+
+
+@router.post("/conversions/{conversion_id}/redeliver")
+async def redeliver(
+    request: Request, conversion_id: str, runtime: RuntimeDep, form: FormDep
+) -> Response:
+    """Every failed send (or the one `pixel_id` or `postback_id` names) sent again, as
+    `POST /api/conversions/{id}/redeliver` does; then the conversion with the redelivery."""
+    wanted = RedeliverBody(
+        pixel_id=form.get("pixel_id") or None, postback_id=form.get("postback_id") or None
+    )
+    try:
+        started = await start_redelivery(runtime, conversion_id, wanted)
+    except (Conflict, InvalidField) as exc:
+        return await _conversion(request, runtime, conversion_id, exc.status_code, exc.message)
+    if started.workflow_id is None:
+        return await _conversion(request, runtime, conversion_id, nothing_sent=started)
+    target = f"/ui/conversions/{quote(conversion_id)}?redelivery={quote(started.workflow_id)}"
+    return RedirectResponse(target, status_code=303)
+
+
+def temporal_ui_link(runtime: Runtime, workflow_id: str) -> str | None:
+    """The Temporal UI's list of runs with this workflow ID, if the UI's address is known."""
+    base = runtime.settings.temporal_ui_url
+    if base is None and runtime.embedded:
+        base = f"http://127.0.0.1:{runtime.settings.temporal_ui_port}"
+    if base is None:
+        return None
+    return base.rstrip("/") + _follow(runtime, workflow_id).temporal_ui
+
+
+async def _send_names(runtime: Runtime, conversion: ConversionOut) -> dict[str, str]:
+    """What a person calls each send: the pixel's name and platform, the postback's URL as
+    logged (secrets redacted), else its ID."""
+    pixels = await runtime.run(runtime.config.list_pixels, conversion.campaign_id)
+    names = {p.id: f"{p.name} ({p.platform.value})" for p in pixels}
+    for attempt in conversion.postbacks:
+        names[attempt.postback_id] = f"{attempt.method} {attempt.url}"
+    return names
+
+
+async def _conversion(
+    request: Request,
+    runtime: Runtime,
+    conversion_id: str,
+    status: int = 200,
+    error: str = "",
+    redelivery: RedeliveryStatus | None = None,
+    nothing_sent: RedeliveryOut | None = None,
+) -> Response:
+    conversion = await get_conversion(conversion_id, runtime)
+    return render(
+        request,
+        "conversion.html",
+        status,
+        conversion=conversion,
+        names=await _send_names(runtime, conversion),
+        failed=[s for s in conversion.sends if s.state == DeliveryState.FAILED],
+        temporal_link=temporal_ui_link(runtime, conversion_id),
+        zone=str(await workspace_zone(runtime)),
+        error=error,
+        redelivery=redelivery,
+        nothing_sent=nothing_sent,
+    )

@@ -1,0 +1,144 @@
+"""The console's sign-in, session cookie, CSRF checks and security headers (issue 11 item 2)."""
+
+import pytest
+
+from api.ui import session as sessions
+from tests.console import csrf_of, sign_in
+from tests.harness import ADMIN_TOKEN, Relay
+
+HEADERS = {
+    "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
+def _cookie_attributes(set_cookie: str) -> set[str]:
+    return {part.strip().lower() for part in set_cookie.split(";")[1:]}
+
+
+async def test_pages_without_a_session_redirect_to_sign_in_and_back(relay: Relay) -> None:
+    for path, back in [
+        ("/ui/conversions?state=failed", "%2Fui%2Fconversions%3Fstate%3Dfailed"),
+        ("/ui/conversions/conv_x", "%2Fui%2Fconversions%2Fconv_x"),
+    ]:
+        answer = await relay.http.get(path)
+        assert answer.status_code == 303, answer.text
+        assert answer.headers["location"] == f"/ui/sign-in?next={back}"
+    # A forged cookie is no session; a change without one changes nothing.
+    relay.http.cookies.set(sessions.COOKIE, "abc.9999999999.forged", path="/ui")
+    forged = await relay.http.get("/ui/conversions")
+    assert forged.status_code == 303
+    posted = await relay.http.post("/ui/conversions/conv_x/redeliver", data={"csrf": "x"})
+    assert posted.status_code == 303
+    assert posted.headers["location"] == "/ui/sign-in?next=%2Fui%2Fconversions"
+
+
+async def test_sign_in_sets_a_session_cookie_and_returns_to_the_page(relay: Relay) -> None:
+    form = await relay.http.get("/ui/sign-in?next=/ui/conversions/conv_x")
+    assert form.status_code == 200 and 'value="/ui/conversions/conv_x"' in form.text
+    answer = await sign_in(relay, "/ui/conversions/conv_x")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/ui/conversions/conv_x"
+    set_cookie = answer.headers["set-cookie"]
+    assert set_cookie.startswith(f"{sessions.COOKIE}=")
+    assert ADMIN_TOKEN not in set_cookie
+    assert _cookie_attributes(set_cookie) == {
+        "httponly",
+        f"max-age={sessions.SESSION_TTL_S}",
+        "path=/ui",
+        "samesite=strict",
+    }
+    page = await relay.http.get("/ui/conversions")
+    assert page.status_code == 200 and "Sign out" in page.text
+
+
+async def test_the_cookie_is_secure_over_https(
+    relay: Relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = {"token": ADMIN_TOKEN}
+    https = await relay.http.post("https://relay.test/ui/sign-in", data=body)
+    assert "secure" in _cookie_attributes(https.headers["set-cookie"])
+    # Behind a proxy that ends TLS, the public URL says the browser uses https.
+    monkeypatch.setattr(relay.runtime.settings, "public_url", "https://relay.example")
+    proxied = await relay.http.post("/ui/sign-in", data=body)
+    assert "secure" in _cookie_attributes(proxied.headers["set-cookie"])
+
+
+async def test_a_wrong_token_shows_the_form_again_with_a_message(relay: Relay) -> None:
+    answer = await relay.http.post("/ui/sign-in", data={"token": "guess", "next": "/ui"})
+    assert answer.status_code == 401
+    assert "That is not the admin token" in answer.text and 'aria-invalid="true"' in answer.text
+    assert "set-cookie" not in answer.headers
+    assert (await relay.http.get("/ui/conversions")).status_code == 303
+
+
+async def test_sign_in_never_sends_the_browser_to_another_site(relay: Relay) -> None:
+    for next_path in ("https://evil.example/ui", "//evil.example/ui", "/api/networks", "/\\evil"):
+        answer = await relay.http.post(
+            "/ui/sign-in", data={"token": ADMIN_TOKEN, "next": next_path}
+        )
+        assert answer.headers["location"] == "/ui/conversions", next_path
+
+
+async def test_a_change_without_the_sessions_csrf_token_is_refused(
+    relay: Relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await sign_in(relay)
+    page = await relay.http.get("/ui/conversions")
+    token = csrf_of(page)
+    for form in ({}, {"csrf": ""}, {"csrf": token + "x"}):
+        refused = await relay.http.post("/ui/sign-out", data=form)
+        assert refused.status_code == 403, form
+        assert "CSRF token is missing or wrong" in refused.text
+        assert "set-cookie" not in refused.headers
+    # A form from another site is refused even with the token.
+    foreign = await relay.http.post(
+        "/ui/sign-out", data={"csrf": token}, headers={"Origin": "https://evil.example"}
+    )
+    assert foreign.status_code == 403
+    assert (await relay.http.get("/ui/conversions")).status_code == 200
+    # Behind a proxy that does not pass the Host on, the public URL's host is this site.
+    monkeypatch.setattr(relay.runtime.settings, "public_url", "https://relay.example")
+    proxied = await relay.http.post(
+        "/ui/conversions/conv_x/redeliver",
+        data={"csrf": token},
+        headers={"Origin": "https://relay.example"},
+    )
+    assert proxied.status_code == 404  # past the checks, to a conversion that does not exist
+
+    signed_out = await relay.http.post(
+        "/ui/sign-out", data={"csrf": token}, headers={"Origin": "http://relay.test"}
+    )
+    assert signed_out.status_code == 303 and signed_out.headers["location"] == "/ui/sign-in"
+    assert (await relay.http.get("/ui/conversions")).status_code == 303
+
+
+async def test_every_console_answer_has_the_security_headers(relay: Relay) -> None:
+    answers = [
+        await relay.http.get("/ui/conversions"),  # the redirect to sign-in
+        await relay.http.get("/ui/sign-in"),
+        await relay.http.get("/ui/no-such-page"),
+        await relay.http.get("/ui/static/console.css"),
+    ]
+    await sign_in(relay)
+    answers += [
+        await relay.http.get("/ui/conversions"),
+        await relay.http.post("/ui/sign-out", data={}),  # 403
+    ]
+    assert [a.status_code for a in answers] == [303, 200, 404, 200, 200, 403]
+    for answer in answers:
+        for name, value in HEADERS.items():
+            assert answer.headers[name] == value, (answer.url, name)
+    for page in (answers[1], answers[2], answers[4], answers[5]):
+        assert page.headers["cache-control"] == "no-store"
+        assert page.headers["content-type"].startswith("text/html")
+    assert answers[3].headers["content-type"].startswith("text/css")
+    assert "<script" not in answers[4].text and " style=" not in answers[4].text
+
+
+async def test_the_console_is_not_in_the_openapi_document(relay: Relay) -> None:
+    schema = (await relay.http.get("/openapi.json")).json()
+    assert not [path for path in schema["paths"] if path.startswith("/ui")]

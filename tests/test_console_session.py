@@ -1,0 +1,54 @@
+"""The console's session cookie (api/ui/session.py): signed, expiring, tied to the admin
+token, kept across restarts and key rotation, and never carrying the token."""
+
+from api.ui import session as sessions
+from relay.crypto import KeyRing
+
+TOKEN = "admin-token-for-sessions"
+NOW = 1_800_000_000.0
+
+
+def test_a_session_reads_back_until_it_expires() -> None:
+    keys = KeyRing.parse(KeyRing.generate_spec("a"))
+    made, cookie = sessions.new_session(keys, TOKEN, now=NOW)
+    assert TOKEN not in cookie and made.csrf_token not in cookie
+    assert sessions.read_session(keys, TOKEN, cookie, now=NOW + 60) == made
+    last = NOW + sessions.SESSION_TTL_S
+    assert sessions.read_session(keys, TOKEN, cookie, now=last - 1) == made
+    assert sessions.read_session(keys, TOKEN, cookie, now=last) is None
+
+
+def test_a_forged_or_altered_cookie_is_refused() -> None:
+    keys = KeyRing.parse(KeyRing.generate_spec("a"))
+    _, cookie = sessions.new_session(keys, TOKEN, now=NOW)
+    session_id, expires, mac = cookie.split(".")
+    later = f"{session_id}.{int(expires) + 86_400}.{mac}"
+    other_id = f"x{session_id[1:]}.{expires}.{mac}"
+    for forged in (later, other_id, f"{session_id}.{expires}.", "", "a.b.c", cookie + "x"):
+        assert sessions.read_session(keys, TOKEN, forged, now=NOW) is None, forged
+
+
+def test_a_new_admin_token_or_another_ring_ends_every_session() -> None:
+    keys = KeyRing.parse(KeyRing.generate_spec("a"))
+    _, cookie = sessions.new_session(keys, TOKEN, now=NOW)
+    assert sessions.read_session(keys, "a-new-admin-token", cookie, now=NOW) is None
+    other = KeyRing.parse(KeyRing.generate_spec("a"))
+    assert sessions.read_session(other, TOKEN, cookie, now=NOW) is None
+
+
+def test_sessions_survive_a_restart_and_a_key_rotation() -> None:
+    old_spec = KeyRing.generate_spec("old")
+    made, cookie = sessions.new_session(KeyRing.parse(old_spec), TOKEN, now=NOW)
+    restarted = KeyRing.parse(old_spec)
+    assert sessions.read_session(restarted, TOKEN, cookie, now=NOW) == made
+    rotated = KeyRing.parse(f"{KeyRing.generate_spec('new')},{old_spec}")
+    assert sessions.read_session(rotated, TOKEN, cookie, now=NOW) == made
+
+
+def test_the_csrf_token_is_the_sessions_own() -> None:
+    keys = KeyRing.parse(KeyRing.generate_spec("a"))
+    one, _ = sessions.new_session(keys, TOKEN, now=NOW)
+    two, _ = sessions.new_session(keys, TOKEN, now=NOW)
+    assert sessions.csrf_matches(one, one.csrf_token)
+    assert not sessions.csrf_matches(one, two.csrf_token)
+    assert not sessions.csrf_matches(one, "")
