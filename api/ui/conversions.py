@@ -2,7 +2,7 @@
 Redeliver buttons. Everything is read and started through the JSON API's own code
 (api/routes/reading.py, api/routes/redeliveries.py), so the pages and the API agree."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
@@ -41,15 +41,12 @@ PAGE_SIZE = 50
 Text = Annotated[str | None, Field(max_length=200)]
 
 
-class ConversionFilters(BaseModel):
-    """The list's filters as the form sends them; an empty field is no filter. Times
+class ListFilters(BaseModel):
+    """A list's filters as the form sends them; an empty field is no filter. Times
     without an offset are in the workspace's timezone, as in the API."""
 
     model_config = ConfigDict(extra="ignore")
     campaign_id: Text = None
-    network_id: Text = None
-    event: Text = None
-    state: DeliveryState | None = None
     since: Time | None = None
     until: Time | None = None
     page: int = Field(default=1, ge=1, le=20_000)
@@ -67,6 +64,31 @@ class ConversionFilters(BaseModel):
             given["size"] = self.size
         return "?" + urlencode({**given, "page": page})
 
+    def window(self, success: bool | None = None) -> Window:
+        """The API's paging and time range for these filters."""
+        offset = min((self.page - 1) * self.size, 1_000_000)
+        return Window(success, self.since, self.until, self.size, offset)
+
+
+F = TypeVar("F", bound=ListFilters)
+
+
+def read_filters(kind: type[F], raw: dict[str, str]) -> tuple[F, dict[str, str]]:
+    """The filters from the query string, and each bad one's message by field."""
+    try:
+        filters = kind.model_validate(raw)
+    except ValidationError as exc:
+        return kind(), _field_errors(exc)
+    if filters.since and filters.until and filters.since >= filters.until:
+        return filters, {"until": "must be later than since"}
+    return filters, {}
+
+
+class ConversionFilters(ListFilters):
+    network_id: Text = None
+    event: Text = None
+    state: DeliveryState | None = None
+
 
 def _field_errors(exc: ValidationError) -> dict[str, str]:
     return {str(e["loc"][0]): str(e["msg"]) for e in exc.errors() if e["loc"]}
@@ -79,24 +101,12 @@ async def conversions_page(request: Request, runtime: RuntimeDep, session: Sessi
     campaigns = await list_campaigns(runtime)
     networks = await list_networks(runtime)
     raw = dict(request.query_params)
-    errors: dict[str, str] = {}
-    try:
-        filters = ConversionFilters.model_validate(raw)
-        if filters.since and filters.until and filters.since >= filters.until:
-            errors["until"] = "must be later than since"
-    except ValidationError as exc:
-        filters, errors = ConversionFilters(), _field_errors(exc)
+    filters, errors = read_filters(ConversionFilters, raw)
     page = None
     if not errors:
-        window = Window(
-            since=filters.since,
-            until=filters.until,
-            limit=filters.size,
-            offset=min((filters.page - 1) * filters.size, 1_000_000),
-        )
         page = await list_conversions(
             runtime,
-            window,
+            filters.window(),
             campaign_id=filters.campaign_id,
             network_id=filters.network_id,
             event_type=normalize_event_type(filters.event) if filters.event else None,
