@@ -4,12 +4,16 @@ every page's headers, errors and checks are in `pages.py`."""
 
 from fastapi import APIRouter
 
-from api.ui import auth, conversions, logs
+from api.ui import auth, campaigns, conversions, logs, networks, overview, settings
 from api.ui.session import PATH
 
 router = APIRouter()
 router.include_router(auth.router, prefix=PATH)
+router.include_router(overview.router, prefix=PATH)
 router.include_router(conversions.router, prefix=PATH)
 router.include_router(logs.router, prefix=PATH)
+router.include_router(campaigns.router, prefix=PATH)
+router.include_router(networks.router, prefix=PATH)
+router.include_router(settings.router, prefix=PATH)
 # Last: any other /ui path is a page saying it does not exist.
 router.include_router(auth.not_found_router, prefix=PATH)

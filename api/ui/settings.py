@@ -1,0 +1,7 @@
+"""The console's settings pages (being built)."""
+
+from fastapi import APIRouter
+
+from api.ui.pages import ConsoleRoute
+
+router = APIRouter(route_class=ConsoleRoute)
