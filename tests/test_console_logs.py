@@ -1,8 +1,10 @@
-"""The console's Pixel logs page: every attempt, filtered like GET /api/pixel-logs."""
+"""The console's Pixel logs and Postback logs pages: every attempt, filtered like
+GET /api/pixel-logs and GET /api/postback-logs."""
 
 from tests.console import sign_in
 from tests.harness import Relay
 from tests.test_redelivery import _failed
+from tests.traffic_source import TrafficSource
 
 
 async def test_pixel_logs_list_attempts_and_filter_them(relay: Relay) -> None:
@@ -36,3 +38,29 @@ async def test_pixel_logs_need_a_session(relay: Relay) -> None:
     page = await relay.http.get("/ui/pixel-logs", follow_redirects=False)
     assert page.status_code == 303
     assert page.headers["location"].startswith("/ui/sign-in?next=")
+
+
+async def test_postback_logs_list_attempts_with_secrets_redacted(relay: Relay) -> None:
+    network = await relay.network()
+    campaign = await relay.campaign()
+    with TrafficSource() as source:
+        template = source.url + "/cb?clickid={click_id}&ev={event}&token=SOURCE-SECRET"
+        path = f"/api/campaigns/{campaign['id']}/postbacks"
+        await relay.post(path, {"url_template": template})
+        click_id = await relay.click(campaign["id"])
+        answer = await relay.postback(key=network["postback_key"], click_id=click_id)
+        conversion_id = answer.json()["conversion_id"]
+        await relay.result(conversion_id)
+    await sign_in(relay)
+    page = await relay.http.get("/ui/postback-logs", params={"campaign_id": campaign["id"]})
+    assert page.status_code == 200, page.text
+    assert f'href="/ui/conversions/{conversion_id}"' in page.text
+    assert "1\u20131 of 1" in page.text and 'class="state state-delivered"' in page.text
+    assert "token=[REDACTED]" in page.text and "SOURCE-SECRET" not in page.text
+
+    failed_only = await relay.http.get(
+        "/ui/postback-logs", params={"campaign_id": campaign["id"], "outcome": "false"}
+    )
+    assert "No attempt matches." in failed_only.text
+    bad = await relay.http.get("/ui/postback-logs", params={"since": "yesterday"})
+    assert bad.status_code == 422 and 'id="since-error"' in bad.text

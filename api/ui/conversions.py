@@ -98,7 +98,6 @@ def _field_errors(exc: ValidationError) -> dict[str, str]:
 async def conversions_page(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
     """Conversions, newest first, with the filters' form; a bad filter is shown next to
     its field (422) and lists nothing."""
-    campaigns = await list_campaigns(runtime)
     networks = await list_networks(runtime)
     raw = dict(request.query_params)
     filters, errors = read_filters(ConversionFilters, raw)
@@ -112,9 +111,32 @@ async def conversions_page(request: Request, runtime: RuntimeDep, session: Sessi
             event_type=normalize_event_type(filters.event) if filters.event else None,
             delivery_state=filters.state,
         )
+    return await render_list(
+        request,
+        runtime,
+        "conversions.html",
+        (filters, raw, errors),
+        page,
+        networks={n.id: n.name for n in networks},
+        states=[(s.value, s.value) for s in DeliveryState],
+    )
+
+
+async def render_list(
+    request: Request,
+    runtime: Runtime,
+    template: str,
+    form: tuple[ListFilters, dict[str, str], dict[str, str]],
+    page: object | None,
+    **context: Any,
+) -> Response:
+    """A list page: its filters as read from `raw` with their `errors` (422, nothing
+    listed), the page of items, the campaigns to filter by and the workspace's zone."""
+    filters, raw, errors = form
+    campaigns = await list_campaigns(runtime)
     return render(
         request,
-        "conversions.html",
+        template,
         422 if errors else 200,
         filters=filters,
         raw=raw,
@@ -122,9 +144,8 @@ async def conversions_page(request: Request, runtime: RuntimeDep, session: Sessi
         page=page,
         default_size=PAGE_SIZE,
         campaigns={c.id: c.name for c in campaigns},
-        networks={n.id: n.name for n in networks},
-        states=[(s.value, s.value) for s in DeliveryState],
         zone=str(await workspace_zone(runtime)),
+        **context,
     )
 
 

@@ -1,25 +1,31 @@
-"""The Pixel logs page: every delivery attempt to a pixel, newest first, as the seed's
-Pixel Logs lists them. Read through the JSON API's own `pixel_logs`, so the page and
-`GET /api/pixel-logs` agree."""
+"""The Pixel logs and Postback logs pages: every delivery attempt to a pixel or a traffic
+source's outbound postback, newest first, as the seed's Pixel Logs and Postback Logs list
+them. Read through the JSON API's own `pixel_logs` and `postback_logs`, so the pages and
+`GET /api/pixel-logs` and `GET /api/postback-logs` agree."""
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from api.deps import RuntimeDep
-from api.routes.campaigns import list_campaigns
-from api.routes.reading import pixel_logs, workspace_zone
-from api.ui.conversions import PAGE_SIZE, ListFilters, read_filters
-from api.ui.pages import ConsoleRoute, SessionDep, render
+from api.routes.reading import pixel_logs, postback_logs
+from api.ui.conversions import ListFilters, read_filters, render_list
+from api.ui.pages import ConsoleRoute, SessionDep
 from relay.models import Platform
 
 router = APIRouter(route_class=ConsoleRoute)
 
 
-class PixelLogFilters(ListFilters):
-    """Campaign, platform, success and the time range; the list's paging."""
+OUTCOMES = [("true", "Delivered"), ("false", "Failed")]
 
-    platform: Platform | None = None
+
+class PostbackLogFilters(ListFilters):
+    """Campaign, success and the time range; the list's paging."""
+
     outcome: bool | None = None  # True: delivered attempts only; False: the failed ones
+
+
+class PixelLogFilters(PostbackLogFilters):
+    platform: Platform | None = None
 
 
 @router.get("/pixel-logs")
@@ -34,18 +40,23 @@ async def pixel_logs_page(request: Request, runtime: RuntimeDep, session: Sessio
         page = await pixel_logs(
             runtime, window, campaign_id=filters.campaign_id, platform=filters.platform
         )
-    campaigns = await list_campaigns(runtime)
-    return render(
-        request,
-        "pixel_logs.html",
-        422 if errors else 200,
-        filters=filters,
-        raw=raw,
-        errors=errors,
-        page=page,
-        default_size=PAGE_SIZE,
-        campaigns={c.id: c.name for c in campaigns},
-        platforms=[(p.value, p.value.capitalize()) for p in Platform],
-        outcomes=[("true", "Delivered"), ("false", "Failed")],
-        zone=str(await workspace_zone(runtime)),
+    platforms = [(p.value, p.value.capitalize()) for p in Platform]
+    form = (filters, raw, errors)
+    return await render_list(
+        request, runtime, "pixel_logs.html", form, page, platforms=platforms, outcomes=OUTCOMES
     )
+
+
+@router.get("/postback-logs")
+async def postback_logs_page(
+    request: Request, runtime: RuntimeDep, session: SessionDep
+) -> Response:
+    """Outbound postback attempts with the filters' form, as the Pixel logs page."""
+    raw = dict(request.query_params)
+    filters, errors = read_filters(PostbackLogFilters, raw)
+    page = None
+    if not errors:
+        window = filters.window(success=filters.outcome)
+        page = await postback_logs(runtime, window, campaign_id=filters.campaign_id)
+    form = (filters, raw, errors)
+    return await render_list(request, runtime, "postback_logs.html", form, page, outcomes=OUTCOMES)
