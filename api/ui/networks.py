@@ -1,7 +1,215 @@
-"""The console's networks pages (being built)."""
+"""The Networks pages: the list and a new network, one network with the exact postback URL
+to give it (generic, and with the macros of common networks and trackers filled in),
+rename, key rotation and delete. Everything goes through the JSON API's own functions
+(api/routes/networks.py) and schemas, so the pages and the API agree.
 
-from fastapi import APIRouter
+A network's postback key is shown once, in the answer to the POST that created or rotated
+it (rendered directly: never in a redirect, a cookie or a log); Relay keeps only its hash,
+so every later page shows the URL with a placeholder for the key."""
 
-from api.ui.pages import ConsoleRoute
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.responses import RedirectResponse, Response
+
+from api.deps import RuntimeDep
+from api.routes.networks import (
+    NetworkOut,
+    NetworkWithKey,
+    create_network,
+    delete_network,
+    get_network,
+    list_networks,
+    rotate_network_key,
+    update_network,
+)
+from api.routes.reading import in_zone, workspace_zone
+from api.schemas import KeyRotationIn, NetworkIn, NetworkPatch
+from api.ui.conversions import _field_errors
+from api.ui.pages import ConsoleRoute, FormDep, SessionDep, render
+from api.ui.postback_macros import PLATFORMS, Platform
+from relay.runtime import Runtime
+from relay.store.rows import utc_now
 
 router = APIRouter(route_class=ConsoleRoute)
+
+KEY_PLACEHOLDER = "YOUR_POSTBACK_KEY"
+# The generic URL: the network replaces each with its own macro (README, "The postback contract").
+GENERIC = {
+    "click_id": "CLICK_ID",
+    "payout": "PAYOUT",
+    "currency": "CURRENCY",
+    "txid": "TXID",
+    "event": "EVENT",
+}
+DONE = {"renamed": "Network renamed.", "deleted": "Network deleted."}
+
+
+def public_base(request: Request, runtime: Runtime) -> str:
+    """Where networks reach Relay: RELAY_PUBLIC_URL if set, else the address this page
+    was asked at (its scheme and host)."""
+    return (runtime.settings.public_url or str(request.base_url)).rstrip("/")
+
+
+def postback_url(base: str, key: str, values: dict[str, str | None]) -> str:
+    """`base/postback?key=…&…`; values are kept as written, so a network's macro (`{sub1}`,
+    `#s2#`) stays as the network expects it. A None value is not sent."""
+    pairs = [("key", key), *((name, v) for name, v in values.items() if v)]
+    return f"{base}/postback?" + "&".join(f"{name}={value}" for name, value in pairs)
+
+
+def platform_url(base: str, key: str, platform: Platform) -> str:
+    return postback_url(
+        base,
+        key,
+        {
+            "click_id": platform.click_id,
+            "payout": platform.payout,
+            "txid": platform.txid,
+            "event": platform.event,
+        },
+    )
+
+
+def _urls(request: Request, runtime: Runtime, key: str) -> dict[str, Any]:
+    base = public_base(request, runtime)
+    return {
+        "url": postback_url(base, key, dict(GENERIC)),
+        "variants": [(p, platform_url(base, key, p)) for p in PLATFORMS],
+    }
+
+
+def _still_accepted(network: NetworkOut, now: datetime) -> bool:
+    until = network.previous_key_valid_until
+    return until is not None and until > now
+
+
+async def _list_page(
+    request: Request,
+    runtime: Runtime,
+    status: int = 200,
+    raw: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    done: str = "",
+) -> Response:
+    zone = await workspace_zone(runtime)
+    networks = sorted(await list_networks(runtime), key=lambda n: n.name.lower())
+    now = utc_now()
+    return render(
+        request,
+        "networks.html",
+        status,
+        networks=[(in_zone(n, zone), _still_accepted(n, now)) for n in networks],
+        zone=str(zone),
+        raw=raw or {},
+        errors=errors or {},
+        done=DONE.get(done, ""),
+    )
+
+
+async def _network_page(
+    request: Request,
+    runtime: Runtime,
+    network_id: str,
+    status: int = 200,
+    raw: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    done: str = "",
+) -> Response:
+    network = await get_network(network_id, runtime)
+    zone = await workspace_zone(runtime)
+    return render(
+        request,
+        "network.html",
+        status,
+        network=in_zone(network, zone),
+        previous_accepted=_still_accepted(network, utc_now()),
+        zone=str(zone),
+        raw=raw or {},
+        errors=errors or {},
+        done=DONE.get(done, ""),
+        **_urls(request, runtime, KEY_PLACEHOLDER),
+    )
+
+
+async def _key_page(
+    request: Request, runtime: Runtime, created: NetworkWithKey, rotated: bool
+) -> Response:
+    """The one answer that shows the key: rendered here, never redirected to."""
+    zone = await workspace_zone(runtime)
+    shown = in_zone(NetworkOut.model_validate(created.model_dump(exclude={"postback_key"})), zone)
+    return render(
+        request,
+        "network_key.html",
+        network=shown,
+        key=created.postback_key,
+        rotated=rotated,
+        zone=str(zone),
+        **_urls(request, runtime, created.postback_key),
+    )
+
+
+@router.get("/networks")
+async def networks_page(
+    request: Request, runtime: RuntimeDep, session: SessionDep, done: str = ""
+) -> Response:
+    """Every network (name, created, whether a replaced key is still accepted) and the
+    New network form."""
+    return await _list_page(request, runtime, done=done)
+
+
+@router.post("/networks")
+async def new_network(request: Request, runtime: RuntimeDep, form: FormDep) -> Response:
+    """Create a network as `POST /api/networks` does; the answer shows its key once."""
+    raw = {"name": form.get("name", "")}
+    try:
+        body = NetworkIn.model_validate(raw)
+    except ValidationError as exc:
+        return await _list_page(request, runtime, 422, raw, _field_errors(exc))
+    return await _key_page(request, runtime, await create_network(body, runtime), rotated=False)
+
+
+@router.get("/networks/{network_id}")
+async def network_page(
+    request: Request, network_id: str, runtime: RuntimeDep, session: SessionDep, done: str = ""
+) -> Response:
+    """One network: its postback URL with a placeholder for the key (Relay keeps only a
+    hash of it), rename, key rotation and delete."""
+    return await _network_page(request, runtime, network_id, done=done)
+
+
+@router.post("/networks/{network_id}/rename")
+async def rename_network(
+    request: Request, network_id: str, runtime: RuntimeDep, form: FormDep
+) -> Response:
+    raw = {"name": form.get("name", "")}
+    try:
+        body = NetworkPatch.model_validate(raw)
+    except ValidationError as exc:
+        return await _network_page(request, runtime, network_id, 422, raw, _field_errors(exc))
+    await update_network(network_id, body, runtime)
+    return RedirectResponse(f"/ui/networks/{network_id}?done=renamed", status_code=303)
+
+
+@router.post("/networks/{network_id}/rotate-key")
+async def rotate_key(
+    request: Request, network_id: str, runtime: RuntimeDep, form: FormDep
+) -> Response:
+    """A new key, as `POST /api/networks/{id}/rotate-key` makes it; the replaced one is
+    accepted `grace_hours` longer (0 or blank: refused at once). The answer shows the key."""
+    raw = {"grace_hours": form.get("grace_hours", "").strip()}
+    try:
+        body = KeyRotationIn.model_validate({"grace_hours": raw["grace_hours"] or 0})
+    except ValidationError as exc:
+        return await _network_page(request, runtime, network_id, 422, raw, _field_errors(exc))
+    rotated = await rotate_network_key(network_id, runtime, body)
+    return await _key_page(request, runtime, rotated, rotated=True)
+
+
+@router.post("/networks/{network_id}/delete")
+async def remove_network(network_id: str, runtime: RuntimeDep, form: FormDep) -> Response:
+    """Delete as `DELETE /api/networks/{id}` does: its keys stop working, its conversions stay."""
+    await delete_network(network_id, runtime)
+    return RedirectResponse("/ui/networks?done=deleted", status_code=303)
