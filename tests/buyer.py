@@ -41,7 +41,8 @@ class Buyer:
                 lambda b: re.search(pattern, urlsplit(b.current_url).path)
             )
         except TimeoutException:
-            raise AssertionError(f"not at {pattern}: {self.browser.current_url}\n{self.text()}")
+            message = f"not at {pattern}: {self.browser.current_url}\n{self.text()}"
+            raise AssertionError(message) from None
         return urlsplit(self.browser.current_url).path
 
     def fill(self, form: WebElement, fields: dict[str, str]) -> None:

@@ -5,9 +5,9 @@ makes the Meta pixel fail; the buyer finds the failure on the overview, fixes th
 redelivers the fire from the conversion's page."""
 
 import asyncio
-import re
 from collections.abc import Callable
 from typing import TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 
@@ -19,7 +19,6 @@ from tests.served import serving
 T = TypeVar("T")
 META_PIXEL, TIKTOK_PIXEL = "1234567890", "CABC123DEF"
 META_TOKEN, TIKTOK_TOKEN = "EAAB-buyer-token", "tt-buyer-token"
-MACRO = re.compile(r"\{[a-z_]+\}")
 
 
 async def _step(action: Callable[..., T], *args: object) -> T:
@@ -64,9 +63,11 @@ def _set_up(buyer: Buyer, offer_url: str) -> tuple[str, str]:
 
 def _network_sends(postback_url: str, click_id: str, txid: str) -> str:
     """The network fills the URL's macros and calls it; the conversion's ID."""
-    values = {"{click_id}": click_id, "{payout}": "42.00", "{txid}": txid}
-    filled = MACRO.sub(lambda m: values.get(m.group(0), ""), postback_url)
-    answer = httpx.get(filled, timeout=10)
+    values = {"CLICK_ID": click_id, "PAYOUT": "42.00", "CURRENCY": "EUR", "TXID": txid}
+    values["EVENT"] = "sale"
+    parts = urlsplit(postback_url)
+    query = [(name, values.get(value, value)) for name, value in parse_qsl(parts.query)]
+    answer = httpx.get(parts._replace(query=urlencode(query)).geturl(), timeout=10)
     assert answer.status_code == 200, answer.text
     conversion_id: str = answer.json()["conversion_id"]
     return conversion_id
@@ -106,7 +107,9 @@ async def test_a_new_buyer_sets_up_a_campaign_and_redelivers_a_failed_fire(relay
     async with serving(relay.runtime) as base:
         with chromium() as browser:
             buyer = Buyer(browser, base)
-            postback_url, campaign_id = await _step(_set_up, buyer, f"{base}/healthz?cid={{click_id}}")
+            postback_url, campaign_id = await _step(
+                _set_up, buyer, f"{base}/healthz?cid={{click_id}}"
+            )
             assert postback_url.startswith(f"{base}/postback?key=")
 
             click_id = await _step(buyer.click_through, campaign_id)
