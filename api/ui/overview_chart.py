@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from relay.store.overview import FINAL_STATES, Bucket, Unit
 
-WIDTH, HEIGHT = 720, 170
-LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 26  # room for the axes' labels
+WIDTH, HEIGHT = 480, 160
+LEFT, RIGHT, TOP, BOTTOM = 36, 6, 10, 24  # room for the axes' labels
 PLOT_W, PLOT_H = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 BASELINE = TOP + PLOT_H
 SERIES_NAMES = {"meta": "Meta", "tiktok": "TikTok", "postback": "Outbound postbacks"}
