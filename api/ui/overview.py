@@ -1,7 +1,133 @@
-"""The console's overview pages (being built)."""
+"""The Overview page: conversions received and how their sends ended (delivered, failed,
+not sendable, per platform and for outbound postbacks) over the last 24 hours, 7 or 30 days
+in the workspace's timezone, and the conversions with a send failed for good."""
 
-from fastapi import APIRouter
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
-from api.ui.pages import ConsoleRoute
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.responses import Response
+
+from api.deps import RuntimeDep
+from api.routes.campaigns import list_campaigns
+from api.routes.reading import workspace_zone
+from api.ui.overview_chart import SERIES_NAMES, STATE_NAMES, bucket_name, charts
+from api.ui.pages import ConsoleRoute, SessionDep, render
+from relay.delivery_states import DeliveryState
+from relay.models import OutboundPostback
+from relay.runtime import Runtime
+from relay.store.overview import FINAL_STATES, Bucket, NeedsAttention, Overview, unit_for
 
 router = APIRouter(route_class=ConsoleRoute)
+
+ATTENTION_LIMIT = 20
+RANGES = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}
+RangeKey = Literal["24h", "7d", "30d"]
+
+
+class OverviewFilters(BaseModel):
+    """The range (the last 24 hours, by hour; 7 or 30 days, by day) and a campaign."""
+
+    model_config = ConfigDict(extra="ignore")
+    range: RangeKey = "7d"
+    campaign_id: Annotated[str | None, Field(max_length=200)] = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_absent(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+def time_range(key: RangeKey, now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """From the start of the first whole bucket to now: 24 hours from the start of the
+    hour 23 hours ago, or days from local midnight (today is the last day)."""
+    local = now.astimezone(zone)
+    if key == "24h":
+        hour = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+        return hour - timedelta(hours=23), now
+    days = 7 if key == "7d" else 30
+    first = local.date() - timedelta(days=days - 1)
+    return datetime.combine(first, time(), zone), now
+
+
+@dataclass(frozen=True)
+class Totals:
+    conversions: int
+    sends: dict[str, int]  # by final state
+    by_series: dict[str, dict[str, int]]  # series -> final state -> count
+
+
+def totals(buckets: list[Bucket]) -> Totals:
+    by_series = {
+        series: {s.value: sum(b.count(series, s.value) for b in buckets) for s in FINAL_STATES}
+        for series in SERIES_NAMES
+    }
+    sends = {s.value: sum(c[s.value] for c in by_series.values()) for s in FINAL_STATES}
+    return Totals(sum(b.conversions for b in buckets), sends, by_series)
+
+
+async def _send_names(runtime: Runtime, attention: list[NeedsAttention]) -> dict[str, str]:
+    """What a person calls each failed send: its pixel's name and platform, its outbound
+    postback's method and host (the URL's query may hold a secret); else its ID."""
+    names: dict[str, str] = {}
+    for campaign_id in {a.campaign_id for a in attention}:
+        for pixel in await runtime.run(runtime.config.list_pixels, campaign_id):
+            names[pixel.id] = f"{pixel.name} ({SERIES_NAMES[pixel.platform.value]})"
+    if any(f.kind == "postback" for a in attention for f in a.failed):
+        for postback in await runtime.run(runtime.config.find, OutboundPostback):
+            host = urlsplit(postback.url_template).hostname or "?"
+            names[postback.id] = f"Postback {postback.method} {host}"
+    return names
+
+
+@router.get("/overview")
+async def overview_page(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
+    """Totals, a chart per platform and the failures to look at, for the chosen range; a
+    bad choice is shown next to its field (422) with the default range's numbers."""
+    raw = dict(request.query_params)
+    errors: dict[str, str] = {}
+    try:
+        filters = OverviewFilters.model_validate(raw)
+    except ValidationError as exc:
+        errors = {str(e["loc"][0]): str(e["msg"]) for e in exc.errors() if e["loc"]}
+        filters = OverviewFilters()
+    zone = await workspace_zone(runtime)
+    since, until = time_range(filters.range, datetime.now(UTC), zone)
+    store = Overview(runtime.clickhouse)
+    buckets = await runtime.run(store.buckets, since, until, zone, filters.campaign_id)
+    attention, failing = await runtime.run(
+        store.needing_attention, since, until, ATTENTION_LIMIT, filters.campaign_id
+    )
+    unit = unit_for(since, until)
+    local_since = since.astimezone(zone).replace(tzinfo=None, microsecond=0)
+    listed = {"since": local_since.isoformat(), "campaign_id": filters.campaign_id or ""}
+    lists = [
+        (state.value, "/ui/conversions?" + urlencode({**listed, "state": state.value}))
+        for state in (DeliveryState.FAILED, DeliveryState.PARTIAL)
+    ]
+    return render(
+        request,
+        "overview.html",
+        422 if errors else 200,
+        filters=filters,
+        raw=raw,
+        errors=errors,
+        ranges=list(RANGES.items()),
+        campaigns={c.id: c.name for c in await list_campaigns(runtime)},
+        zone=str(zone),
+        since=since.astimezone(zone),
+        unit=unit,
+        buckets=[(bucket_name(b, unit), b) for b in buckets],
+        charts=charts(buckets, unit),
+        totals=totals(buckets),
+        series_names=SERIES_NAMES,
+        state_names=STATE_NAMES,
+        attention=[(a, a.received_at.astimezone(zone)) for a in attention],
+        failing=failing,
+        names=await _send_names(runtime, attention),
+        lists=lists,
+    )
