@@ -62,15 +62,26 @@ class Buyer:
         form = self.browser.find_element(By.ID, form_id)
         self.fill(form, fields)
         selector = "button[type=submit]" if button is None else f"button[value='{button}']"
-        form.find_element(By.CSS_SELECTOR, selector).click()
+        self.click_and_wait(form.find_element(By.CSS_SELECTOR, selector))
+
+    def click_and_wait(self, element: WebElement) -> None:
+        """Click a link or a form's button; wait until the next page has replaced this one."""
+        page = self.browser.find_element(By.TAG_NAME, "html")
+        element.click()
+        WebDriverWait(self.browser, WAIT_S).until(expected_conditions.staleness_of(page))
+
+    def follow(self, link_text: str) -> None:
+        """Follow the first link whose text holds `link_text`."""
+        self.click_and_wait(self.browser.find_element(By.PARTIAL_LINK_TEXT, link_text))
 
     def sign_in(self, start: str = "/ui") -> None:
         """Open the console, land on sign-in, sign in with the admin token."""
         self.open(start)
         self.wait_for_path("/ui/sign-in$")
         self.browser.find_element(By.NAME, "token").send_keys(ADMIN_TOKEN)
-        self.browser.find_element(By.CSS_SELECTOR, "form.sign-in button[type=submit]").click()
-        WebDriverWait(self.browser, WAIT_S).until_not(expected_conditions.url_contains("sign-in"))
+        self.click_and_wait(
+            self.browser.find_element(By.CSS_SELECTOR, "form.sign-in button[type=submit]")
+        )
 
     def copy(self, button_for: str) -> str:
         """Click the copy button for the element `button_for` names; what the clipboard holds."""

@@ -10,6 +10,7 @@ from typing import TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
+from selenium.webdriver.common.by import By
 
 from tests.browser import chromium
 from tests.buyer import Buyer
@@ -75,15 +76,22 @@ def _network_sends(postback_url: str, click_id: str, txid: str) -> str:
 
 def _sees_delivered(buyer: Buyer, conversion_id: str) -> None:
     buyer.open("/ui/conversions")
-    buyer.browser.find_element("partial link text", conversion_id).click()
+    buyer.follow(conversion_id)
     page = buyer.until_text("delivered")
     assert "Meta purchase (meta)" in page and "TikTok purchase (tiktok)" in page
     assert page.count("delivered") >= 3, page  # the conversion and both sends
 
 
 def _change_token(buyer: Buyer, campaign_id: str, token: str) -> None:
+    """Open the Meta pixel's card on the campaign's page and give it `token`."""
     buyer.open(f"/ui/campaigns/{campaign_id}")
-    buyer.submit(f"edit-pixel-{META_PIXEL}", {"access_token": token})
+    card = buyer.browser.find_element(
+        By.XPATH, "//article[.//h3[contains(., 'Meta purchase')]][starts-with(@id, 'pixel-')]"
+    )
+    card.find_element(By.TAG_NAME, "summary").click()
+    form = card.find_element(By.CSS_SELECTOR, "form[id^='edit-pixel-']")
+    buyer.fill(form, {"access_token": token})
+    buyer.click_and_wait(form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
     buyer.wait_for_path(f"/ui/campaigns/{campaign_id}$")
 
 
@@ -91,10 +99,12 @@ def _finds_and_redelivers(buyer: Buyer, conversion_id: str) -> str:
     """From the overview's failures to the conversion; Redeliver; the page once done."""
     buyer.open("/ui/overview")
     buyer.screenshot("console-overview")
-    buyer.browser.find_element("partial link text", conversion_id).click()
+    buyer.follow(conversion_id)
     buyer.wait_for_path(f"/ui/conversions/{conversion_id}$")
     assert "failed" in buyer.text()
-    buyer.browser.find_element("xpath", "//button[normalize-space()='Redeliver']").click()
+    buyer.click_and_wait(
+        buyer.browser.find_element(By.XPATH, "//button[normalize-space()='Redeliver']")
+    )
     buyer.wait_for_path(f"/ui/conversions/{conversion_id}$")
     page = buyer.until_text("COMPLETED")
     buyer.screenshot("console-conversion")

@@ -33,7 +33,7 @@ async def test_pages_without_a_session_redirect_to_sign_in_and_back(relay: Relay
     assert forged.status_code == 303
     posted = await relay.http.post("/ui/conversions/conv_x/redeliver", data={"csrf": "x"})
     assert posted.status_code == 303
-    assert posted.headers["location"] == "/ui/sign-in?next=%2Fui%2Fconversions"
+    assert posted.headers["location"] == "/ui/sign-in?next=%2Fui%2Foverview"
 
 
 async def test_sign_in_sets_a_session_cookie_and_returns_to_the_page(relay: Relay) -> None:
@@ -80,7 +80,7 @@ async def test_sign_in_never_sends_the_browser_to_another_site(relay: Relay) -> 
         answer = await relay.http.post(
             "/ui/sign-in", data={"token": ADMIN_TOKEN, "next": next_path}
         )
-        assert answer.headers["location"] == "/ui/conversions", next_path
+        assert answer.headers["location"] == "/ui/overview", next_path
 
 
 async def test_a_change_without_the_sessions_csrf_token_is_refused(

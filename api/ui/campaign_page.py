@@ -26,7 +26,7 @@ from api.ui.campaign_forms import (
     submitted,
     ticked,
 )
-from api.ui.pages import ConsoleRoute, FormDep, SessionDep, render
+from api.ui.pages import ConsoleRoute, FormDep, SessionDep, public_base, render
 from relay.models import Campaign, Pixel, Platform
 from relay.outbound import MACROS, redact_url
 from relay.platforms.facts import TikTokApi
@@ -80,8 +80,7 @@ def _pixel_values(pixel: Pixel) -> dict[str, str]:
 
 def tracking_link(request: Request, runtime: Runtime, campaign_id: str) -> str:
     """The link ads point at: `/c/{campaign_id}` on RELAY_PUBLIC_URL, else on this host."""
-    base = runtime.settings.public_url or str(request.base_url)
-    return f"{base.rstrip('/')}/c/{quote(campaign_id, safe='')}"
+    return f"{public_base(request, runtime)}/c/{quote(campaign_id, safe='')}"
 
 
 def to_campaign(path_id: str, done: str) -> RedirectResponse:

@@ -28,7 +28,7 @@ from api.routes.networks import (
 from api.routes.reading import in_zone, workspace_zone
 from api.schemas import KeyRotationIn, NetworkIn, NetworkPatch
 from api.ui.conversions import _field_errors
-from api.ui.pages import ConsoleRoute, FormDep, SessionDep, render
+from api.ui.pages import ConsoleRoute, FormDep, SessionDep, public_base, render
 from api.ui.postback_macros import PLATFORMS, Platform
 from relay.runtime import Runtime
 from relay.store.rows import utc_now
@@ -45,12 +45,6 @@ GENERIC = {
     "event": "EVENT",
 }
 DONE = {"renamed": "Network renamed.", "deleted": "Network deleted."}
-
-
-def public_base(request: Request, runtime: Runtime) -> str:
-    """Where networks reach Relay: RELAY_PUBLIC_URL if set, else the address this page
-    was asked at (its scheme and host)."""
-    return (runtime.settings.public_url or str(request.base_url)).rstrip("/")
 
 
 def postback_url(base: str, key: str, values: dict[str, str | None]) -> str:

@@ -23,13 +23,14 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from api.deps import RuntimeDep
 from api.ui import session as sessions
 from relay.errors import RelayError
+from relay.runtime import Runtime
 from relay.store.pool import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 SIGN_IN = f"{sessions.PATH}/sign-in"
-HOME = f"{sessions.PATH}/conversions"
+HOME = f"{sessions.PATH}/overview"
 # No inline script or style anywhere: every script and stylesheet is a file under /ui/static.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -103,6 +104,12 @@ def safe_next(value: str) -> str:
 
 def sign_in_url(next_path: str) -> str:
     return f"{SIGN_IN}?next={quote(safe_next(next_path), safe='')}"
+
+
+def public_base(request: Request, runtime: Runtime) -> str:
+    """Where networks and visitors reach Relay: RELAY_PUBLIC_URL if set, else the address
+    this page was asked at (its scheme and host)."""
+    return (runtime.settings.public_url or str(request.base_url)).rstrip("/")
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
