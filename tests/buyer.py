@@ -122,7 +122,7 @@ class Buyer:
         """With RELAY_SCREENSHOTS set to a folder, the page as `name`.png there (the README's
         screenshots come from here: real data, a real browser)."""
         if self.screenshots:
-            height = self.browser.execute_script("return document.body.scrollHeight")
-            self.browser.set_window_size(1280, min(max(int(height) + 40, 600), 1400))
+            height = self.browser.execute_script("return document.documentElement.scrollHeight")
+            self.browser.set_window_size(1280, min(max(int(height) + 140, 600), 1800))
             self.browser.save_screenshot(str(Path(self.screenshots) / f"{name}.png"))
             self.browser.set_window_size(1280, 900)

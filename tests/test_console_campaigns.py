@@ -67,7 +67,8 @@ async def test_a_campaign_created_through_the_form_is_in_the_api(relay: Relay) -
     page = await relay.http.get(location)
     assert page.status_code == 200
     assert "Campaign created." in page.text
-    assert f'<code class="link">http://relay.test/c/{campaign_id}</code>' in page.text
+    link = f'id="tracking-link-url">http://relay.test/c/{campaign_id}</code>'
+    assert link in page.text and 'data-copy="#tracking-link-url"' in page.text
     listing = await relay.http.get("/ui/campaigns")
     assert f'href="/ui/campaigns/{campaign_id}">Console summer</a>' in listing.text
 

@@ -222,6 +222,8 @@ async def _conversion(
         status,
         conversion=conversion,
         names=await _send_names(runtime, conversion),
+        campaigns={c.id: c.name for c in await list_campaigns(runtime)},
+        networks={n.id: n.name for n in await list_networks(runtime)},
         failed=[s for s in conversion.sends if s.state == DeliveryState.FAILED],
         temporal_link=temporal_ui_link(runtime, conversion_id),
         zone=str(await workspace_zone(runtime)),
