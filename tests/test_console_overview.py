@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from api.ui.overview_chart import bucket_name
 from relay.store.database import apply_migrations, open_clickhouse
 from relay.store.overview import Overview, bucket_starts
 from relay.store.pool import ClickHouse
@@ -200,6 +201,19 @@ def test_a_day_with_a_clock_change_is_one_bucket() -> None:
         datetime(2026, 3, 7, tzinfo=zone), datetime(2026, 3, 10, tzinfo=zone), "day", zone
     )
     assert [s.astimezone(UTC).hour for s in starts] == [5, 5, 4]
+
+
+def test_the_hour_a_clock_change_repeats_is_two_buckets(store: ClickHouse) -> None:
+    zone = ZoneInfo("America/New_York")  # November 1, 2026: 01:00-02:00 happens twice
+    _insert(store, "first", datetime(2026, 11, 1, 5, 30, tzinfo=UTC))  # 01:30 EDT
+    _insert(store, "second", datetime(2026, 11, 1, 6, 30, tzinfo=UTC))  # 01:30 EST
+    _insert(store, "third", datetime(2026, 11, 1, 6, 40, tzinfo=UTC))  # 01:40 EST
+    since = datetime(2026, 11, 1, 4, tzinfo=UTC)  # 00:00 EDT
+    hours = Overview(store).buckets(since, since + timedelta(hours=4), zone)
+    assert [b.conversions for b in hours] == [0, 1, 2, 0]
+    assert [b.start.hour for b in hours] == [0, 1, 1, 2]
+    names = [bucket_name(b, "hour") for b in hours[1:3]]
+    assert names == ["2026-11-01 01:00 EDT to 01:00 EST", "2026-11-01 01:00 EST to 02:00 EST"]
 
 
 def test_needing_attention_names_each_failed_send(store: ClickHouse) -> None:

@@ -4,6 +4,7 @@ bucket, and one of conversions received. The template only writes out the number
 SVG presentation attributes (the CSP allows no inline style)."""
 
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 
 from relay.store.overview import FINAL_STATES, Bucket, Unit
 
@@ -57,7 +58,8 @@ def bucket_label(bucket: Bucket, unit: Unit) -> str:
 def bucket_name(bucket: Bucket, unit: Unit) -> str:
     """A bucket in full, for hover text and the table."""
     if unit == "hour":
-        return f"{bucket.start:%Y-%m-%d %H:%M} to {bucket.start.hour + 1:02d}:00"
+        end = (bucket.start.astimezone(UTC) + timedelta(hours=1)).astimezone(bucket.start.tzinfo)
+        return f"{bucket.start:%Y-%m-%d %H:%M %Z} to {end:%H:%M %Z}"
     return f"{bucket.start:%a %Y-%m-%d}"
 
 

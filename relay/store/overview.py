@@ -137,17 +137,18 @@ class Overview:
             "GROUP BY bucket, series, send_state",
             parameters=params,
         ).result_rows
-        found = {s: Bucket(s) for s in bucket_starts(since, until, unit, zone)}
+        # Keyed by the instant: two local times a clock change repeats (01:00 twice when
+        # summer time ends) compare equal as datetimes of one zone, but are two hours.
+        found = {int(s.timestamp()): Bucket(s) for s in bucket_starts(since, until, unit, zone)}
 
         def bucket(stamp: int) -> Bucket:
-            at = datetime.fromtimestamp(int(stamp), zone)
-            return found.setdefault(at, Bucket(at))
+            return found.setdefault(int(stamp), Bucket(datetime.fromtimestamp(int(stamp), zone)))
 
         for stamp, count in received:
             bucket(stamp).conversions = int(count)
         for stamp, series, state, count in sends:
             bucket(stamp).sends[(str(series), str(state))] = int(count)
-        return sorted(found.values(), key=lambda b: b.start)
+        return [found[stamp] for stamp in sorted(found)]
 
     def needing_attention(
         self,
