@@ -200,3 +200,36 @@ async def test_networks_need_a_session_and_the_csrf_token(relay: Relay) -> None:
         assert refused.status_code == 403
     after = (await relay.http.get("/api/networks", headers=relay.admin)).json()
     assert len(after) == len(before) + 1  # only the one made through the API
+
+
+async def test_a_form_sent_again_creates_or_rotates_nothing_more(relay: Relay) -> None:
+    """A reload of the page that showed the key sends its form again: nothing is done
+    twice, and the key that page showed keeps working."""
+    campaign = await relay.campaign()
+    await sign_in(relay)
+    page = await relay.http.get("/ui/networks")
+    form_id = re.search(r'name="form_id" value="([0-9a-f]{16})"', page.text)
+    assert form_id, page.text
+    sent = {"csrf": csrf_of(page), "name": "Resent", "form_id": form_id.group(1)}
+    first = await relay.http.post("/ui/networks", data=sent)
+    key = _key(first)
+    again = await relay.http.post("/ui/networks", data=sent)
+    assert again.status_code == 409 and "Nothing was created again" in again.text
+    assert key not in again.text
+    networks = (await relay.http.get("/api/networks", headers=relay.admin)).json()
+    [network] = [n for n in networks if n["name"] == "Resent"]
+    assert network["id"] == f"net_{form_id.group(1)}"
+
+    shown = await relay.http.get(f"/ui/networks/{network['id']}")
+    seen = re.search(r'name="seen" value="([^"]+)"', shown.text)
+    assert seen and 'name="grace_hours" type="number"' in shown.text
+    rotate = {"csrf": csrf_of(shown), "grace_hours": "0", "seen": html.unescape(seen.group(1))}
+    path = f"/ui/networks/{network['id']}/rotate-key"
+    rotated = _key(await relay.http.post(path, data=rotate))
+    resent = await relay.http.post(path, data=rotate)
+    assert resent.status_code == 409 and "Nothing was rotated again" in resent.text
+    click_id = await relay.click(campaign["id"])
+    answer = await relay.postback(key=rotated, click_id=click_id)
+    assert answer.status_code == 200, answer.text
+    await relay.result(answer.json()["conversion_id"])
+    assert (await relay.postback(key=key, click_id=click_id)).status_code == 401

@@ -53,8 +53,18 @@ async def _save_with_new_key(runtime: Runtime, network: Network) -> NetworkWithK
 @router.post("", status_code=201, response_model=NetworkWithKey)
 async def create_network(body: NetworkIn, runtime: RuntimeDep) -> NetworkWithKey:
     """Create a network; the answer holds its generated `postback_key`, shown only here."""
+    return await add_network(runtime, body)
+
+
+async def add_network(
+    runtime: Runtime, body: NetworkIn, network_id: str | None = None
+) -> NetworkWithKey:
+    """A new network with a new key, under `network_id` if given (the console's form
+    names the network it creates, so sending it again cannot create a second one)."""
     now = utc_now()
-    network = Network(id=new_resource_id("net"), name=body.name, created_at=now, updated_at=now)
+    network = Network(
+        id=network_id or new_resource_id("net"), name=body.name, created_at=now, updated_at=now
+    )
     return await _save_with_new_key(runtime, network)
 
 

@@ -7,8 +7,11 @@ A network's postback key is shown once, in the answer to the POST that created o
 it (rendered directly: never in a redirect, a cookie or a log); Relay keeps only its hash,
 so every later page shows the URL with a placeholder for the key."""
 
+import re
+import secrets
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
@@ -18,7 +21,7 @@ from api.deps import RuntimeDep
 from api.routes.networks import (
     NetworkOut,
     NetworkWithKey,
-    create_network,
+    add_network,
     delete_network,
     get_network,
     list_networks,
@@ -30,6 +33,7 @@ from api.schemas import KeyRotationIn, NetworkIn, NetworkPatch
 from api.ui.conversions import _field_errors
 from api.ui.pages import ConsoleRoute, FormDep, SessionDep, public_base, render
 from api.ui.postback_macros import PLATFORMS, Platform
+from relay.errors import NotFound
 from relay.runtime import Runtime
 from relay.store.rows import utc_now
 
@@ -44,7 +48,17 @@ GENERIC = {
     "txid": "TXID",
     "event": "EVENT",
 }
-DONE = {"renamed": "Network renamed.", "deleted": "Network deleted."}
+DONE = {
+    "renamed": "Network renamed.",
+    "deleted": "Network deleted.",
+    # A form sent again (a reload of the page that showed the key): nothing was done again.
+    "created_before": "This network was created when this form was first sent, and its key "
+    "was shown then, once. Nothing was created again. Did not copy the key? Rotate it below.",
+    "rotated_before": "The key was already rotated since this form was shown (was the page "
+    "that showed the new key reloaded?). Nothing was rotated again: the key shown then is the "
+    "one that works. Lost it? Rotate again below.",
+}
+FORM_ID = re.compile(r"[0-9a-f]{16}")  # the ID the New network form gives its network
 
 
 def postback_url(base: str, key: str, values: dict[str, str | None]) -> str:
@@ -100,6 +114,7 @@ async def _list_page(
         raw=raw or {},
         errors=errors or {},
         done=DONE.get(done, ""),
+        form_id=secrets.token_hex(8),
     )
 
 
@@ -162,7 +177,20 @@ async def new_network(request: Request, runtime: RuntimeDep, form: FormDep) -> R
         body = NetworkIn.model_validate(raw)
     except ValidationError as exc:
         return await _list_page(request, runtime, 422, raw, _field_errors(exc))
-    return await _key_page(request, runtime, await create_network(body, runtime), rotated=False)
+    form_id = form.get("form_id", "")
+    network_id = f"net_{form_id}" if FORM_ID.fullmatch(form_id) else None
+    if network_id is not None and await _exists(runtime, network_id):
+        return await _network_page(request, runtime, network_id, 409, done="created_before")
+    created = await add_network(runtime, body, network_id)
+    return await _key_page(request, runtime, created, rotated=False)
+
+
+async def _exists(runtime: Runtime, network_id: str) -> bool:
+    try:
+        await get_network(network_id, runtime)
+    except NotFound:
+        return False
+    return True
 
 
 @router.get("/networks/{network_id}")
@@ -184,7 +212,8 @@ async def rename_network(
     except ValidationError as exc:
         return await _network_page(request, runtime, network_id, 422, raw, _field_errors(exc))
     await update_network(network_id, body, runtime)
-    return RedirectResponse(f"/ui/networks/{network_id}?done=renamed", status_code=303)
+    target = f"/ui/networks/{quote(network_id, safe='')}?done=renamed"
+    return RedirectResponse(target, status_code=303)
 
 
 @router.post("/networks/{network_id}/rotate-key")
@@ -198,8 +227,19 @@ async def rotate_key(
         body = KeyRotationIn.model_validate({"grace_hours": raw["grace_hours"] or 0})
     except ValidationError as exc:
         return await _network_page(request, runtime, network_id, 422, raw, _field_errors(exc))
+    if _changed_since(form.get("seen", ""), (await get_network(network_id, runtime)).updated_at):
+        return await _network_page(request, runtime, network_id, 409, done="rotated_before")
     rotated = await rotate_network_key(network_id, runtime, body)
     return await _key_page(request, runtime, rotated, rotated=True)
+
+
+def _changed_since(seen: str, updated_at: datetime) -> bool:
+    """Whether the network changed after the form was shown (`seen`: its `updated_at`
+    then); a form without it is not checked."""
+    try:
+        return bool(seen) and datetime.fromisoformat(seen) != updated_at
+    except ValueError:
+        return True
 
 
 @router.post("/networks/{network_id}/delete")
