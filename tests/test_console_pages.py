@@ -45,7 +45,9 @@ async def test_the_list_shows_conversions_filtered_in_the_workspace_timezone(
     await sign_in(relay)
     page = await relay.http.get("/ui/conversions", params={"campaign_id": campaign["id"]})
     assert page.status_code == 200, page.text
-    assert conversion_id in page.text and network["name"] in page.text
+    assert conversion_id in page.text
+    assert f'<a href="/ui/networks/{network["id"]}">{network["name"]}</a>' in page.text
+    assert f'<a href="/ui/campaigns/{campaign["id"]}">{campaign["name"]}</a>' in page.text
     assert "12.50 USD" in page.text and f"Times in {ZONE}" in page.text
     received = datetime.fromisoformat((await relay.conversion(conversion_id))["received_at"])
     assert received.isoformat().endswith("+05:45")
@@ -129,6 +131,12 @@ async def test_a_conversion_shows_every_attempt_and_never_a_token(
     assert "Redeliver" not in page.text  # nothing failed
     link = f"/namespaces/default/workflows?query=WorkflowId%20%3D%20%22{conversion_id}%22"
     assert f'href="http://127.0.0.1:8233{link}"' in page.text
+
+    # A pixel deleted since keeps the name it was logged with.
+    path = f"/api/campaigns/{stored['campaign_id']}/pixels/{fire['pixel_id']}"
+    assert (await relay.http.delete(path, headers=relay.admin)).status_code == 204
+    later = await relay.http.get(f"/ui/conversions/{conversion_id}")
+    assert f"pixel: {fire['pixel_name']} ({fire['platform']}, deleted)" in later.text
 
 
 async def test_a_failed_fire_is_redelivered_from_the_page(relay: Relay) -> None:

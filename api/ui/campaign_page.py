@@ -122,6 +122,7 @@ async def show_campaign(
         created=campaign.created_at.astimezone(zone),
         zone=str(zone),
         link=tracking_link(request, runtime, campaign.id),
+        public_url_set=runtime.settings.public_url is not None,
         pixels=pixels,
         pixel_names={p.id: f"{p.name} ({p.platform.value})" for p in pixels},
         customs=customs,

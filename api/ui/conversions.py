@@ -201,6 +201,8 @@ async def _send_names(runtime: Runtime, conversion: ConversionOut) -> dict[str, 
     logged (secrets redacted), else its ID."""
     pixels = await runtime.run(runtime.config.list_pixels, conversion.campaign_id)
     names = {p.id: f"{p.name} ({p.platform.value})" for p in pixels}
+    for fire in conversion.fires:  # a pixel deleted since: its name as it was logged
+        names.setdefault(fire.pixel_id, f"{fire.pixel_name} ({fire.platform.value}, deleted)")
     for attempt in conversion.postbacks:
         names[attempt.postback_id] = f"{attempt.method} {attempt.url}"
     return names

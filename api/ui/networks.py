@@ -86,6 +86,7 @@ def _urls(request: Request, runtime: Runtime, key: str) -> dict[str, Any]:
     return {
         "url": postback_url(base, key, dict(GENERIC)),
         "variants": [(p, platform_url(base, key, p)) for p in PLATFORMS],
+        "public_url_set": runtime.settings.public_url is not None,
     }
 
 
