@@ -97,6 +97,7 @@ def _banner(settings: Settings, ui_url: str | None, admin_token: str) -> str:
     lines = [
         "Relay is up.",
         f"  API:          {api_url}   (OpenAPI: {api_url}/docs)",
+        f"  Console:      {api_url}/ui   (sign in with the admin token)",
         f"  Temporal UI:  {ui_url or 'external cluster'}",
         f"  Admin token:  {admin_token}",
         f"  Data dir:     {settings.data_dir.resolve()}",

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from api.deps import RuntimeDep
 from api.routes.campaigns import list_campaigns
+from api.routes.networks import list_networks
 from api.routes.reading import workspace_zone
 from api.ui.overview_chart import SERIES_NAMES, STATE_NAMES, bucket_name, charts
 from api.ui.pages import ConsoleRoute, SessionDep, render
@@ -130,4 +131,5 @@ async def overview_page(request: Request, runtime: RuntimeDep, session: SessionD
         failing=failing,
         names=await _send_names(runtime, attention),
         lists=lists,
+        has_networks=bool(await list_networks(runtime)),
     )
