@@ -1,5 +1,6 @@
 """The console in a real browser (Chromium, tests/browser.py): a page without a session
-leads to sign-in and back; a failed fire is redelivered by clicking its button."""
+leads to sign-in and back; a failed fire is redelivered by clicking its button; a form
+sent without its CSRF token is refused."""
 
 import asyncio
 import time
@@ -12,6 +13,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser import chromium
+from tests.buyer import Buyer
 from tests.harness import ADMIN_TOKEN, Relay
 from tests.served import serving
 from tests.test_redelivery import _event_ids, _failed
@@ -59,3 +61,25 @@ async def test_a_buyer_signs_in_and_redelivers_a_failed_fire(relay: Relay) -> No
     assert "failed" in before and ADMIN_TOKEN not in before
     assert "COMPLETED" in after and "delivered" in after
     assert [status for _, status in _event_ids(relay, pixel)] == [400, 200]
+
+
+def _forged_form(base: str) -> tuple[str, str]:
+    """Sign in, then send the New network form with its CSRF field emptied; the page the
+    answer shows, and what the list shows afterwards."""
+    with chromium() as browser:
+        buyer = Buyer(browser, base)
+        buyer.sign_in("/ui/networks")
+        browser.execute_script("document.querySelector('#new-network [name=csrf]').value = ''")
+        buyer.submit("new-network", {"name": "Forged without CSRF"})
+        without_csrf = buyer.text()
+        buyer.open("/ui/networks")
+        return without_csrf, buyer.text()
+
+
+async def test_a_change_without_the_csrf_token_is_refused_in_the_browser(relay: Relay) -> None:
+    async with serving(relay.runtime) as base:
+        refused, listed = await asyncio.to_thread(_forged_form, base)
+    assert "403" in refused and "CSRF token is missing or wrong" in refused
+    assert "Forged without CSRF" not in listed
+    networks = (await relay.http.get("/api/networks", headers=relay.admin)).json()
+    assert all(n["name"] != "Forged without CSRF" for n in networks)
