@@ -193,7 +193,7 @@ async def test_pixels_of_both_platforms_and_both_tiktok_flavours(relay: Relay) -
         == "SECRET-new-token-5678"
     )
 
-    deleted = await _post(relay, f"{path}/pixels/{old['id']}/delete", csrf=csrf)
+    deleted = await _post(relay, f"{path}/pixels/{old['id']}/delete", csrf=csrf, confirm="yes")
     assert deleted.status_code == 303
     left = await _api(relay, f"/api/campaigns/{campaign['id']}/pixels")
     assert old["id"] not in {p["id"] for p in left} and len(left) == 2
@@ -310,7 +310,7 @@ async def test_custom_conversions_and_outbound_postbacks_are_added_and_deleted(
     assert "SECRET-" not in page.text and "{sub5}" in page.text
 
     for kind, record in (("custom-conversions", custom), ("postbacks", postback)):
-        gone = await _post(relay, f"{path}/{kind}/{record['id']}/delete", csrf=csrf)
+        gone = await _post(relay, f"{path}/{kind}/{record['id']}/delete", csrf=csrf, confirm="yes")
         assert gone.status_code == 303, gone.text
         assert await _api(relay, f"{api}/{kind}") == []
 

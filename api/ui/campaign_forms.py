@@ -21,8 +21,10 @@ NOTICES = {
     "pixel-saved": "Pixel saved.",
     "pixel-deleted": "Pixel deleted. Its fire logs are kept.",
     "custom-conversion-added": "Custom conversion added.",
+    "custom-conversion-saved": "Custom conversion saved.",
     "custom-conversion-deleted": "Custom conversion deleted.",
     "postback-added": "Outbound postback added.",
+    "postback-saved": "Outbound postback saved.",
     "postback-deleted": "Outbound postback deleted.",
 }
 

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from api.deps import RuntimeDep
 from api.routes.campaigns import get_campaign
 from api.routes.funnel import list_custom_conversions, list_outbound_postbacks
-from api.routes.pixels import create_pixel, delete_pixel, list_pixels, update_pixel
+from api.routes.pixels import create_pixel, list_pixels, update_pixel
 from api.routes.reading import workspace_zone
 from api.schemas import PixelIn, PixelPatch
 from api.ui.campaign_forms import (
@@ -27,7 +27,7 @@ from api.ui.campaign_forms import (
     ticked,
 )
 from api.ui.pages import ConsoleRoute, FormDep, SessionDep, public_base, render
-from relay.models import Campaign, Pixel, Platform
+from relay.models import Campaign, CustomConversion, OutboundPostback, Pixel, Platform
 from relay.outbound import MACROS, redact_url
 from relay.platforms.facts import TikTokApi
 from relay.runtime import Runtime
@@ -78,6 +78,44 @@ def _pixel_values(pixel: Pixel) -> dict[str, str]:
     }
 
 
+def _custom_values(custom: CustomConversion) -> dict[str, str]:
+    return {
+        "inbound_event": custom.inbound_event,
+        "pixel": custom.pixel_id,
+        "event_name": custom.event_name,
+    }
+
+
+def _postback_values(postback: OutboundPostback) -> dict[str, str]:
+    """The URL template is not filled in: it may hold a secret (an empty field keeps it)."""
+    return {"url_template": "", "method": postback.method, "events": ", ".join(postback.events)}
+
+
+def _forms(
+    campaign: Campaign,
+    pixels: list[Pixel],
+    customs: list[CustomConversion],
+    postbacks: list[OutboundPostback],
+) -> dict[str, FormState]:
+    """Every form of the page by its name, filled with the current values."""
+    items = [
+        *(("pixel", p.id) for p in pixels),
+        *(("custom", c.id) for c in customs),
+        *(("postback", p.id) for p in postbacks),
+    ]
+    return {
+        "campaign": FormState(campaign_values(campaign)),
+        "new-pixel": FormState({"primary": "on", "tiktok_api": TikTokApi.EVENTS_2_0.value}),
+        "new-custom-conversion": FormState(),
+        "new-outbound-postback": FormState({"method": "GET"}),
+        "delete": FormState(),
+        **{f"pixel-{p.id}": FormState(_pixel_values(p)) for p in pixels},
+        **{f"custom-{c.id}": FormState(_custom_values(c)) for c in customs},
+        **{f"postback-{p.id}": FormState(_postback_values(p)) for p in postbacks},
+        **{f"delete-{kind}-{item_id}": FormState() for kind, item_id in items},
+    }
+
+
 def tracking_link(request: Request, runtime: Runtime, campaign_id: str) -> str:
     """The link ads point at: `/c/{campaign_id}` on RELAY_PUBLIC_URL, else on this host."""
     return f"{public_base(request, runtime)}/c/{quote(campaign_id, safe='')}"
@@ -101,14 +139,7 @@ async def show_campaign(
     customs = await list_custom_conversions(campaign_id, runtime)
     postbacks = await list_outbound_postbacks(campaign_id, runtime)
     zone = await workspace_zone(runtime)
-    forms = {
-        "campaign": FormState(campaign_values(campaign)),
-        "new-pixel": FormState({"primary": "on", "tiktok_api": TikTokApi.EVENTS_2_0.value}),
-        "new-custom-conversion": FormState(),
-        "new-outbound-postback": FormState({"method": "GET"}),
-        "delete": FormState(),
-        **{f"pixel-{p.id}": FormState(_pixel_values(p)) for p in pixels},
-    }
+    forms = _forms(campaign, pixels, customs, postbacks)
     error = ""
     if failed is not None:
         if failed[0] not in forms:  # e.g. a pixel deleted meanwhile: no form to show it in
@@ -208,11 +239,3 @@ async def edit_pixel(
     return await change(
         request, runtime, campaign_id, refill, (PixelPatch, body, call), "pixel-saved"
     )
-
-
-@router.post("/campaigns/{campaign_id}/pixels/{pixel_id}/delete")
-async def remove_pixel(
-    campaign_id: str, pixel_id: str, runtime: RuntimeDep, form: FormDep
-) -> Response:
-    await delete_pixel(campaign_id, pixel_id, runtime)
-    return to_campaign(campaign_id, "pixel-deleted")

@@ -19,7 +19,7 @@ from api.routes.campaigns import (
 from api.routes.pixels import list_pixels
 from api.routes.reading import workspace_zone
 from api.schemas import CampaignIn, CampaignPatch
-from api.ui import campaign_funnel, campaign_page
+from api.ui import campaign_deletes, campaign_funnel, campaign_page
 from api.ui.campaign_forms import NOTICES, FormState, Refusal, kept, listed, submitted
 from api.ui.campaign_page import CAMPAIGN_FIELDS, change, show_campaign, to_campaign
 from api.ui.pages import ConsoleRoute, FormDep, SessionDep, render
@@ -28,6 +28,7 @@ from relay.runtime import Runtime
 router = APIRouter(route_class=ConsoleRoute)
 router.include_router(campaign_page.router)
 router.include_router(campaign_funnel.router)
+router.include_router(campaign_deletes.router)
 
 NEW_CAMPAIGN = FormState({"currency": "USD", "attribution_window_days": "30"})
 
@@ -103,7 +104,7 @@ async def remove_campaign(
     """Delete a campaign once the form's `confirm` box is ticked: its tracking link stops;
     its recorded conversions and logs stay."""
     if not form.get("confirm"):
-        refused = FormState(errors={"confirm": "tick the box to confirm the deletion"})
+        refused = FormState(errors={"confirm": campaign_deletes.UNCONFIRMED})
         return await show_campaign(request, runtime, campaign_id, 422, ("delete", refused))
     await delete_campaign(campaign_id, runtime)
     return RedirectResponse("/ui/campaigns?done=deleted", status_code=303)
