@@ -11,7 +11,7 @@ from starlette.responses import Response
 from api.deps import RuntimeDep
 from api.routes.funnel import delete_custom_conversion, delete_outbound_postback
 from api.routes.pixels import delete_pixel
-from api.ui.campaign_forms import FormState
+from api.ui.campaign_forms import FormState, ticked
 from api.ui.campaign_page import show_campaign, to_campaign
 from api.ui.pages import ConsoleRoute, FormDep
 from relay.runtime import Runtime
@@ -33,11 +33,22 @@ async def confirmed_delete(
     notice `which[1]`; unticked, the page again (422) with the message next to the box of
     the form `which[0]` names, and nothing deleted."""
     form_name, done = which
-    if not form.get("confirm"):
-        refused = FormState(errors={"confirm": UNCONFIRMED})
-        return await show_campaign(request, runtime, campaign_id, 422, (form_name, refused))
+    refused = await unconfirmed(request, runtime, campaign_id, form, form_name)
+    if refused is not None:
+        return refused
     await delete()
     return to_campaign(campaign_id, done)
+
+
+async def unconfirmed(
+    request: Request, runtime: Runtime, campaign_id: str, form: dict[str, str], form_name: str
+) -> Response | None:
+    """The campaign's page again (422) with the message next to the box of the form
+    `form_name` names, if its `confirm` box is not ticked; else None."""
+    if ticked(form, "confirm"):
+        return None
+    refused = FormState(errors={"confirm": UNCONFIRMED})
+    return await show_campaign(request, runtime, campaign_id, 422, (form_name, refused))
 
 
 @router.post("/campaigns/{campaign_id}/pixels/{pixel_id}/delete")

@@ -21,7 +21,7 @@ from api.routes.reading import workspace_zone
 from api.schemas import CampaignIn, CampaignPatch
 from api.ui import campaign_deletes, campaign_funnel, campaign_page
 from api.ui.campaign_forms import NOTICES, FormState, Refusal, kept, listed, submitted
-from api.ui.campaign_page import CAMPAIGN_FIELDS, change, show_campaign, to_campaign
+from api.ui.campaign_page import CAMPAIGN_FIELDS, change, to_campaign
 from api.ui.pages import ConsoleRoute, FormDep, SessionDep, render
 from relay.runtime import Runtime
 
@@ -103,8 +103,8 @@ async def remove_campaign(
 ) -> Response:
     """Delete a campaign once the form's `confirm` box is ticked: its tracking link stops;
     its recorded conversions and logs stay."""
-    if not form.get("confirm"):
-        refused = FormState(errors={"confirm": campaign_deletes.UNCONFIRMED})
-        return await show_campaign(request, runtime, campaign_id, 422, ("delete", refused))
+    refused = await campaign_deletes.unconfirmed(request, runtime, campaign_id, form, "delete")
+    if refused is not None:
+        return refused
     await delete_campaign(campaign_id, runtime)
     return RedirectResponse("/ui/campaigns?done=deleted", status_code=303)

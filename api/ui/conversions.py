@@ -28,7 +28,7 @@ from api.routes.redeliveries import (
     redelivery_status,
     start_redelivery,
 )
-from api.ui.pages import ConsoleRoute, FormDep, SessionDep, render
+from api.ui.pages import ConsoleRoute, FormDep, SessionDep, field_errors, render
 from relay.delivery_states import DeliveryState
 from relay.errors import Conflict, InvalidField, NotFound
 from relay.platforms.event_names import normalize_event_type
@@ -78,7 +78,7 @@ def read_filters(kind: type[F], raw: dict[str, str]) -> tuple[F, dict[str, str]]
     try:
         filters = kind.model_validate(raw)
     except ValidationError as exc:
-        return kind(), _field_errors(exc)
+        return kind(), field_errors(exc)
     if filters.since and filters.until and filters.since >= filters.until:
         return filters, {"until": "must be later than since"}
     return filters, {}
@@ -88,10 +88,6 @@ class ConversionFilters(ListFilters):
     network_id: Text = None
     event: Text = None
     state: DeliveryState | None = None
-
-
-def _field_errors(exc: ValidationError) -> dict[str, str]:
-    return {str(e["loc"][0]): str(e["msg"]) for e in exc.errors() if e["loc"]}
 
 
 @router.get("/conversions")

@@ -30,8 +30,7 @@ from api.routes.networks import (
 )
 from api.routes.reading import in_zone, workspace_zone
 from api.schemas import KeyRotationIn, NetworkIn, NetworkPatch
-from api.ui.conversions import _field_errors
-from api.ui.pages import ConsoleRoute, FormDep, SessionDep, public_base, render
+from api.ui.pages import ConsoleRoute, FormDep, SessionDep, field_errors, public_base, render
 from api.ui.postback_macros import PLATFORMS, Platform
 from relay.errors import NotFound
 from relay.runtime import Runtime
@@ -177,7 +176,7 @@ async def new_network(request: Request, runtime: RuntimeDep, form: FormDep) -> R
     try:
         body = NetworkIn.model_validate(raw)
     except ValidationError as exc:
-        return await _list_page(request, runtime, 422, raw, _field_errors(exc))
+        return await _list_page(request, runtime, 422, raw, field_errors(exc))
     form_id = form.get("form_id", "")
     network_id = f"net_{form_id}" if FORM_ID.fullmatch(form_id) else None
     if network_id is not None and await _exists(runtime, network_id):
@@ -211,7 +210,7 @@ async def rename_network(
     try:
         body = NetworkPatch.model_validate(raw)
     except ValidationError as exc:
-        return await _network_page(request, runtime, network_id, 422, raw, _field_errors(exc))
+        return await _network_page(request, runtime, network_id, 422, raw, field_errors(exc))
     await update_network(network_id, body, runtime)
     target = f"/ui/networks/{quote(network_id, safe='')}?done=renamed"
     return RedirectResponse(target, status_code=303)
@@ -227,7 +226,7 @@ async def rotate_key(
     try:
         body = KeyRotationIn.model_validate({"grace_hours": raw["grace_hours"] or 0})
     except ValidationError as exc:
-        return await _network_page(request, runtime, network_id, 422, raw, _field_errors(exc))
+        return await _network_page(request, runtime, network_id, 422, raw, field_errors(exc))
     if _changed_since(form.get("seen", ""), (await get_network(network_id, runtime)).updated_at):
         return await _network_page(request, runtime, network_id, 409, done="rotated_before")
     rotated = await rotate_network_key(network_id, runtime, body)

@@ -17,7 +17,7 @@ from api.routes.campaigns import list_campaigns
 from api.routes.networks import list_networks
 from api.routes.reading import workspace_zone
 from api.ui.overview_chart import SERIES_NAMES, STATE_NAMES, bucket_name, charts
-from api.ui.pages import ConsoleRoute, SessionDep, render
+from api.ui.pages import ConsoleRoute, SessionDep, field_errors, render
 from relay.delivery_states import DeliveryState
 from relay.models import OutboundPostback
 from relay.runtime import Runtime
@@ -94,7 +94,7 @@ async def overview_page(request: Request, runtime: RuntimeDep, session: SessionD
     try:
         filters = OverviewFilters.model_validate(raw)
     except ValidationError as exc:
-        errors = {str(e["loc"][0]): str(e["msg"]) for e in exc.errors() if e["loc"]}
+        errors = field_errors(exc)
         filters = OverviewFilters()
     zone = await workspace_zone(runtime)
     since, until = time_range(filters.range, datetime.now(UTC), zone)

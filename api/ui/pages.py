@@ -18,6 +18,7 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from pydantic import ValidationError
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import RuntimeDep
@@ -104,6 +105,11 @@ def safe_next(value: str) -> str:
 
 def sign_in_url(next_path: str) -> str:
     return f"{SIGN_IN}?next={quote(safe_next(next_path), safe='')}"
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """A form's refusal as each field's message, to show next to it."""
+    return {str(e["loc"][0]): str(e["msg"]) for e in exc.errors() if e["loc"]}
 
 
 def public_base(request: Request, runtime: Runtime) -> str:

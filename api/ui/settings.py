@@ -12,8 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from api.deps import RuntimeDep
 from api.routes.settings import get_settings, put_settings
 from api.schemas import SettingsIn
-from api.ui.conversions import _field_errors
-from api.ui.pages import ConsoleRoute, FormDep, SessionDep, render
+from api.ui.pages import ConsoleRoute, FormDep, SessionDep, field_errors, render
 from relay.errors import InvalidField
 from relay.runtime import Runtime
 
@@ -61,7 +60,7 @@ async def save_settings(request: Request, runtime: RuntimeDep, form: FormDep) ->
     try:
         await put_settings(SettingsIn.model_validate(raw), runtime)
     except ValidationError as exc:
-        return await _page(request, runtime, 422, raw, _field_errors(exc))
+        return await _page(request, runtime, 422, raw, field_errors(exc))
     except InvalidField as exc:
         return await _page(request, runtime, exc.status_code, raw, {"timezone": exc.message})
     return RedirectResponse("/ui/settings?saved=1", status_code=303)
