@@ -37,7 +37,23 @@ async def _call(relay: Relay, method: str, path: str, body: Any = None) -> tuple
 async def test_the_key_is_shown_at_creation_only_and_stored_as_a_keyed_hash(
     relay: Relay, clickhouse: ClickHouse, keys: KeyRing
 ) -> None:
-    created = await relay.network()
+    clickhouse.command("SYSTEM STOP MERGES networks")  # keep every version to inspect
+    try:
+        created = await relay.network()
+        rows = await _versions_after_reads_and_a_rename(relay, clickhouse, created)
+    finally:
+        clickhouse.command("SYSTEM START MERGES networks")
+    key = created["postback_key"]
+    assert len(rows) == 2  # created, renamed
+    assert not any(key in str(value) for row in rows for value in row)
+    found = await relay.runtime.run(relay.runtime.config.get, Network, created["id"])
+    assert found is not None and found.postback_key_hash == keys.keyed_hash(key)
+    assert await _accepted(relay, key)  # still accepted after the rename
+
+
+async def _versions_after_reads_and_a_rename(
+    relay: Relay, clickhouse: ClickHouse, created: dict[str, Any]
+) -> list[tuple[Any, ...]]:
     key, path = created["postback_key"], f"/api/networks/{created['id']}"
     assert await _accepted(relay, key)
     for method, url, body in (
@@ -49,12 +65,7 @@ async def test_the_key_is_shown_at_creation_only_and_stored_as_a_keyed_hash(
         assert response.status_code == 200
         assert key not in response.text and "postback_key" not in response.text, url
         assert "hash" not in response.text, url
-    rows = _stored_rows(clickhouse, created["id"])
-    assert len(rows) == 2  # created, renamed
-    assert not any(key in str(value) for row in rows for value in row)
-    found = await relay.runtime.run(relay.runtime.config.get, Network, created["id"])
-    assert found is not None and found.postback_key_hash == keys.keyed_hash(key)
-    assert await _accepted(relay, key)  # still accepted after the rename
+    return _stored_rows(clickhouse, created["id"])
 
 
 async def test_rotation_shows_a_new_key_once_and_retires_the_old_one(relay: Relay) -> None:
