@@ -131,6 +131,15 @@ def physical_rows(clickhouse: ClickHouse, conversion_id: str) -> int:
     return int(result.result_rows[0][0])
 
 
+def network_conversions(clickhouse: ClickHouse, network_id: str) -> int:
+    """Conversions recorded for one network (FINAL: merges and other tests' writes aside)."""
+    result = clickhouse.query(
+        "SELECT count() FROM conversions FINAL WHERE network_id = {id:String}",
+        parameters={"id": network_id},
+    )
+    return int(result.result_rows[0][0])
+
+
 @asynccontextmanager
 async def running_relay(
     env: WorkflowEnvironment,

@@ -7,7 +7,7 @@ import pytest
 
 from relay.errors import BadParameter
 from relay.postback_params import parse_postback
-from tests.harness import Relay
+from tests.harness import Relay, network_conversions
 
 MANY = "&".join(f"p{i}=x" for i in range(64))
 
@@ -33,23 +33,17 @@ EDGES = [
 ]
 
 
-async def _conversion_count(relay: Relay) -> int:
-    result = relay.runtime.clickhouse.query("SELECT count() FROM conversions")
-    return int(result.result_rows[0][0])
-
-
 @pytest.mark.parametrize(("query", "param"), EDGES)
 async def test_event_id_refuses_what_postback_refuses_with_the_same_error(
     relay: Relay, query: str, param: str
 ) -> None:
     network = await relay.network()
-    before = await _conversion_count(relay)
     postback = await relay.http.get(f"/postback?key={network['postback_key']}&{query}")
     event_id = await relay.http.get(f"/api/event-id?{query}")
     assert postback.status_code == 400, postback.text
     assert postback.json()["error"]["param"] == param
     assert (event_id.status_code, event_id.json()) == (postback.status_code, postback.json())
-    assert await _conversion_count(relay) == before
+    assert network_conversions(relay.runtime.clickhouse, network["id"]) == 0
 
 
 async def test_event_id_and_postback_give_the_same_id_for_the_same_input(relay: Relay) -> None:
@@ -74,7 +68,6 @@ async def test_duplicate_json_keys_are_refused_naming_the_key(
     relay: Relay, body: str, param: str
 ) -> None:
     network = await relay.network()
-    before = await _conversion_count(relay)
     response = await relay.http.post(
         f"/postback?key={network['postback_key']}",
         content=body,
@@ -84,7 +77,7 @@ async def test_duplicate_json_keys_are_refused_naming_the_key(
     error = response.json()["error"]
     assert error["param"] == param
     assert "given twice" in error["message"]
-    assert await _conversion_count(relay) == before
+    assert network_conversions(relay.runtime.clickhouse, network["id"]) == 0
 
 
 async def test_a_json_key_repeated_with_the_same_value_is_read_once(relay: Relay) -> None:
