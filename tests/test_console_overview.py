@@ -10,14 +10,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from api.ui.overview_chart import bucket_name
+from relay.crypto import KeyRing
 from relay.store.database import apply_migrations, open_clickhouse
 from relay.store.overview import Overview, bucket_starts
 from relay.store.pool import ClickHouse
 from tests.console import csrf_of, sign_in
-from tests.harness import Relay
-from tests.platform_server import Scripted
+from tests.harness import Relay, running_relay
+from tests.platform_server import PlatformServer, Scripted
 from tests.test_redelivery import BAD_TOKEN, _ended
 from tests.traffic_source import TrafficSource
 
@@ -119,6 +121,27 @@ async def test_an_empty_range_says_so(relay: Relay) -> None:
     assert "No conversion was received in this range" in page.text
     assert "<svg" not in page.text and "Nothing failed for good" in page.text
     assert 'value="7d" selected' in page.text  # the default range
+
+
+async def test_an_empty_workspace_is_led_through_its_first_steps(
+    dev_env: WorkflowEnvironment, store: ClickHouse, platforms: PlatformServer, keys: KeyRing
+) -> None:
+    async with running_relay(dev_env, store, platforms, keys) as relay:
+        await sign_in(relay)
+
+        async def steps() -> list[str]:
+            """The Getting started list's items, each up to its link; none once set up."""
+            page = await relay.http.get("/ui/overview")
+            assert page.status_code == 200, page.text
+            found = re.search(r'id="getting-started".*?<ol>(.*?)</ol>', page.text, re.S)
+            items = re.findall(r"<li>(.*?)</li>", found.group(1), re.S) if found else []
+            return [item.split("<a")[0] for item in items]
+
+        assert await steps() == ["", "", "Conversions then show here and under "]
+        await relay.campaign()
+        assert await steps() == ["✓ ", "", "Conversions then show here and under "]
+        await relay.network()
+        assert await steps() == []  # set up: the block is gone
 
 
 async def test_a_bad_range_is_shown_next_to_its_field(relay: Relay) -> None:
