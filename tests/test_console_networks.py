@@ -78,6 +78,7 @@ async def test_a_new_network_shows_its_key_once_and_urls_that_work(relay: Relay)
         values: dict[str | None, str] = {
             platform.click_id: platform_click,
             platform.payout: "3.10",
+            platform.currency: "GBP",
             platform.txid: f"T-{platform.slug}",
             platform.event: "sale",
         }
@@ -90,6 +91,10 @@ async def test_a_new_network_shows_its_key_once_and_urls_that_work(relay: Relay)
         ids.append(sent.json()["conversion_id"])
     for conversion_id in ids:
         await relay.result(conversion_id)
+    for platform, conversion_id in zip(PLATFORMS, ids[1:], strict=True):
+        recorded = await relay.conversion(conversion_id)
+        assert recorded["txid"] == (f"T-{platform.slug}" if platform.txid else ""), platform
+        assert recorded["currency"] == ("GBP" if platform.currency else "USD"), platform
     first: dict[str, Any] = await relay.conversion(ids[0])
     assert first["network_id"] == network["id"] and first["click_id"] == click_id
     assert first["txid"] == "ORDER-1" and first["currency"] == "EUR"

@@ -74,6 +74,7 @@ def platform_url(base: str, key: str, platform: Platform) -> str:
         {
             "click_id": platform.click_id,
             "payout": platform.payout,
+            "currency": platform.currency,
             "txid": platform.txid,
             "event": platform.event,
         },

@@ -10,7 +10,7 @@ integration guide that quotes it); a macro that could not be confirmed is left o
 the parameter is not sent, and Relay uses its default), and a platform whose payout macro
 could not be confirmed is not listed at all. Left out for that reason: Voluum, Binom and
 ClickFlare (their traffic-source postback documents `{externalid}` for the click, but the
-payout token could not be confirmed), RedTrack and Impact (not confirmed).
+payout token could not be confirmed), RedTrack, Scaleo, Offer18 and Impact (not confirmed).
 """
 
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ class Platform:
     txid: str | None
     event: str | None
     source: str  # where the macros were confirmed
+    currency: str | None = None  # the payout's currency, where the platform has a macro
 
 
 PLATFORMS: tuple[Platform, ...] = (
@@ -61,6 +62,22 @@ PLATFORMS: tuple[Platform, ...] = (
         "#leadid#",
         None,
         "support.getcake.com/support/solutions/articles/5000545788",
+    ),
+    # Affise: "There is no clickid macro for Affiliate postback on Affise. Use {sub1} - {sub8}
+    # macros to pass this value"; {sum} "Conversion payout", {currency} "Currency",
+    # {transactionid} "Conversion identifier of the advertiser", {goal} "Goal"
+    # (help-center.affise.com/en/articles/6483741-affiliate-postback-url-macros).
+    Platform(
+        "affise",
+        "Affise",
+        "Affiliate network",
+        "sub1",
+        "{sub1}",
+        "{sum}",
+        "{transactionid}",
+        "{goal}",
+        "help-center.affise.com/en/articles/6483741-affiliate-postback-url-macros",
+        currency="{currency}",
     ),
     # HasOffers / TUNE: {aff_sub} and {payout}, as Voluum's and Trackly's TUNE guides give the
     # postback (feedback.voluum.com/knowledgebase/articles/318683,
