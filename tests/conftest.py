@@ -69,6 +69,19 @@ def clickhouse(clickhouse_location: tuple[str, str]) -> Iterator[ClickHouse]:
     client.close()
 
 
+@pytest.fixture
+def store(clickhouse_location: tuple[str, str]) -> Iterator[ClickHouse]:
+    """A fresh database of its own on the session's engine, migrated: only the rows a test
+    inserts (the shared one holds every other test's)."""
+    dsn, _ = clickhouse_location
+    database = f"relay_store_{uuid.uuid4().hex[:8]}"
+    client = open_clickhouse(dsn, database, pool_size=2)
+    apply_migrations(client)
+    yield client
+    client.command(f"DROP DATABASE {database}")
+    client.close()
+
+
 @pytest.fixture(scope="session")
 def platforms() -> Iterator[PlatformServer]:
     with PlatformServer() as server:

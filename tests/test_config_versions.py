@@ -2,29 +2,13 @@
 write that follows another wins even when the earlier writer's clock ran ahead."""
 
 import time
-import uuid
-from collections.abc import Iterator
-
-import pytest
 
 from relay.models import Network
 from relay.store.config import ConfigStore
-from relay.store.database import apply_migrations, open_clickhouse
 from relay.store.pool import ClickHouse
 from relay.store.rows import utc_now
 
 DAY_NS = 86_400 * 10**9
-
-
-@pytest.fixture
-def store(clickhouse_location: tuple[str, str]) -> Iterator[ClickHouse]:
-    dsn, _ = clickhouse_location
-    database = f"relay_versions_{uuid.uuid4().hex[:8]}"
-    client = open_clickhouse(dsn, database, pool_size=2)
-    apply_migrations(client)
-    yield client
-    client.command(f"DROP DATABASE {database}")
-    client.close()
 
 
 def _ahead_writer_setting(store: ClickHouse, key: str, value: str) -> int:

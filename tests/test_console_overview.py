@@ -3,7 +3,6 @@ platform, bucketed in the workspace's timezone, and the failures that need atten
 
 import asyncio
 import re
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +13,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.ui.overview_chart import bucket_name
 from relay.crypto import KeyRing
-from relay.store.database import apply_migrations, open_clickhouse
 from relay.store.overview import Overview, bucket_starts
 from relay.store.pool import ClickHouse
 from tests.console import csrf_of, sign_in
@@ -28,18 +26,6 @@ from tests.traffic_source import TrafficSource
 def source() -> Iterator[TrafficSource]:
     with TrafficSource() as running:
         yield running
-
-
-@pytest.fixture
-def store(clickhouse_location: tuple[str, str]) -> Iterator[ClickHouse]:
-    """A fresh database of its own on the session's engine: only the rows a test inserts."""
-    dsn, _ = clickhouse_location
-    database = f"relay_overview_{uuid.uuid4().hex[:8]}"
-    client = open_clickhouse(dsn, database, pool_size=1)
-    apply_migrations(client)
-    yield client
-    client.command(f"DROP DATABASE {database}")
-    client.close()
 
 
 def _numbers(page: str) -> list[int]:

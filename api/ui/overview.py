@@ -1,6 +1,7 @@
 """The Overview page: conversions received and how their sends ended (delivered, failed,
 not sendable, per platform and for outbound postbacks) over the last 24 hours, 7 or 30 days
-in the workspace's timezone, and the conversions with a send failed for good."""
+in the workspace's timezone, the sends being retried now, and the conversions with a send
+failed for good."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -22,10 +23,14 @@ from relay.delivery_states import DeliveryState
 from relay.models import OutboundPostback
 from relay.runtime import Runtime
 from relay.store.overview import FINAL_STATES, Bucket, NeedsAttention, Overview, unit_for
+from relay.store.retrying import Retrying, retrying
 
 router = APIRouter(route_class=ConsoleRoute)
 
 ATTENTION_LIMIT = 20
+# How much further back than the retry window to look for sends still retrying: a send
+# starts a little after its conversion is received, and its last retry may wait an hour.
+RETRY_MARGIN = timedelta(days=1)
 RANGES = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}
 RangeKey = Literal["24h", "7d", "30d"]
 
@@ -71,14 +76,18 @@ def totals(buckets: list[Bucket]) -> Totals:
     return Totals(sum(b.conversions for b in buckets), sends, by_series)
 
 
-async def _send_names(runtime: Runtime, attention: list[NeedsAttention]) -> dict[str, str]:
-    """What a person calls each failed send: its pixel's name and platform, its outbound
+async def _send_names(
+    runtime: Runtime, attention: list[NeedsAttention], retried: Retrying
+) -> dict[str, str]:
+    """What a person calls each listed send: its pixel's name and platform, its outbound
     postback's method and host (the URL's query may hold a secret); else its ID."""
     names: dict[str, str] = {}
-    for campaign_id in {a.campaign_id for a in attention}:
+    campaigns = {a.campaign_id for a in attention} | {s.campaign_id for s in retried.sends}
+    for campaign_id in campaigns:
         for pixel in await runtime.run(runtime.config.list_pixels, campaign_id):
             names[pixel.id] = f"{pixel.name} ({SERIES_NAMES[pixel.platform.value]})"
-    if any(f.kind == "postback" for a in attention for f in a.failed):
+    kinds = {f.kind for a in attention for f in a.failed} | {s.kind for s in retried.sends}
+    if "postback" in kinds:
         for postback in await runtime.run(runtime.config.find, OutboundPostback):
             host = urlsplit(postback.url_template).hostname or "?"
             names[postback.id] = f"Postback {postback.method} {host}"
@@ -102,6 +111,10 @@ async def overview_page(request: Request, runtime: RuntimeDep, session: SessionD
     buckets = await runtime.run(store.buckets, since, until, zone, filters.campaign_id)
     attention, failing = await runtime.run(
         store.needing_attention, since, until, ATTENTION_LIMIT, filters.campaign_id
+    )
+    lookback = timedelta(hours=runtime.settings.delivery_retry_window_h) + RETRY_MARGIN
+    retried = await runtime.run(
+        retrying, runtime.clickhouse, until, lookback, ATTENTION_LIMIT, filters.campaign_id
     )
     unit = unit_for(since, until)
     local_since = since.astimezone(zone).replace(tzinfo=None, microsecond=0)
@@ -129,7 +142,12 @@ async def overview_page(request: Request, runtime: RuntimeDep, session: SessionD
         state_names=STATE_NAMES,
         attention=[(a, a.received_at.astimezone(zone)) for a in attention],
         failing=failing,
-        names=await _send_names(runtime, attention),
+        retrying=retried,
+        retried=[
+            (r, r.received_at.astimezone(zone), r.last_at.astimezone(zone)) for r in retried.sends
+        ],
+        retry_window_h=runtime.settings.delivery_retry_window_h,
+        names=await _send_names(runtime, attention, retried),
         lists=lists,
         has_networks=bool(await list_networks(runtime)),
     )

@@ -1,0 +1,125 @@
+"""The console overview's queries on a large generated workspace, against a reference: the
+plain count of the conversions received in the range, which reads the same rows.
+
+    .venv/bin/python -m bench.console_queries                    # 1,000,000 conversions
+    .venv/bin/python -m bench.console_queries --conversions 100000
+
+Data (in-process ClickHouse, a temporary directory): conversions spread evenly over 30
+days, 2% duplicates, 20 campaigns; two pixel fires each (Meta, TikTok); a `delivery_states`
+row for each but the `--pending` share, whose fires' last attempt was retryable (sends
+being retried now), and 3% of finished ones with a failed fire (Needs attention)."""
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from zoneinfo import ZoneInfo
+
+from relay.store.database import apply_migrations, open_clickhouse
+from relay.store.overview import Overview
+from relay.store.pool import ClickHouse
+from relay.store.retrying import retrying
+
+SPAN_S = 30 * 86_400
+LOOKBACK = timedelta(hours=48)  # the overview's: the default 24 h window and a day's margin
+RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+
+
+def _generate(client: ClickHouse, count: int, pending_every: int, now: datetime) -> None:
+    """Rows from `numbers()`: n's conversion is received n * SPAN_S / count seconds ago."""
+    params = {"now": now, "count": count}
+    cid = "concat('c', toString(number))"
+    at = (
+        "{now:DateTime64(3, 'UTC')} - "
+        f"toIntervalMillisecond(intDiv(number * {SPAN_S * 1000}, {{count:UInt64}}))"
+    )
+    numbers = "FROM numbers({count:UInt64})"
+    client.command(
+        "INSERT INTO conversions (conversion_id, campaign_id, is_duplicate, attributed, "
+        f"received_at) SELECT {cid}, concat('cmp_', toString(number % 20)), "
+        f"number % 50 = 0, 1, {at} {numbers}",
+        parameters=params,
+    )
+    client.command(
+        "INSERT INTO pixels (id, platform, version) "
+        "VALUES ('px_m', 'meta', 1), ('px_t', 'tiktok', 1)"
+    )
+    pending = f"number % {pending_every} = 1"  # 0 is a duplicate's
+    failed = "number % 33 = 0"  # its Meta fire failed for good
+    client.command(
+        "INSERT INTO pixel_fires (conversion_id, pixel_id, platform, verdict, error, fired_at) "
+        f"SELECT {cid}, p.1, p.2, if({pending}, 'retryable', "
+        f"if({failed} AND p.1 = 'px_m', 'permanent', 'delivered')), '', {at} {numbers} "
+        "ARRAY JOIN [('px_m', 'meta'), ('px_t', 'tiktok')] AS p",
+        parameters=params,
+    )
+    client.command(
+        "INSERT INTO delivery_states (conversion_id, state, send_kinds, send_targets, "
+        f"send_states, send_reasons, finished_at) SELECT {cid}, "
+        f"if({failed}, 'partial', 'delivered'), ['pixel', 'pixel'], ['px_m', 'px_t'], "
+        f"if({failed}, ['failed', 'delivered'], ['delivered', 'delivered']), ['', ''], "
+        f"{at} {numbers} WHERE NOT ({pending})",
+        parameters=params,
+    )
+
+
+def _reference(client: ClickHouse, since: datetime) -> object:
+    """The plain count of the conversions received since then: the same rows, read once."""
+    return client.query(
+        "SELECT count() FROM conversions FINAL WHERE received_at >= "
+        "{since:DateTime64(3, 'UTC')} AND is_duplicate = 0",
+        parameters={"since": since},
+    ).result_rows
+
+
+def _median_ms(run: Callable[[], object], repeat: int) -> float:
+    run()  # warm
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--conversions", type=int, default=1_000_000)
+    parser.add_argument("--pending", type=float, default=0.002, help="share still retrying")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    now = datetime.now(UTC)
+    zone = ZoneInfo("Europe/Berlin")
+    with tempfile.TemporaryDirectory(prefix="relay-bench-console-") as data:
+        client = open_clickhouse(f"chdb://{data}", "relay", pool_size=1)
+        apply_migrations(client)
+        started = time.perf_counter()
+        _generate(client, args.conversions, round(1 / args.pending), now)
+        print(
+            f"generated {args.conversions:,} conversions in {time.perf_counter() - started:.1f} s"
+        )
+        overview = Overview(client)
+        rows: list[tuple[str, float, float]] = []
+        for name, span in RANGES.items():
+            since = now - span
+            ref = _median_ms(partial(_reference, client, since), args.repeat)
+            charts = _median_ms(partial(overview.buckets, since, now, zone), args.repeat)
+            failed = _median_ms(partial(overview.needing_attention, since, now, 20), args.repeat)
+            rows += [(f"charts, {name}", charts, ref), (f"needs attention, {name}", failed, ref)]
+        ref = _median_ms(partial(_reference, client, now - LOOKBACK), args.repeat)
+        retried = _median_ms(partial(retrying, client, now, LOOKBACK, 20, None), args.repeat)
+        rows.append(("retrying now (48 h)", retried, ref))
+        found = retrying(client, now, LOOKBACK, 20, None)
+        client.close()
+    print(f"{'query':<26}{'median ms':>10}{'reference ms':>14}{'ratio':>8}")
+    for name, ms, ref in rows:
+        print(f"{name:<26}{ms:>10.1f}{ref:>14.1f}{ms / ref:>7.1f}x")
+    sends = sum(found.by_series.values())
+    print(f"retrying now found {sends:,} sends of {found.conversions:,} conversions")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""The overview's Retrying now (issue 11): sends whose latest attempt failed and that are
+being retried, so an outage shows before its sends fail for good."""
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from relay.store.pool import ClickHouse
+from relay.store.retrying import retrying
+from tests.console import sign_in
+from tests.harness import Relay
+from tests.platform_server import Scripted
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+def _insert(store: ClickHouse, table: str, **row: Any) -> None:
+    store.insert(table, [list(row.values())], column_names=list(row))
+
+
+def _conversion(store: ClickHouse, cid: str, hours_ago: float, **columns: Any) -> None:
+    received = NOW - timedelta(hours=hours_ago)
+    _insert(store, "conversions", conversion_id=cid, received_at=received, **columns)
+
+
+def _fire(store: ClickHouse, cid: str, pixel: str, minutes_ago: int, verdict: str) -> None:
+    at = NOW - timedelta(minutes=minutes_ago)
+    error = "" if verdict == "delivered" else f"HTTP 503 at {minutes_ago}"
+    columns = {"pixel_id": pixel, "platform": pixel.split("_")[0], "fired_at": at}
+    _insert(store, "pixel_fires", conversion_id=cid, verdict=verdict, error=error, **columns)
+
+
+def _postback(store: ClickHouse, cid: str, postback: str, verdict: str) -> None:
+    columns = {"postback_id": postback, "sent_at": NOW - timedelta(minutes=5)}
+    _insert(store, "postback_attempts", conversion_id=cid, verdict=verdict, error="x", **columns)
+
+
+def test_only_sends_whose_latest_attempt_is_to_be_retried_are_listed(store: ClickHouse) -> None:
+    _conversion(store, "c_new", 1, campaign_id="cmp_a")
+    _fire(store, "c_new", "meta_1", 30, "retryable")
+    _fire(store, "c_new", "meta_1", 10, "retryable")  # tried twice, still failing
+    _fire(store, "c_new", "tiktok_1", 30, "retryable")
+    _fire(store, "c_new", "tiktok_1", 10, "delivered")  # retried, then delivered
+    _postback(store, "c_new", "pb_1", "permanent")  # failed for good: not retried
+    _conversion(store, "c_old", 5, campaign_id="cmp_b")
+    _fire(store, "c_old", "meta_2", 20, "retryable")
+    _postback(store, "c_old", "pb_2", "retryable")
+    # Finished (its run wrote how it ended), a duplicate, older than the lookback.
+    for cid, hours_ago, columns in (
+        ("c_done", 2, {}),
+        ("c_dupe", 2, {"is_duplicate": 1}),
+        ("c_stale", 49, {}),
+    ):
+        _conversion(store, cid, hours_ago, campaign_id="cmp_a", **columns)
+        _fire(store, cid, "meta_1", 10, "retryable")
+    _insert(store, "delivery_states", conversion_id="c_done", state="failed", finished_at=NOW)
+
+    found = retrying(store, NOW, 2 * DAY, 10, None)
+    listed = [(s.conversion_id, s.target_id, s.series, s.attempts) for s in found.sends]
+    assert listed == [
+        ("c_new", "meta_1", "meta", 2),
+        ("c_old", "meta_2", "meta", 1),
+        ("c_old", "pb_2", "postback", 1),
+    ]
+    assert found.sends[0].last_error == "HTTP 503 at 10"
+    assert found.sends[0].last_at == NOW - timedelta(minutes=10)
+    assert (found.by_series, found.conversions) == ({"meta": 2, "postback": 1}, 2)
+
+    newest = retrying(store, NOW, 2 * DAY, 1, None)  # counted in full, listed up to the limit
+    assert [s.conversion_id for s in newest.sends] == ["c_new"] and newest.conversions == 2
+    of_b = retrying(store, NOW, 2 * DAY, 10, "cmp_b")
+    assert [s.target_id for s in of_b.sends] == ["meta_2", "pb_2"] and of_b.conversions == 1
+    assert retrying(store, NOW, timedelta(hours=3), 10, None).conversions == 1  # c_new only
+    assert retrying(store, NOW, 2 * DAY, 10, "cmp_none").by_series == {}
+
+
+def _retrying_rows(page: str) -> list[str]:
+    found = re.search(r'<table class="list retrying">(.*?)</table>', page, re.S)
+    return re.findall(r"<tr>(.*?)</tr>", found.group(1), re.S)[1:] if found else []
+
+
+def _attempts(relay: Relay, conversion_id: str) -> int:
+    result = relay.runtime.clickhouse.query(
+        "SELECT count() FROM pixel_fires WHERE conversion_id = {id:String}",
+        parameters={"id": conversion_id},
+    )
+    return int(result.result_rows[0][0])
+
+
+async def test_the_overview_shows_a_send_while_it_is_retried_then_not(
+    skipping_relay: Relay,
+) -> None:
+    """On the time-skipping server, time runs as usual until the test waits for the run's
+    result: the failed fire waits 2, 4, 8 s between its three failed attempts meanwhile."""
+    relay = skipping_relay
+    network, campaign = await relay.network(), await relay.campaign()
+    pixel = await relay.pixel(campaign["id"], "meta", name="Outage pixel")
+    outage = [Scripted(status=503)] * 3
+    relay.platforms.script("meta", pixel["platform_pixel_id"], *outage)
+    click_id = await relay.click(campaign["id"])
+    answer = await relay.postback(key=network["postback_key"], click_id=click_id)
+    conversion_id = answer.json()["conversion_id"]
+    for _ in range(200):  # until the first failed attempt is logged
+        if _attempts(relay, conversion_id):
+            break
+        await asyncio.sleep(0.05)
+    await sign_in(relay)
+
+    page = await relay.http.get("/ui/overview", params={"campaign_id": campaign["id"]})
+    assert page.status_code == 200, page.text
+    [row] = _retrying_rows(page.text)
+    assert conversion_id in row and "Outage pixel (Meta)" in row and "meta error 2" in row
+    assert "1 send of 1 conversion of this campaign failed its last attempt" in page.text
+
+    await relay.result(conversion_id)  # the fourth attempt delivers
+    page = await relay.http.get("/ui/overview", params={"campaign_id": campaign["id"]})
+    assert _retrying_rows(page.text) == []
+    assert "No send is being retried for this campaign." in page.text
