@@ -113,6 +113,7 @@ async def test_the_overview_shows_a_send_while_it_is_retried_then_not(
     [row] = _retrying_rows(page.text)
     assert conversion_id in row and "Outage pixel (Meta)" in row and "meta error 2" in row
     assert "1 send of 1 conversion of this campaign failed its last attempt" in page.text
+    assert "Relay keeps retrying each for up to 24 hours" in page.text
 
     await relay.result(conversion_id)  # the fourth attempt delivers
     page = await relay.http.get("/ui/overview", params={"campaign_id": campaign["id"]})
