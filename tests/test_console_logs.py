@@ -25,6 +25,13 @@ async def test_pixel_logs_list_attempts_and_filter_them(relay: Relay) -> None:
         "/ui/pixel-logs", params={"campaign_id": campaign_id, "platform": "tiktok"}
     )
     assert "No attempt matches." in tiktok.text
+    other = await relay.network()
+    for params, found in (({"event": "Purchase"}, True), ({"network_id": other["id"]}, False)):
+        listed = await relay.http.get(
+            "/ui/pixel-logs", params={"campaign_id": campaign_id, **params}
+        )
+        assert (f'href="/ui/conversions/{conversion_id}"' in listed.text) is found, params
+    assert 'name="network_id"' in listed.text and 'name="event"' in listed.text
 
 
 async def test_a_bad_pixel_log_filter_is_shown_next_to_its_field(relay: Relay) -> None:
@@ -48,7 +55,7 @@ async def test_postback_logs_list_attempts_with_secrets_redacted(relay: Relay) -
         path = f"/api/campaigns/{campaign['id']}/postbacks"
         await relay.post(path, {"url_template": template})
         click_id = await relay.click(campaign["id"])
-        answer = await relay.postback(key=network["postback_key"], click_id=click_id)
+        answer = await relay.postback(key=network["postback_key"], click_id=click_id, event="Lead")
         conversion_id = answer.json()["conversion_id"]
         await relay.result(conversion_id)
     await sign_in(relay)
@@ -62,5 +69,16 @@ async def test_postback_logs_list_attempts_with_secrets_redacted(relay: Relay) -
         "/ui/postback-logs", params={"campaign_id": campaign["id"], "outcome": "false"}
     )
     assert "No attempt matches." in failed_only.text
+    other = await relay.network()
+    for params, found in (
+        ({"network_id": network["id"], "event": "LEAD"}, True),  # read as the API reads events
+        ({"network_id": other["id"]}, False),
+        ({"event": "sale"}, False),
+    ):
+        listed = await relay.http.get(
+            "/ui/postback-logs", params={"campaign_id": campaign["id"], **params}
+        )
+        assert listed.status_code == 200, listed.text
+        assert (f'href="/ui/conversions/{conversion_id}"' in listed.text) is found, params
     bad = await relay.http.get("/ui/postback-logs", params={"since": "yesterday"})
     assert bad.status_code == 422 and 'id="since-error"' in bad.text

@@ -44,6 +44,19 @@ async def test_pixel_logs_filter_and_page(relay: Relay) -> None:
     bad = await relay.http.get("/api/pixel-logs", params={"limit": "0"}, headers=relay.admin)
     assert bad.status_code == 422 and bad.json()["error"]["param"] == "limit"
 
+    # A lead from another network: its fires, by network and by the event name sent.
+    other = await relay.network()
+    click_id = await relay.click(campaign["id"])
+    answer = await relay.postback(key=other["postback_key"], click_id=click_id, event="lead")
+    lead = answer.json()["conversion_id"]
+    await relay.result(lead)
+    of_other = await page(network_id=other["id"])
+    assert of_other["total"] == 2 and {i["conversion_id"] for i in of_other["items"]} == {lead}
+    assert (await page(network_id=network["id"]))["total"] == 6
+    sent = {i["platform"]: i["event_name"] for i in of_other["items"]}
+    leads = await page(campaign_id=campaign["id"], event_name=sent["meta"], platform="meta")
+    assert [i["conversion_id"] for i in leads["items"]] == [lead]
+
 
 async def test_times_are_shown_in_the_workspace_timezone(relay: Relay) -> None:
     network = await relay.network()

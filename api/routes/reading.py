@@ -71,9 +71,14 @@ class Window:
         self.success, self.since, self.until = success, since, until
         self.limit, self.offset = limit, offset
 
-    def filter(self, zone: ZoneInfo, **equals: str | None) -> AttemptFilter:
+    def filter(
+        self, zone: ZoneInfo, conversion_network: str | None = None, **equals: str | None
+    ) -> AttemptFilter:
+        """`equals` are the list's own columns; `conversion_network` keeps the attempts of
+        that network's conversions (attempt logs have no network column)."""
         return AttemptFilter(
             equals={k: v for k, v in equals.items() if v is not None},
+            conversion_network=conversion_network,
             success=self.success,
             since=_aware(self.since, zone),
             until=_aware(self.until, zone),
@@ -180,15 +185,21 @@ async def pixel_logs(
     campaign_id: str | None = None,
     pixel_id: str | None = None,
     platform: Platform | None = None,
+    network_id: str | None = None,
+    event_name: Annotated[
+        str | None, Query(description="the event name sent, e.g. Purchase")
+    ] = None,
 ) -> Page[PixelFire]:
     """Pixel delivery attempts, newest first, filtered and paged."""
     zone = await workspace_zone(runtime)
     where = window.filter(
         zone,
+        conversion_network=network_id,
         conversion_id=conversion_id,
         campaign_id=campaign_id,
         pixel_id=pixel_id,
         platform=platform.value if platform else None,
+        event_name=event_name,
     )
     items, total = await runtime.run(runtime.fire_log.search, where, window.limit, window.offset)
     return Page[PixelFire](
@@ -206,11 +217,20 @@ async def postback_logs(
     conversion_id: str | None = None,
     campaign_id: str | None = None,
     postback_id: str | None = None,
+    network_id: str | None = None,
+    event_type: Annotated[
+        str | None, Query(description="the conversion's event, e.g. sale")
+    ] = None,
 ) -> Page[PostbackAttempt]:
     """Outbound postback attempts, newest first, filtered and paged."""
     zone = await workspace_zone(runtime)
     where = window.filter(
-        zone, conversion_id=conversion_id, campaign_id=campaign_id, postback_id=postback_id
+        zone,
+        conversion_network=network_id,
+        conversion_id=conversion_id,
+        campaign_id=campaign_id,
+        postback_id=postback_id,
+        event_type=event_type,
     )
     log = runtime.postback_log
     items, total = await runtime.run(log.search, where, window.limit, window.offset)

@@ -7,10 +7,13 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from api.deps import RuntimeDep
+from api.routes.networks import list_networks
 from api.routes.reading import pixel_logs, postback_logs
-from api.ui.conversions import ListFilters, read_filters, render_list
+from api.ui.conversions import ListFilters, Text, read_filters, render_list
 from api.ui.pages import ConsoleRoute, SessionDep
 from relay.models import Platform
+from relay.platforms.event_names import normalize_event_type
+from relay.runtime import Runtime
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -19,13 +22,19 @@ OUTCOMES = [("true", "Delivered"), ("false", "Failed")]
 
 
 class PostbackLogFilters(ListFilters):
-    """Campaign, success and the time range; the list's paging."""
+    """Campaign, network, event, success and the time range; the list's paging."""
 
+    network_id: Text = None
+    event: Text = None  # postback logs: the conversion's event; pixel logs: the event sent
     outcome: bool | None = None  # True: delivered attempts only; False: the failed ones
 
 
 class PixelLogFilters(PostbackLogFilters):
     platform: Platform | None = None
+
+
+async def _networks(runtime: Runtime) -> dict[str, str]:
+    return {n.id: n.name for n in await list_networks(runtime)}
 
 
 @router.get("/pixel-logs")
@@ -38,12 +47,24 @@ async def pixel_logs_page(request: Request, runtime: RuntimeDep, session: Sessio
     if not errors:
         window = filters.window(success=filters.outcome)
         page = await pixel_logs(
-            runtime, window, campaign_id=filters.campaign_id, platform=filters.platform
+            runtime,
+            window,
+            campaign_id=filters.campaign_id,
+            platform=filters.platform,
+            network_id=filters.network_id,
+            event_name=filters.event,
         )
     platforms = [(p.value, p.value.capitalize()) for p in Platform]
     form = (filters, raw, errors)
     return await render_list(
-        request, runtime, "pixel_logs.html", form, page, platforms=platforms, outcomes=OUTCOMES
+        request,
+        runtime,
+        "pixel_logs.html",
+        form,
+        page,
+        platforms=platforms,
+        outcomes=OUTCOMES,
+        networks=await _networks(runtime),
     )
 
 
@@ -57,6 +78,20 @@ async def postback_logs_page(
     page = None
     if not errors:
         window = filters.window(success=filters.outcome)
-        page = await postback_logs(runtime, window, campaign_id=filters.campaign_id)
+        page = await postback_logs(
+            runtime,
+            window,
+            campaign_id=filters.campaign_id,
+            network_id=filters.network_id,
+            event_type=normalize_event_type(filters.event) if filters.event else None,
+        )
     form = (filters, raw, errors)
-    return await render_list(request, runtime, "postback_logs.html", form, page, outcomes=OUTCOMES)
+    return await render_list(
+        request,
+        runtime,
+        "postback_logs.html",
+        form,
+        page,
+        outcomes=OUTCOMES,
+        networks=await _networks(runtime),
+    )

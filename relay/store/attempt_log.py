@@ -17,9 +17,11 @@ A = TypeVar("A", bound=BaseModel)
 
 @dataclass(frozen=True)
 class AttemptFilter:
-    """Filters of the logs API; None means no filter. `equals` maps column -> value."""
+    """Filters of the logs API; None means no filter. `equals` maps column -> value;
+    `conversion_network` keeps the attempts of that network's conversions."""
 
     equals: dict[str, str] = field(default_factory=dict)
+    conversion_network: str | None = None
     success: bool | None = None
     since: datetime | None = None
     until: datetime | None = None
@@ -36,6 +38,12 @@ def where_clause(
             raise ValueError(f"cannot filter on {column}")
         clauses.append(f"{column} = {{{column}:String}}")
         params[column] = value
+    if where.conversion_network is not None:
+        clauses.append(
+            "conversion_id IN (SELECT conversion_id FROM conversions "
+            "WHERE network_id = {conversion_network:String})"
+        )
+        params["conversion_network"] = where.conversion_network
     if where.success is not None:
         clauses.append("success = {success:UInt8}")
         params["success"] = int(where.success)
@@ -114,7 +122,7 @@ def pixel_fire_log(client: ClickHouse) -> AttemptLog[PixelFire]:
         PixelFire,
         "pixel_fires",
         "fired_at",
-        ("conversion_id", "campaign_id", "pixel_id", "platform"),
+        ("conversion_id", "campaign_id", "pixel_id", "platform", "event_name"),
     )
 
 
@@ -124,5 +132,5 @@ def postback_log(client: ClickHouse) -> AttemptLog[PostbackAttempt]:
         PostbackAttempt,
         "postback_attempts",
         "sent_at",
-        ("conversion_id", "campaign_id", "postback_id"),
+        ("conversion_id", "campaign_id", "postback_id", "event_type"),
     )
