@@ -132,7 +132,8 @@ def physical_rows(clickhouse: ClickHouse, conversion_id: str) -> int:
 
 
 def network_conversions(clickhouse: ClickHouse, network_id: str) -> int:
-    """Conversions recorded for one network (FINAL: merges and other tests' writes aside)."""
+    """Conversions recorded for one network: a test's own network leaves out every other
+    test's conversions, however late they are written."""
     result = clickhouse.query(
         "SELECT count() FROM conversions FINAL WHERE network_id = {id:String}",
         parameters={"id": network_id},

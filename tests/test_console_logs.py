@@ -25,8 +25,13 @@ async def test_pixel_logs_list_attempts_and_filter_them(relay: Relay) -> None:
         "/ui/pixel-logs", params={"campaign_id": campaign_id, "platform": "tiktok"}
     )
     assert "No attempt matches." in tiktok.text
+    network_id = (await relay.conversion(conversion_id))["network_id"]
     other = await relay.network()
-    for params, found in (({"event": "Purchase"}, True), ({"network_id": other["id"]}, False)):
+    for params, found in (
+        ({"event": "Purchase", "network_id": network_id}, True),
+        ({"event": "purchase"}, False),  # the name as sent: exact
+        ({"network_id": other["id"]}, False),
+    ):
         listed = await relay.http.get(
             "/ui/pixel-logs", params={"campaign_id": campaign_id, **params}
         )
@@ -80,5 +85,11 @@ async def test_postback_logs_list_attempts_with_secrets_redacted(relay: Relay) -
         )
         assert listed.status_code == 200, listed.text
         assert (f'href="/ui/conversions/{conversion_id}"' in listed.text) is found, params
+    api = await relay.http.get(
+        "/api/postback-logs",
+        params={"network_id": network["id"], "event_type": "lead"},
+        headers=relay.admin,
+    )
+    assert [a["conversion_id"] for a in api.json()["items"]] == [conversion_id]
     bad = await relay.http.get("/ui/postback-logs", params={"since": "yesterday"})
     assert bad.status_code == 422 and 'id="since-error"' in bad.text

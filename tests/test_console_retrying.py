@@ -6,14 +6,18 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from relay.store.pool import ClickHouse
-from relay.store.retrying import retrying
+from relay.store.retrying import Retrying, retrying_sends
 from tests.console import sign_in
 from tests.harness import Relay
 from tests.platform_server import Scripted
+from tests.traffic_source import TrafficSource
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
+QUIET = timedelta(minutes=75)
 
 
 def _insert(store: ClickHouse, table: str, **row: Any) -> None:
@@ -56,8 +60,14 @@ def test_only_sends_whose_latest_attempt_is_to_be_retried_are_listed(store: Clic
         _conversion(store, cid, hours_ago, campaign_id="cmp_a", **columns)
         _fire(store, cid, "meta_1", 10, "retryable")
     _insert(store, "delivery_states", conversion_id="c_done", state="failed", finished_at=NOW)
+    # Unfinished, but silent for longer than any wait between two attempts: not retried.
+    _conversion(store, "c_silent", 4, campaign_id="cmp_a")
+    _fire(store, "c_silent", "meta_1", 150, "retryable")
 
-    found = retrying(store, NOW, 2 * DAY, 10, None)
+    def found_for(lookback: timedelta, limit: int = 10, campaign: str | None = None) -> Retrying:
+        return retrying_sends(store, NOW, (lookback, QUIET), limit, campaign)
+
+    found = found_for(2 * DAY)
     listed = [(s.conversion_id, s.target_id, s.series, s.attempts) for s in found.sends]
     assert listed == [
         ("c_new", "meta_1", "meta", 2),
@@ -68,12 +78,14 @@ def test_only_sends_whose_latest_attempt_is_to_be_retried_are_listed(store: Clic
     assert found.sends[0].last_at == NOW - timedelta(minutes=10)
     assert (found.by_series, found.conversions) == ({"meta": 2, "postback": 1}, 2)
 
-    newest = retrying(store, NOW, 2 * DAY, 1, None)  # counted in full, listed up to the limit
-    assert [s.conversion_id for s in newest.sends] == ["c_new"] and newest.conversions == 2
-    of_b = retrying(store, NOW, 2 * DAY, 10, "cmp_b")
+    newest = found_for(2 * DAY, limit=1)  # counted in full, listed up to the limit
+    assert [s.conversion_id for s in newest.sends] == ["c_new"]
+    assert (newest.count, newest.conversions) == (3, 2)
+    of_b = found_for(2 * DAY, campaign="cmp_b")
     assert [s.target_id for s in of_b.sends] == ["meta_2", "pb_2"] and of_b.conversions == 1
-    assert retrying(store, NOW, timedelta(hours=3), 10, None).conversions == 1  # c_new only
-    assert retrying(store, NOW, 2 * DAY, 10, "cmp_none").by_series == {}
+    assert found_for(timedelta(hours=3)).conversions == 1  # c_new only
+    assert retrying_sends(store, NOW, (2 * DAY, DAY), 10, None).conversions == 3  # c_silent too
+    assert found_for(2 * DAY, campaign="cmp_none") == Retrying([], {}, 0)
 
 
 def _retrying_rows(page: str) -> list[str]:
@@ -81,41 +93,54 @@ def _retrying_rows(page: str) -> list[str]:
     return re.findall(r"<tr>(.*?)</tr>", found.group(1), re.S)[1:] if found else []
 
 
-def _attempts(relay: Relay, conversion_id: str) -> int:
+def _failed_sends(relay: Relay, conversion_id: str) -> int:
+    """How many of the conversion's sends have logged an attempt (Meta's, the postback's)."""
     result = relay.runtime.clickhouse.query(
-        "SELECT count() FROM pixel_fires WHERE conversion_id = {id:String}",
+        "SELECT (SELECT count() > 0 FROM pixel_fires WHERE conversion_id = {id:String}) + "
+        "(SELECT count() > 0 FROM postback_attempts WHERE conversion_id = {id:String})",
         parameters={"id": conversion_id},
     )
     return int(result.result_rows[0][0])
 
 
-async def test_the_overview_shows_a_send_while_it_is_retried_then_not(
-    skipping_relay: Relay,
+async def test_the_overview_shows_sends_while_they_are_retried_then_not(
+    skipping_relay: Relay, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On the time-skipping server, time runs as usual until the test waits for the run's
-    result: the failed fire waits 2, 4, 8 s between its three failed attempts meanwhile."""
+    result: meanwhile the fire waits 2, 4, 8 s between its three failed attempts, and the
+    outbound postback at least 5 s after each of its own."""
     relay = skipping_relay
     network, campaign = await relay.network(), await relay.campaign()
     pixel = await relay.pixel(campaign["id"], "meta", name="Outage pixel")
-    outage = [Scripted(status=503)] * 3
-    relay.platforms.script("meta", pixel["platform_pixel_id"], *outage)
-    click_id = await relay.click(campaign["id"])
-    answer = await relay.postback(key=network["postback_key"], click_id=click_id)
-    conversion_id = answer.json()["conversion_id"]
-    for _ in range(200):  # until the first failed attempt is logged
-        if _attempts(relay, conversion_id):
-            break
-        await asyncio.sleep(0.05)
-    await sign_in(relay)
+    relay.platforms.script("meta", pixel["platform_pixel_id"], *[Scripted(status=503)] * 3)
+    with TrafficSource() as source:
+        source.script(503, 503, 503)
+        template = source.url + "/cb?clickid={click_id}&token=SOURCE-SECRET"
+        await relay.post(f"/api/campaigns/{campaign['id']}/postbacks", {"url_template": template})
+        click_id = await relay.click(campaign["id"])
+        answer = await relay.postback(key=network["postback_key"], click_id=click_id)
+        conversion_id = answer.json()["conversion_id"]
+        for _ in range(200):  # until both sends' first failed attempts are logged
+            if _failed_sends(relay, conversion_id) == 2:
+                break
+            await asyncio.sleep(0.05)
+        await sign_in(relay)
+        overview = {"campaign_id": campaign["id"]}
 
-    page = await relay.http.get("/ui/overview", params={"campaign_id": campaign["id"]})
-    assert page.status_code == 200, page.text
-    [row] = _retrying_rows(page.text)
-    assert conversion_id in row and "Outage pixel (Meta)" in row and "meta error 2" in row
-    assert "1 send of 1 conversion of this campaign failed its last attempt" in page.text
-    assert "Relay keeps retrying each for up to 24 hours" in page.text
+        page = await relay.http.get("/ui/overview", params=overview)
+        assert page.status_code == 200, page.text
+        meta, postback = _retrying_rows(page.text)
+        assert conversion_id in meta and "Outage pixel (Meta)" in meta and "meta error 2" in meta
+        assert "Postback GET 127.0.0.1" in postback and "503" in postback
+        assert "SOURCE-SECRET" not in page.text
+        summary = "2 sends of 1 conversion of this campaign failed their last attempt"
+        assert summary in page.text and "Meta 1, Outbound postbacks 1." in page.text
+        assert "Relay keeps retrying each for up to 24 hours" in page.text
+        monkeypatch.setattr("api.ui.overview.ATTENTION_LIMIT", 1)
+        page = await relay.http.get("/ui/overview", params=overview)
+        assert len(_retrying_rows(page.text)) == 1 and "; the newest 1 here." in page.text
 
-    await relay.result(conversion_id)  # the fourth attempt delivers
-    page = await relay.http.get("/ui/overview", params={"campaign_id": campaign["id"]})
+        await relay.result(conversion_id)  # the fourth attempts deliver
+    page = await relay.http.get("/ui/overview", params=overview)
     assert _retrying_rows(page.text) == []
     assert "No send is being retried for this campaign." in page.text

@@ -23,14 +23,27 @@ from relay.delivery_states import DeliveryState
 from relay.models import OutboundPostback
 from relay.runtime import Runtime
 from relay.store.overview import FINAL_STATES, Bucket, NeedsAttention, Overview, unit_for
-from relay.store.retrying import Retrying, retrying
+from relay.store.retrying import Retrying, retrying_sends
+from workflows.retry_policies import DELIVERY_MAX_INTERVAL
 
 router = APIRouter(route_class=ConsoleRoute)
 
 ATTENTION_LIMIT = 20
-# How much further back than the retry window to look for sends still retrying: a send
-# starts a little after its conversion is received, and its last retry may wait an hour.
+# How much further back than the retry window to look for sends still retrying (a send
+# starts a little after its conversion is received), and how much longer than the longest
+# wait between two attempts a send being retried may have been quiet.
 RETRY_MARGIN = timedelta(days=1)
+QUIET_MARGIN = timedelta(minutes=15)
+
+
+def retry_bounds(runtime: Runtime) -> tuple[timedelta, timedelta]:
+    """Retrying now's (lookback, quiet) for this Relay's retry settings."""
+    settings = runtime.settings
+    longest_wait = max(DELIVERY_MAX_INTERVAL, timedelta(seconds=settings.retry_delay_cap_s))
+    lookback = timedelta(hours=settings.delivery_retry_window_h) + RETRY_MARGIN
+    return lookback, longest_wait + QUIET_MARGIN
+
+
 RANGES = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}
 RangeKey = Literal["24h", "7d", "30d"]
 
@@ -77,16 +90,16 @@ def totals(buckets: list[Bucket]) -> Totals:
 
 
 async def _send_names(
-    runtime: Runtime, attention: list[NeedsAttention], retried: Retrying
+    runtime: Runtime, attention: list[NeedsAttention], retrying: Retrying
 ) -> dict[str, str]:
     """What a person calls each listed send: its pixel's name and platform, its outbound
     postback's method and host (the URL's query may hold a secret); else its ID."""
     names: dict[str, str] = {}
-    campaigns = {a.campaign_id for a in attention} | {s.campaign_id for s in retried.sends}
+    campaigns = {a.campaign_id for a in attention} | {s.campaign_id for s in retrying.sends}
     for campaign_id in campaigns:
         for pixel in await runtime.run(runtime.config.list_pixels, campaign_id):
             names[pixel.id] = f"{pixel.name} ({SERIES_NAMES[pixel.platform.value]})"
-    kinds = {f.kind for a in attention for f in a.failed} | {s.kind for s in retried.sends}
+    kinds = {f.kind for a in attention for f in a.failed} | {s.kind for s in retrying.sends}
     if "postback" in kinds:
         for postback in await runtime.run(runtime.config.find, OutboundPostback):
             host = urlsplit(postback.url_template).hostname or "?"
@@ -112,9 +125,13 @@ async def overview_page(request: Request, runtime: RuntimeDep, session: SessionD
     attention, failing = await runtime.run(
         store.needing_attention, since, until, ATTENTION_LIMIT, filters.campaign_id
     )
-    lookback = timedelta(hours=runtime.settings.delivery_retry_window_h) + RETRY_MARGIN
-    retried = await runtime.run(
-        retrying, runtime.clickhouse, until, lookback, ATTENTION_LIMIT, filters.campaign_id
+    retrying = await runtime.run(
+        retrying_sends,
+        runtime.clickhouse,
+        until,
+        retry_bounds(runtime),
+        ATTENTION_LIMIT,
+        filters.campaign_id,
     )
     unit = unit_for(since, until)
     local_since = since.astimezone(zone).replace(tzinfo=None, microsecond=0)
@@ -142,12 +159,12 @@ async def overview_page(request: Request, runtime: RuntimeDep, session: SessionD
         state_names=STATE_NAMES,
         attention=[(a, a.received_at.astimezone(zone)) for a in attention],
         failing=failing,
-        retrying=retried,
-        retried=[
-            (r, r.received_at.astimezone(zone), r.last_at.astimezone(zone)) for r in retried.sends
+        retrying_summary=retrying,
+        retrying_rows=[
+            (r, r.received_at.astimezone(zone), r.last_at.astimezone(zone)) for r in retrying.sends
         ],
         retry_window_h=runtime.settings.delivery_retry_window_h,
-        names=await _send_names(runtime, attention, retried),
+        names=await _send_names(runtime, attention, retrying),
         lists=lists,
         has_networks=bool(await list_networks(runtime)),
     )

@@ -65,8 +65,10 @@ PLATFORMS: tuple[Platform, ...] = (
     ),
     # Affise: "There is no clickid macro for Affiliate postback on Affise. Use {sub1} - {sub8}
     # macros to pass this value"; {sum} "Conversion payout", {currency} "Currency",
-    # {transactionid} "Conversion identifier of the advertiser", {goal} "Goal"
-    # (help-center.affise.com/en/articles/6483741-affiliate-postback-url-macros).
+    # {transactionid} "Conversion identifier of the advertiser"
+    # (help-center.affise.com/en/articles/6483741-affiliate-postback-url-macros). Its {goal}
+    # is the offer's goal value, often a number ("1" install, "2" deposit in Affise's own
+    # example): sent as the event it would be a custom event, not a sale, so no event macro.
     Platform(
         "affise",
         "Affise",
@@ -75,7 +77,7 @@ PLATFORMS: tuple[Platform, ...] = (
         "{sub1}",
         "{sum}",
         "{transactionid}",
-        "{goal}",
+        None,
         "help-center.affise.com/en/articles/6483741-affiliate-postback-url-macros",
         currency="{currency}",
     ),

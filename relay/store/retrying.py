@@ -4,23 +4,24 @@ A send fails for good only once its retry window is over (24 hours by default), 
 platform is down the overview's failure counts stay at zero. This finds the sends still
 being retried instead: of a conversion whose run has not finished (no `delivery_states`
 row yet), a pixel fire or outbound postback whose latest attempt failed with a retryable
-verdict. A send that failed for good (a permanent verdict) while its conversion's other
-sends carry on is not retried, so it is not listed.
+verdict, and recently. A send that failed for good (a permanent verdict) while its
+conversion's other sends carry on is not retried, so it is not listed.
 
-Only conversions received within `lookback` are looked at: no send of an older one can
-still be retrying (the caller passes the retry window plus a margin). Conversions received
-before the `delivery_states` table existed (migration 0009) have no row there; within the
-lookback, one whose last attempt was retryable is listed until the lookback passes it.
-A run's `delivery_states` row is written after its conversion was received, so only rows
-written since the lookback began are read (with an hour's margin for the clocks of other
-hosts): at 1,000,000 conversions over 30 days, the two queries take about a quarter of a
-second (`bench/console_queries.py`)."""
+Two bounds keep out runs that will never write their row (terminated, or recorded before
+the `delivery_states` table existed): the conversion was received within `lookback` (the
+retry window and a margin), and the send's last attempt was within `quiet` (a send being
+retried tries again at least that often: the longest backoff or Retry-After, and a
+margin). A run's `delivery_states` row is written after its conversion was received, so
+only rows written since the lookback began are read (with an hour's margin for the clocks
+of other hosts). At 1,000,000 conversions over 30 days the query takes about a quarter of
+a second (`bench/console_queries.py`)."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from relay.platforms.classify import Verdict
+from relay.store.overview import SERIES
 from relay.store.pool import ClickHouse
 from relay.store.rows import as_utc
 
@@ -42,6 +43,8 @@ _LATEST = (
 
 @dataclass(frozen=True)
 class RetryingSend:
+    """One send being retried: its conversion, what it is, and how its last attempt went."""
+
     conversion_id: str
     received_at: datetime  # UTC
     campaign_id: str
@@ -55,39 +58,58 @@ class RetryingSend:
 
 @dataclass(frozen=True)
 class Retrying:
-    sends: list[RetryingSend]  # the newest conversions' first
-    by_series: dict[str, int]  # every retrying send, by series
+    """The newest sends being retried, and how many there are in all."""
+
+    sends: list[RetryingSend]  # the newest conversions' first, up to the limit
+    by_series: dict[str, int]  # every send being retried, by series
     conversions: int  # how many conversions they belong to
 
+    @property
+    def count(self) -> int:
+        return sum(self.by_series.values())
 
-def retrying(
-    client: ClickHouse, now: datetime, lookback: timedelta, limit: int, campaign_id: str | None
+
+_COLUMNS = (
+    "p.conversion_id, p.received_at, p.campaign_id, l.kind, l.target, l.series, l.attempts, "
+    "l.last_error, l.last_at"
+)
+
+
+def retrying_sends(
+    client: ClickHouse,
+    now: datetime,
+    bounds: tuple[timedelta, timedelta],
+    limit: int,
+    campaign_id: str | None,
 ) -> Retrying:
-    """The sends being retried now: the newest `limit` listed, all of them counted."""
-    params: dict[str, Any] = {"since": now - lookback, "limit": limit, "retryable": RETRYABLE}
+    """The sends being retried now, bounded by (lookback, quiet): the newest `limit`
+    listed, all of them counted (in the same query, so the two agree)."""
+    lookback, quiet = bounds
+    params: dict[str, Any] = {
+        "since": now - lookback,
+        "tried_since": now - quiet,
+        "limit": limit,
+        "retryable": RETRYABLE,
+    }
     campaign = "1"
     if campaign_id is not None:
         params["campaign_id"] = campaign_id
         campaign = "campaign_id = {campaign_id:String}"
-    retrying_sends = (
+    per_series = ", ".join(f"countIf(l.series = '{s}') OVER ()" for s in SERIES)
+    rows = client.query(
         "WITH pending AS (SELECT conversion_id, received_at, campaign_id FROM conversions FINAL "
         "WHERE received_at >= {since:DateTime64(3, 'UTC')} AND is_duplicate = 0 "
         f"AND {campaign} AND conversion_id NOT IN (SELECT conversion_id FROM delivery_states "
         "WHERE finished_at >= {since:DateTime64(3, 'UTC')} - toIntervalHour(1))) "
-        f"SELECT * FROM ({_LATEST}) AS l INNER JOIN pending AS p "
-        "ON p.conversion_id = l.conversion_id WHERE l.last_verdict = {retryable:String}"
-    )
-    counts = client.query(
-        f"SELECT series, count(), uniqExact(conversion_id) FROM ({retrying_sends}) "
-        "GROUP BY ROLLUP(series)",
+        f"SELECT {_COLUMNS}, uniqExact(p.conversion_id) OVER (), {per_series} "
+        f"FROM ({_LATEST}) AS l INNER JOIN pending AS p ON p.conversion_id = l.conversion_id "
+        "WHERE l.last_verdict = {retryable:String} "
+        "AND l.last_at >= {tried_since:DateTime64(3, 'UTC')} "
+        "ORDER BY p.received_at DESC, p.conversion_id, l.kind, l.target LIMIT {limit:UInt32}",
         parameters=params,
     ).result_rows
-    rows = client.query(
-        "SELECT conversion_id, received_at, campaign_id, kind, target, series, attempts, "
-        f"last_error, last_at FROM ({retrying_sends}) "
-        "ORDER BY received_at DESC, conversion_id, kind, target LIMIT {limit:UInt32}",
-        parameters=params,
-    ).result_rows
+    if not rows:
+        return Retrying([], {}, 0)
     sends = [
         RetryingSend(
             conversion_id=str(row[0]),
@@ -102,7 +124,5 @@ def retrying(
         )
         for row in rows
     ]
-    # ROLLUP's total row has the default series, '': the conversions of every series.
-    by_series = {str(series): int(n) for series, n, _ in counts if series}
-    total = next((int(c) for series, _, c in counts if not series), 0)
-    return Retrying(sends, by_series, total)
+    counts = dict(zip(SERIES, (int(n) for n in rows[0][10:]), strict=True))
+    return Retrying(sends, {s: n for s, n in counts.items() if n}, int(rows[0][9]))
