@@ -2,6 +2,7 @@
 timezone, one conversion with every attempt and no token, and Redeliver from the page."""
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -181,3 +182,29 @@ async def test_an_unknown_conversion_is_a_404_page(relay: Relay) -> None:
         "/ui/conversions/conv_nothing/redeliver", data={"csrf": csrf_of(page)}
     )
     assert posted.status_code == 404
+
+
+async def test_find_takes_a_conversion_click_or_transaction_id(relay: Relay) -> None:
+    network = await relay.network()
+    campaign = await relay.campaign()  # no pixel: nothing is sent, the list is what counts
+    order = f"ORDER-{uuid.uuid4().hex[:8]}"
+    clicks, ids = [], []
+    for txid in (order, order + "-2"):
+        clicks.append(await relay.click(campaign["id"]))
+        answer = await relay.postback(key=network["postback_key"], click_id=clicks[-1], txid=txid)
+        ids.append(answer.json()["conversion_id"])
+    await asyncio.gather(*(relay.result(i) for i in ids))
+    await sign_in(relay)
+
+    async def found(value: str, **filters: str) -> list[str]:
+        page = await relay.http.get("/ui/conversions", params={"find": value, **filters})
+        assert page.status_code == 200, page.text
+        return [i for i in ids if i in page.text]
+
+    assert await found(f" {order} ") == ids[:1]  # the transaction ID, trimmed
+    assert await found(clicks[1]) == ids[1:]
+    assert await found(ids[1]) == ids[1:]
+    assert await found(order, campaign_id="cmp_other") == []  # with the other filters
+    assert await found(order.lower()) == []  # IDs are exact
+    api = await relay.http.get("/api/conversions", params={"txid": order}, headers=relay.admin)
+    assert [c["conversion_id"] for c in api.json()["items"]] == ids[:1]

@@ -72,13 +72,19 @@ class Window:
         self.limit, self.offset = limit, offset
 
     def filter(
-        self, zone: ZoneInfo, conversion_network: str | None = None, **equals: str | None
+        self,
+        zone: ZoneInfo,
+        conversion_network: str | None = None,
+        any_equals: tuple[tuple[str, ...], str] | None = None,
+        **equals: str | None,
     ) -> AttemptFilter:
         """`equals` are the list's own columns; `conversion_network` keeps the attempts of
-        that network's conversions (attempt logs have no network column)."""
+        that network's conversions (attempt logs have no network column); `any_equals`
+        keeps the rows where any of the columns equals the value."""
         return AttemptFilter(
             equals={k: v for k, v in equals.items() if v is not None},
             conversion_network=conversion_network,
+            any_equals=any_equals,
             success=self.success,
             since=_aware(self.since, zone),
             until=_aware(self.until, zone),
@@ -144,6 +150,10 @@ def conversion_state_of(conversion: Conversion, record: DeliveryStateInput | Non
     return DeliveryState(record.state) if record else DeliveryState.PENDING
 
 
+FIND_COLUMNS = ("conversion_id", "click_id", "txid")
+FIND = "a conversion, click or transaction ID: the conversions with any of them equal to it"
+
+
 @router.get("/conversions", response_model=Page[ConversionSummary])
 async def list_conversions(
     runtime: RuntimeDep,
@@ -153,15 +163,19 @@ async def list_conversions(
     click_id: str | None = None,
     event_type: str | None = None,
     delivery_state: DeliveryState | None = None,
+    txid: str | None = None,
+    find: Annotated[str | None, Query(description=FIND)] = None,
 ) -> Page[ConversionSummary]:
     """Conversions with their delivery states, newest first; `success` is ignored here."""
     zone = await workspace_zone(runtime)
     where = window.filter(
         zone,
+        any_equals=(FIND_COLUMNS, find.strip()) if find and find.strip() else None,
         campaign_id=campaign_id,
         network_id=network_id,
         click_id=click_id,
         event_type=event_type,
+        txid=txid,
     )
     state = delivery_state.value if delivery_state else None
     items, total = await runtime.run(

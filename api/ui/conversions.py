@@ -85,6 +85,7 @@ def read_filters(kind: type[F], raw: dict[str, str]) -> tuple[F, dict[str, str]]
 
 
 class ConversionFilters(ListFilters):
+    find: Text = None  # a conversion, click or transaction ID
     network_id: Text = None
     event: Text = None
     state: DeliveryState | None = None
@@ -106,6 +107,7 @@ async def conversions_page(request: Request, runtime: RuntimeDep, session: Sessi
             network_id=filters.network_id,
             event_type=normalize_event_type(filters.event) if filters.event else None,
             delivery_state=filters.state,
+            find=filters.find,
         )
     return await render_list(
         request,

@@ -18,10 +18,12 @@ A = TypeVar("A", bound=BaseModel)
 @dataclass(frozen=True)
 class AttemptFilter:
     """Filters of the logs API; None means no filter. `equals` maps column -> value;
-    `conversion_network` keeps the attempts of that network's conversions."""
+    `conversion_network` keeps the attempts of that network's conversions; `any_equals`
+    (columns, value) keeps the rows where any of those columns equals the value."""
 
     equals: dict[str, str] = field(default_factory=dict)
     conversion_network: str | None = None
+    any_equals: tuple[tuple[str, ...], str] | None = None
     success: bool | None = None
     since: datetime | None = None
     until: datetime | None = None
@@ -38,6 +40,12 @@ def where_clause(
             raise ValueError(f"cannot filter on {column}")
         clauses.append(f"{column} = {{{column}:String}}")
         params[column] = value
+    if where.any_equals is not None:
+        either, value = where.any_equals
+        if not set(either) <= set(columns):
+            raise ValueError(f"cannot filter on {either}")
+        clauses.append("(" + " OR ".join(f"{c} = {{any_equals:String}}" for c in either) + ")")
+        params["any_equals"] = value
     if where.conversion_network is not None:
         clauses.append(
             "conversion_id IN (SELECT conversion_id FROM conversions "

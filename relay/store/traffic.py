@@ -1,7 +1,7 @@
 """Clicks and conversions: one logical row per natural ID (ReplacingMergeTree + FINAL)."""
 
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,14 @@ _CONVERSION_COLS = (
     "is_duplicate, attributed, received_at"
 )
 
-_CONVERSION_FILTERS = ("campaign_id", "network_id", "click_id", "event_type")
+_CONVERSION_FILTERS = (
+    "campaign_id",
+    "network_id",
+    "click_id",
+    "event_type",
+    "txid",
+    "conversion_id",
+)
 
 
 @dataclass(frozen=True)
@@ -184,7 +191,7 @@ class TrafficStore:
         """One page of conversions with their delivery states, newest first, and how many
         match in all; `state` keeps those in that delivery state."""
         # Conversions have no success flag: that filter applies to attempts only.
-        unflagged = AttemptFilter(equals=where.equals, since=where.since, until=where.until)
+        unflagged = replace(where, success=None)
         condition, params = where_clause(unflagged, _CONVERSION_FILTERS, "received_at")
         if state is not None:
             condition += " AND delivery_state = {delivery_state:String}"
