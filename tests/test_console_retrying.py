@@ -136,6 +136,12 @@ async def test_the_overview_shows_sends_while_they_are_retried_then_not(
         summary = "2 sends of 1 conversion of this campaign failed their last attempt"
         assert summary in page.text and "Meta 1, Outbound postbacks 1." in page.text
         assert "Relay keeps retrying each for up to 24 hours" in page.text
+        # The conversion's page says so for each send, and until when at the latest.
+        shown = await relay.http.get(f"/ui/conversions/{conversion_id}")
+        fires = (await relay.conversion(conversion_id))["fires"]
+        until = datetime.fromisoformat(fires[0]["fired_at"]) + timedelta(hours=24)
+        assert shown.text.count("Being retried, until about") == 2
+        assert f'until about <time datetime="{until.isoformat()}">' in shown.text
         monkeypatch.setattr("api.ui.overview.ATTENTION_LIMIT", 1)
         page = await relay.http.get("/ui/overview", params=overview)
         assert len(_retrying_rows(page.text)) == 1 and "; the newest 1 here." in page.text
@@ -143,4 +149,6 @@ async def test_the_overview_shows_sends_while_they_are_retried_then_not(
         await relay.result(conversion_id)  # the fourth attempts deliver
     page = await relay.http.get("/ui/overview", params=overview)
     assert _retrying_rows(page.text) == []
+    shown = await relay.http.get(f"/ui/conversions/{conversion_id}")
+    assert "Being retried" not in shown.text
     assert "No send is being retried for this campaign." in page.text

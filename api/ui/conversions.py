@@ -2,6 +2,7 @@
 Redeliver buttons. Everything is read and started through the JSON API's own code
 (api/routes/reading.py, api/routes/redeliveries.py), so the pages and the API agree."""
 
+from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -31,6 +32,7 @@ from api.routes.redeliveries import (
 from api.ui.pages import ConsoleRoute, FormDep, SessionDep, field_errors, render
 from relay.delivery_states import DeliveryState
 from relay.errors import Conflict, InvalidField, NotFound
+from relay.platforms.classify import Verdict
 from relay.platforms.event_names import normalize_event_type
 from relay.redelivery import REDELIVER_PREFIX
 from relay.runtime import Runtime
@@ -206,6 +208,23 @@ async def _send_names(runtime: Runtime, conversion: ConversionOut) -> dict[str, 
     return names
 
 
+def retried_until(conversion: ConversionOut, window: timedelta) -> dict[str, datetime]:
+    """For each send still pending whose last attempt is to be retried: about when its
+    retries stop (its retry window runs from its first attempt)."""
+    attempts: dict[str, list[tuple[datetime, str]]] = {}
+    for f in conversion.fires:
+        attempts.setdefault(f.pixel_id, []).append((f.fired_at, f.verdict))
+    for p in conversion.postbacks:
+        attempts.setdefault(p.postback_id, []).append((p.sent_at, p.verdict))
+    return {
+        s.target_id: tried[0][0] + window
+        for s in conversion.sends
+        if s.state == DeliveryState.PENDING
+        and (tried := attempts.get(s.target_id))
+        and tried[-1][1] == Verdict.RETRYABLE
+    }
+
+
 async def _conversion(
     request: Request,
     runtime: Runtime,
@@ -225,6 +244,9 @@ async def _conversion(
         campaigns={c.id: c.name for c in await list_campaigns(runtime)},
         networks={n.id: n.name for n in await list_networks(runtime)},
         failed=[s for s in conversion.sends if s.state == DeliveryState.FAILED],
+        retried_until=retried_until(
+            conversion, timedelta(hours=runtime.settings.delivery_retry_window_h)
+        ),
         temporal_link=temporal_ui_link(runtime, conversion_id),
         zone=str(await workspace_zone(runtime)),
         error=error,
