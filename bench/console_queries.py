@@ -1,11 +1,13 @@
-"""The console overview's queries on a large generated workspace, against a reference: the
-plain count of the conversions received in the range, which reads the same rows.
+"""The console's overview queries, and its Campaigns and Networks lists' last 24 hours, on a
+large generated workspace, against a reference: the plain count of the conversions
+received in the range, which reads the same rows.
 
     .venv/bin/python -m bench.console_queries                    # 1,000,000 conversions
     .venv/bin/python -m bench.console_queries --conversions 100000
 
 Data (in-process ClickHouse, a temporary directory): conversions spread evenly over 30
-days, 2% duplicates, 20 campaigns; two pixel fires each (Meta, TikTok); a `delivery_states`
+days, 2% duplicates, 20 campaigns, 7 networks; two clicks and two pixel fires (Meta,
+TikTok) each; a `delivery_states`
 row for each but the `--pending` share, whose fires' last attempt, in the last hour, was
 retryable (sends being retried now), and 3% of finished ones with a failed fire (Needs
 attention)."""
@@ -19,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
+from relay.store.activity import activity
 from relay.store.database import apply_migrations, open_clickhouse
 from relay.store.overview import Overview
 from relay.store.pool import ClickHouse
@@ -41,9 +44,15 @@ def _generate(client: ClickHouse, count: int, pending_every: int, now: datetime)
     )
     numbers = "FROM numbers({count:UInt64})"
     client.command(
-        "INSERT INTO conversions (conversion_id, campaign_id, is_duplicate, attributed, "
-        f"received_at) SELECT {cid}, concat('cmp_', toString(number % 20)), "
-        f"number % 50 = 0, 1, {at} {numbers}",
+        "INSERT INTO conversions (conversion_id, campaign_id, network_id, is_duplicate, "
+        f"attributed, received_at) SELECT {cid}, concat('cmp_', toString(number % 20)), "
+        f"concat('net_', toString(number % 7)), number % 50 = 0, 1, {at} {numbers}",
+        parameters=params,
+    )
+    client.command(  # two clicks per conversion
+        "INSERT INTO clicks (click_id, campaign_id, clicked_at) SELECT concat('k', "
+        f"toString(number), '-', toString(k)), concat('cmp_', toString(number % 20)), {at} "
+        f"{numbers} ARRAY JOIN [1, 2] AS k",
         parameters=params,
     )
     client.command(
@@ -118,6 +127,10 @@ def main() -> None:
         now_retrying = partial(retrying_sends, client, now, (LOOKBACK, QUIET), 20, None)
         rows.append(("retrying now (48 h)", _median_ms(now_retrying, args.repeat), ref))
         found = now_retrying()
+        ref = rows[0][2]  # the plain count over 24 h
+        for by in ("campaign_id", "network_id"):
+            listed = partial(activity, client, by, now - RANGES["24h"])
+            rows.append((f"list, {by.split('_')[0]}s (24 h)", _median_ms(listed, args.repeat), ref))
         client.close()
     print(f"{'query':<26}{'median ms':>10}{'reference ms':>14}{'ratio':>8}")
     for name, ms, ref in rows:

@@ -20,10 +20,12 @@ from api.routes.pixels import list_pixels
 from api.routes.reading import workspace_zone
 from api.schemas import CampaignIn, CampaignPatch
 from api.ui import campaign_deletes, campaign_funnel, campaign_page
+from api.ui.activity import recent_activity
 from api.ui.campaign_forms import NOTICES, FormState, Refusal, kept, listed, submitted
 from api.ui.campaign_page import CAMPAIGN_FIELDS, change, to_campaign
 from api.ui.pages import ConsoleRoute, FormDep, SessionDep, render
 from relay.runtime import Runtime
+from relay.store.rows import utc_now
 
 router = APIRouter(route_class=ConsoleRoute)
 router.include_router(campaign_page.router)
@@ -55,11 +57,13 @@ async def _list_page(
         (c, len(found), c.created_at.astimezone(zone))
         for c, found in zip(campaigns, pixels, strict=True)
     ]
+    recent = await recent_activity(runtime, "campaign_id", utc_now(), zone)
     return render(
         request,
         "campaigns.html",
         status,
         rows=rows,
+        recent=recent,
         new=new,
         zone=str(zone),
         notice=NOTICES.get(request.query_params.get("done", ""), ""),

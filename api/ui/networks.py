@@ -30,6 +30,7 @@ from api.routes.networks import (
 )
 from api.routes.reading import in_zone, workspace_zone
 from api.schemas import KeyRotationIn, NetworkIn, NetworkPatch
+from api.ui.activity import recent_activity
 from api.ui.pages import ConsoleRoute, FormDep, SessionDep, field_errors, public_base, render
 from api.ui.postback_macros import PLATFORMS, Platform
 from relay.errors import NotFound
@@ -106,11 +107,13 @@ async def _list_page(
     zone = await workspace_zone(runtime)
     networks = sorted(await list_networks(runtime), key=lambda n: n.name.lower())
     now = utc_now()
+    recent = await recent_activity(runtime, "network_id", now, zone)
     return render(
         request,
         "networks.html",
         status,
         networks=[(in_zone(n, zone), _still_accepted(n, now)) for n in networks],
+        recent=recent,
         zone=str(zone),
         raw=raw or {},
         errors=errors or {},
