@@ -4,13 +4,14 @@ every page's headers, errors and checks are in `pages.py`."""
 
 from fastapi import APIRouter
 
-from api.ui import auth, campaigns, conversions, logs, networks, overview, settings
+from api.ui import auth, campaigns, conversions, export, logs, networks, overview, settings
 from api.ui.session import PATH
 
 router = APIRouter()
 router.include_router(auth.router, prefix=PATH)
 router.include_router(overview.router, prefix=PATH)
 router.include_router(conversions.router, prefix=PATH)
+router.include_router(export.router, prefix=PATH)
 router.include_router(logs.router, prefix=PATH)
 router.include_router(campaigns.router, prefix=PATH)
 router.include_router(networks.router, prefix=PATH)

@@ -39,6 +39,7 @@ from relay.runtime import Runtime
 
 router = APIRouter(route_class=ConsoleRoute)
 
+EXPORT_LIMIT = 100_000  # rows the CSV export holds at most
 PAGE_SIZE = 50
 Text = Annotated[str | None, Field(max_length=200)]
 
@@ -65,6 +66,11 @@ class ListFilters(BaseModel):
         if self.size != PAGE_SIZE:
             given["size"] = self.size
         return "?" + urlencode({**given, "page": page})
+
+    def export_link(self) -> str:
+        """The CSV export's address with these filters (every page)."""
+        given = self.model_dump(mode="json", exclude_none=True, exclude={"page", "size"})
+        return "/ui/conversions.csv?" + urlencode(given)
 
     def window(self, success: bool | None = None) -> Window:
         """The API's paging and time range for these filters."""
@@ -93,6 +99,17 @@ class ConversionFilters(ListFilters):
     state: DeliveryState | None = None
 
 
+def conversion_query(filters: ConversionFilters) -> dict[str, Any]:
+    """The list API's filters for the page's (its time range and paging aside)."""
+    return {
+        "campaign_id": filters.campaign_id,
+        "network_id": filters.network_id,
+        "event_type": normalize_event_type(filters.event) if filters.event else None,
+        "delivery_state": filters.state,
+        "find": filters.find,
+    }
+
+
 @router.get("/conversions")
 async def conversions_page(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
     """Conversions, newest first, with the filters' form; a bad filter is shown next to
@@ -102,15 +119,7 @@ async def conversions_page(request: Request, runtime: RuntimeDep, session: Sessi
     filters, errors = read_filters(ConversionFilters, raw)
     page = None
     if not errors:
-        page = await list_conversions(
-            runtime,
-            filters.window(),
-            campaign_id=filters.campaign_id,
-            network_id=filters.network_id,
-            event_type=normalize_event_type(filters.event) if filters.event else None,
-            delivery_state=filters.state,
-            find=filters.find,
-        )
+        page = await list_conversions(runtime, filters.window(), **conversion_query(filters))
     return await render_list(
         request,
         runtime,
@@ -119,6 +128,7 @@ async def conversions_page(request: Request, runtime: RuntimeDep, session: Sessi
         page,
         networks={n.id: n.name for n in networks},
         states=[(s.value, s.value) for s in DeliveryState],
+        export_limit=EXPORT_LIMIT,
     )
 
 
