@@ -142,3 +142,27 @@ async def test_every_console_answer_has_the_security_headers(relay: Relay) -> No
 async def test_the_console_is_not_in_the_openapi_document(relay: Relay) -> None:
     schema = (await relay.http.get("/openapi.json")).json()
     assert not [path for path in schema["paths"] if path.startswith("/ui")]
+
+
+async def test_sign_out_everywhere_ends_a_copied_session_too(relay: Relay) -> None:
+    await sign_in(relay)
+    copied = relay.http.cookies.get(sessions.COOKIE, path="/ui")
+    assert copied
+    settings = await relay.http.get("/ui/settings")
+    refused = await relay.http.post("/ui/sign-out-everywhere", data={"csrf": "wrong"})
+    assert refused.status_code == 403  # a change without the page's CSRF token: nothing
+
+    answer = await relay.http.post("/ui/sign-out-everywhere", data={"csrf": csrf_of(settings)})
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/ui/sign-in?everywhere=1"
+    assert 'relay_console=""' in answer.headers["set-cookie"]  # this browser's cleared
+    notice = await relay.http.get(answer.headers["location"])
+    assert "Every session was signed out, in every browser." in notice.text
+    # The copied cookie (another browser's, say) no longer opens a page ...
+    relay.http.cookies.set(sessions.COOKIE, copied, path="/ui")
+    gone = await relay.http.get("/ui/overview")
+    assert gone.status_code == 303 and gone.headers["location"].startswith("/ui/sign-in")
+    # ... and the admin token signs in again, into the new epoch.
+    relay.http.cookies.clear()
+    await sign_in(relay)
+    assert (await relay.http.get("/ui/overview")).status_code == 200

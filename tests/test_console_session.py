@@ -36,6 +36,16 @@ def test_a_new_admin_token_or_another_ring_ends_every_session() -> None:
     assert sessions.read_session(other, TOKEN, cookie, now=NOW) is None
 
 
+def test_a_new_epoch_ends_every_session_and_epoch_0_signs_as_before() -> None:
+    keys = KeyRing.parse(KeyRing.generate_spec("a"))
+    made, cookie = sessions.new_session(keys, TOKEN, now=NOW)  # before epochs existed
+    assert sessions.read_session(keys, TOKEN, cookie, now=NOW, epoch=0) == made
+    assert sessions.read_session(keys, TOKEN, cookie, now=NOW, epoch=1) is None
+    later, cookie = sessions.new_session(keys, TOKEN, now=NOW, epoch=1)
+    assert sessions.read_session(keys, TOKEN, cookie, now=NOW, epoch=1) == later
+    assert sessions.read_session(keys, TOKEN, cookie, now=NOW, epoch=2) is None
+
+
 def test_sessions_survive_a_restart_and_a_key_rotation() -> None:
     old_spec = KeyRing.generate_spec("old")
     made, cookie = sessions.new_session(KeyRing.parse(old_spec), TOKEN, now=NOW)

@@ -1,5 +1,7 @@
 """Signing in to the console with the admin token, signing out, and its static files."""
 
+import logging
+
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
@@ -15,9 +17,12 @@ from api.ui.pages import (
     read_form,
     render,
     safe_next,
+    session_epoch,
 )
+from relay.runtime import Runtime
 
 router = APIRouter(route_class=ConsoleRoute)
+log = logging.getLogger(__name__)
 
 # Served by name from this fixed set only, read once.
 _STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
@@ -39,8 +44,9 @@ async def console_home() -> RedirectResponse:
 
 
 @router.get("/sign-in")
-async def sign_in_form(request: Request, next: str = HOME) -> Response:
-    return render(request, "sign_in.html", next=safe_next(next), error="")
+async def sign_in_form(request: Request, next: str = HOME, everywhere: str = "") -> Response:
+    notice = "Every session was signed out, in every browser." if everywhere == "1" else ""
+    return render(request, "sign_in.html", next=safe_next(next), error="", notice=notice)
 
 
 @router.post("/sign-in")
@@ -54,10 +60,12 @@ async def sign_in(request: Request, runtime: RuntimeDep) -> Response:
             "sign_in.html",
             401,
             next=next_path,
+            notice="",
             error="That is not the admin token. Paste it again (relay up prints it; "
             "in distributed mode it is RELAY_ADMIN_TOKEN).",
         )
-    _, cookie = sessions.new_session(runtime.keys, runtime.admin_token)
+    epoch = await session_epoch(runtime)
+    _, cookie = sessions.new_session(runtime.keys, runtime.admin_token, epoch=epoch)
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
         sessions.COOKIE,
@@ -73,7 +81,21 @@ async def sign_in(request: Request, runtime: RuntimeDep) -> Response:
 
 @router.post("/sign-out", dependencies=[Depends(checked_form)])
 async def sign_out(request: Request, runtime: RuntimeDep) -> Response:
-    response = RedirectResponse(SIGN_IN, status_code=303)
+    return signed_out(request, runtime, SIGN_IN)
+
+
+@router.post("/sign-out-everywhere", dependencies=[Depends(checked_form)])
+async def sign_out_everywhere(request: Request, runtime: RuntimeDep) -> Response:
+    """Every session ends, in every browser (a copied cookie too): the epoch moves on."""
+    epoch = await session_epoch(runtime)
+    await runtime.run(runtime.config.put_setting, sessions.EPOCH_SETTING, str(epoch + 1))
+    log.info("console: every session signed out")
+    return signed_out(request, runtime, f"{SIGN_IN}?everywhere=1")
+
+
+def signed_out(request: Request, runtime: Runtime, to: str) -> Response:
+    """To `to`, with this browser's session cookie cleared."""
+    response = RedirectResponse(to, status_code=303)
     response.delete_cookie(
         sessions.COOKIE,
         path=sessions.PATH,

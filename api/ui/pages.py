@@ -169,10 +169,19 @@ def _next_path(request: Request) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
+async def session_epoch(runtime: Runtime) -> int:
+    """The workspace's session epoch: Sign out everywhere moves it on (0 until then)."""
+    stored = await runtime.run(runtime.config.get_setting, sessions.EPOCH_SETTING)
+    return int(stored) if stored and stored.isdigit() else 0
+
+
 async def require_session(request: Request, runtime: RuntimeDep) -> sessions.Session:
     """The signed-in session, or the redirect to sign-in (303, with `next` back here)."""
     cookie = request.cookies.get(sessions.COOKIE, "")
-    found = sessions.read_session(runtime.keys, runtime.admin_token, cookie)
+    if not cookie:
+        raise SignInRequired(_next_path(request) if request.method == "GET" else HOME)
+    epoch = await session_epoch(runtime)
+    found = sessions.read_session(runtime.keys, runtime.admin_token, cookie, epoch=epoch)
     if found is None:
         raise SignInRequired(_next_path(request) if request.method == "GET" else HOME)
     request.state.console_session = found
