@@ -145,6 +145,8 @@ async def test_the_console_is_not_in_the_openapi_document(relay: Relay) -> None:
 
 
 async def test_sign_out_everywhere_ends_a_copied_session_too(relay: Relay) -> None:
+    """The epoch is the workspace's, shared by every test: safe as tests run one at a time
+    and each signs in for itself (a browser kept signed in across tests would be out)."""
     await sign_in(relay)
     copied = relay.http.cookies.get(sessions.COOKIE, path="/ui")
     assert copied

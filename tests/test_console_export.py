@@ -4,10 +4,14 @@ cells, no hashed identifiers)."""
 import csv
 import io
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from api.ui.export import COLUMNS
+from relay.store.attempt_log import AttemptFilter
+from relay.store.pool import ClickHouse
+from relay.store.traffic import TrafficStore
 from tests.console import sign_in
 from tests.harness import Relay
 
@@ -41,7 +45,8 @@ async def test_the_filtered_list_downloads_as_csv(
     assert answer.headers["content-type"] == "text/csv; charset=utf-8"
     assert answer.headers["content-disposition"].startswith('attachment; filename="relay-')
     assert answer.headers["cache-control"] == "no-store"
-    header, *rows = list(csv.reader(io.StringIO(answer.text)))
+    assert answer.text.startswith("\ufeff")  # for Excel: the file is UTF-8
+    header, *rows = list(csv.reader(io.StringIO(answer.text.removeprefix("\ufeff"))))
     assert header == list(COLUMNS)
     found = [dict(zip(header, row, strict=True)) for row in rows]
     assert [r["conversion_id"] for r in found] == ids[::-1]  # newest first, each once
@@ -53,6 +58,7 @@ async def test_the_filtered_list_downloads_as_csv(
 
     one = await relay.http.get("/ui/conversions.csv", params={"find": f"A-{order}"})
     assert [r[1] for r in csv.reader(io.StringIO(one.text))][1:] == ids[:1]
+    assert len(answer.text.splitlines()) == 4  # the header and three rows, each once
     bad = await relay.http.get("/ui/conversions.csv", params={"state": "lost"})
     assert bad.status_code == 422 and 'id="state-error"' in bad.text
 
@@ -61,3 +67,26 @@ async def test_the_export_needs_a_session(relay: Relay) -> None:
     answer = await relay.http.get("/ui/conversions.csv", follow_redirects=False)
     assert answer.status_code == 303
     assert answer.headers["location"].startswith("/ui/sign-in?next=")
+
+
+def test_pages_follow_the_last_row_so_ties_are_neither_repeated_nor_skipped(
+    store: ClickHouse,
+) -> None:
+    """Rows received in the same millisecond, read two at a time, and one recorded between
+    two pages (newer than the first): each row once, in (received_at, ID) order."""
+    at = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    traffic = TrafficStore(store)
+
+    def insert(conversion_id: str, received: datetime) -> None:
+        row = {"conversion_id": conversion_id, "received_at": received, "attributed": 1}
+        store.insert("conversions", [list(row.values())], column_names=list(row))
+
+    for n in range(5):
+        insert(f"c{n}", at)
+    pages, before = [], None
+    while page := traffic.conversions_before(AttemptFilter(), None, before, 2):
+        pages.append([c.conversion_id for c, _ in page])
+        before = (page[-1][0].received_at, page[-1][0].conversion_id)
+        if len(pages) == 1:
+            insert("c_new", at + timedelta(seconds=1))  # would shift an offset by one
+    assert pages == [["c4", "c3"], ["c2", "c1"], ["c0"]]

@@ -4,10 +4,15 @@ being retried, so an outage shows before its sends fail for good."""
 import asyncio
 import re
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from api.routes.reading import ConversionOut
+from api.ui.conversions import retried_until
+from relay.delivery_states import DeliveryState
 from relay.store.pool import ClickHouse
 from relay.store.retrying import Retrying, retrying_sends
 from tests.console import sign_in
@@ -152,3 +157,32 @@ async def test_the_overview_shows_sends_while_they_are_retried_then_not(
     shown = await relay.http.get(f"/ui/conversions/{conversion_id}")
     assert "Being retried" not in shown.text
     assert "No send is being retried for this campaign." in page.text
+
+
+def test_a_conversion_page_says_until_when_in_elapsed_hours() -> None:
+    """The retry window is elapsed time: from 12:00 the day before summer time starts in
+    New York, 24 hours end at 13:00 the next day. A run silent for longer than `quiet`
+    (stopped without ending), a window already over or a permanent refusal: not said."""
+    zone = ZoneInfo("America/New_York")
+    first = datetime(2024, 3, 9, 12, 0, tzinfo=zone)
+
+    def until(last_minutes_ago: int, verdict: str = "retryable", now: datetime = first) -> Any:
+        now = now + timedelta(hours=2)
+        fires = [
+            SimpleNamespace(pixel_id="px", fired_at=first, verdict="retryable"),
+            SimpleNamespace(
+                pixel_id="px", fired_at=now - timedelta(minutes=last_minutes_ago), verdict=verdict
+            ),
+        ]
+        sends = [SimpleNamespace(target_id="px", state=DeliveryState.PENDING)]
+        parts: dict[str, Any] = {"fires": fires, "postbacks": [], "sends": sends}
+        conversion = ConversionOut.model_construct(**parts)  # only what is read
+        return retried_until(conversion, timedelta(hours=24), QUIET, now).get("px")
+
+    found = until(10)
+    assert found == datetime(2024, 3, 10, 13, 0, tzinfo=zone) and found.utcoffset() == timedelta(
+        hours=-4
+    )
+    assert until(80) is None  # silent for longer than QUIET
+    assert until(10, verdict="permanent") is None
+    assert until(10, now=first + timedelta(hours=23)) is None  # the window is over

@@ -1,5 +1,6 @@
 """Reading conversions and the attempt logs, in the workspace's timezone."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 from zoneinfo import ZoneInfo
@@ -152,6 +153,34 @@ def conversion_state_of(conversion: Conversion, record: DeliveryStateInput | Non
 
 FIND_COLUMNS = ("conversion_id", "click_id", "txid")
 FIND = "a conversion, click or transaction ID: the conversions with any of them equal to it"
+Bounded = Annotated[str | None, Query(max_length=200)]
+
+
+@dataclass(frozen=True)
+class ConversionQuery:
+    """The conversions list's filters besides its time range and paging."""
+
+    campaign_id: str | None = None
+    network_id: str | None = None
+    click_id: str | None = None
+    event_type: str | None = None
+    delivery_state: DeliveryState | None = None
+    txid: str | None = None
+    find: str | None = None
+
+    def where(self, window: Window, zone: ZoneInfo) -> tuple[AttemptFilter, str | None]:
+        """The store's filter, and the delivery state to keep (None: any)."""
+        found = self.find.strip() if self.find else ""
+        where = window.filter(
+            zone,
+            any_equals=(FIND_COLUMNS, found) if found else None,
+            campaign_id=self.campaign_id,
+            network_id=self.network_id,
+            click_id=self.click_id,
+            event_type=self.event_type,
+            txid=self.txid,
+        )
+        return where, self.delivery_state.value if self.delivery_state else None
 
 
 @router.get("/conversions", response_model=Page[ConversionSummary])
@@ -163,32 +192,29 @@ async def list_conversions(
     click_id: str | None = None,
     event_type: str | None = None,
     delivery_state: DeliveryState | None = None,
-    txid: str | None = None,
-    find: Annotated[str | None, Query(description=FIND)] = None,
+    txid: Bounded = None,
+    find: Annotated[str | None, Query(description=FIND, max_length=200)] = None,
 ) -> Page[ConversionSummary]:
     """Conversions with their delivery states, newest first; `success` is ignored here."""
     zone = await workspace_zone(runtime)
-    where = window.filter(
-        zone,
-        any_equals=(FIND_COLUMNS, find.strip()) if find and find.strip() else None,
-        campaign_id=campaign_id,
-        network_id=network_id,
-        click_id=click_id,
-        event_type=event_type,
-        txid=txid,
+    query = ConversionQuery(
+        campaign_id, network_id, click_id, event_type, delivery_state, txid, find
     )
-    state = delivery_state.value if delivery_state else None
+    where, state = query.where(window, zone)
     items, total = await runtime.run(
         runtime.traffic.search_conversions, where, window.limit, window.offset, state
     )
     return Page[ConversionSummary](
-        items=[
-            ConversionSummary(**in_zone(c, zone).model_dump(), delivery_state=s) for c, s in items
-        ],
+        items=[summary(c, s, zone) for c, s in items],
         total=total,
         limit=window.limit,
         offset=window.offset,
     )
+
+
+def summary(conversion: Conversion, state: str, zone: ZoneInfo) -> ConversionSummary:
+    """A listed conversion, its times in the workspace's zone."""
+    return ConversionSummary(**in_zone(conversion, zone).model_dump(), delivery_state=state)
 
 
 @router.get("/pixel-logs", response_model=Page[PixelFire])
@@ -199,9 +225,9 @@ async def pixel_logs(
     campaign_id: str | None = None,
     pixel_id: str | None = None,
     platform: Platform | None = None,
-    network_id: str | None = None,
+    network_id: Bounded = None,
     event_name: Annotated[
-        str | None, Query(description="the event name sent, e.g. Purchase")
+        str | None, Query(description="the event name sent, e.g. Purchase", max_length=200)
     ] = None,
 ) -> Page[PixelFire]:
     """Pixel delivery attempts, newest first, filtered and paged."""
@@ -231,9 +257,9 @@ async def postback_logs(
     conversion_id: str | None = None,
     campaign_id: str | None = None,
     postback_id: str | None = None,
-    network_id: str | None = None,
+    network_id: Bounded = None,
     event_type: Annotated[
-        str | None, Query(description="the conversion's event, e.g. sale")
+        str | None, Query(description="the conversion's event, e.g. sale", max_length=200)
     ] = None,
 ) -> Page[PostbackAttempt]:
     """Outbound postback attempts, newest first, filtered and paged."""

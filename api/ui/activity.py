@@ -24,7 +24,7 @@ class Recent:
 
     def conversions_link(self, key: str) -> str:
         """The Conversions list of this campaign or network over the same hours."""
-        since = self.since.replace(tzinfo=None, microsecond=0).isoformat()
+        since = self.since.isoformat(timespec="seconds")  # with its offset: no DST doubt
         return "/ui/conversions?" + urlencode({self.by: key, "since": since})
 
 

@@ -2,7 +2,7 @@
 Redeliver buttons. Everything is read and started through the JSON API's own code
 (api/routes/reading.py, api/routes/redeliveries.py), so the pages and the API agree."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -29,6 +29,7 @@ from api.routes.redeliveries import (
     redelivery_status,
     start_redelivery,
 )
+from api.ui.overview import retry_bounds
 from api.ui.pages import ConsoleRoute, FormDep, SessionDep, field_errors, render
 from relay.delivery_states import DeliveryState
 from relay.errors import Conflict, InvalidField, NotFound
@@ -36,6 +37,7 @@ from relay.platforms.classify import Verdict
 from relay.platforms.event_names import normalize_event_type
 from relay.redelivery import REDELIVER_PREFIX
 from relay.runtime import Runtime
+from relay.store.rows import utc_now
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -218,21 +220,27 @@ async def _send_names(runtime: Runtime, conversion: ConversionOut) -> dict[str, 
     return names
 
 
-def retried_until(conversion: ConversionOut, window: timedelta) -> dict[str, datetime]:
-    """For each send still pending whose last attempt is to be retried: about when its
-    retries stop (its retry window runs from its first attempt)."""
+def retried_until(
+    conversion: ConversionOut, window: timedelta, quiet: timedelta, now: datetime
+) -> dict[str, datetime]:
+    """For each send still pending whose last attempt, within `quiet`, is to be retried:
+    about when its retries stop (its retry window runs from its first attempt), in the
+    zone its attempts are shown in. A run that stopped without ending is left out."""
     attempts: dict[str, list[tuple[datetime, str]]] = {}
     for f in conversion.fires:
         attempts.setdefault(f.pixel_id, []).append((f.fired_at, f.verdict))
     for p in conversion.postbacks:
         attempts.setdefault(p.postback_id, []).append((p.sent_at, p.verdict))
-    return {
-        s.target_id: tried[0][0] + window
-        for s in conversion.sends
-        if s.state == DeliveryState.PENDING
-        and (tried := attempts.get(s.target_id))
-        and tried[-1][1] == Verdict.RETRYABLE
-    }
+    found: dict[str, datetime] = {}
+    for send in conversion.sends:
+        tried = attempts.get(send.target_id)
+        if send.state != DeliveryState.PENDING or not tried:
+            continue
+        (first, _), (last, verdict) = tried[0], tried[-1]
+        until = (first.astimezone(UTC) + window).astimezone(first.tzinfo)  # elapsed time
+        if verdict == Verdict.RETRYABLE and last > now - quiet and until > now:
+            found[send.target_id] = until
+    return found
 
 
 async def _conversion(
@@ -255,7 +263,10 @@ async def _conversion(
         networks={n.id: n.name for n in await list_networks(runtime)},
         failed=[s for s in conversion.sends if s.state == DeliveryState.FAILED],
         retried_until=retried_until(
-            conversion, timedelta(hours=runtime.settings.delivery_retry_window_h)
+            conversion,
+            timedelta(hours=runtime.settings.delivery_retry_window_h),
+            retry_bounds(runtime)[1],
+            utc_now(),
         ),
         temporal_link=temporal_ui_link(runtime, conversion_id),
         zone=str(await workspace_zone(runtime)),

@@ -1,16 +1,20 @@
 """The Conversions list as a CSV file, with the list's filters: what a buyer reconciles
 with a network's or a platform's own report.
 
-The export reads the list page by page up to EXPORT_LIMIT rows, newest first, with the end
-of its time range pinned when it starts (so conversions received meanwhile do not shift the
-pages). Hashed user identifiers are left out. A cell a network wrote that a spreadsheet
-would read as a formula (starting with = + - @, a tab or a return) is prefixed with an
-apostrophe."""
+The export reads up to EXPORT_LIMIT rows, newest first, PAGE at a time, each page starting
+after the last row of the one before (received_at, then conversion_id): a conversion
+recorded meanwhile cannot shift a page to repeat or skip a row, and the end of the time
+range is pinned when the export starts. The names and the first page are read before the
+answer starts, so a store that is down gets the console's error page; if it fails later,
+the download is cut off and the browser reports it failed. Hashed user identifiers are left
+out. A cell a network wrote that a spreadsheet would read as a formula (starting with = + -
+@, a tab or a return) is prefixed with an apostrophe. The file starts with a UTF-8 byte
+order mark, so Excel reads non-ASCII names."""
 
 import csv
 import io
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
@@ -18,7 +22,7 @@ from starlette.responses import Response, StreamingResponse
 from api.deps import RuntimeDep
 from api.routes.campaigns import list_campaigns
 from api.routes.networks import list_networks
-from api.routes.reading import ConversionSummary, list_conversions, workspace_zone
+from api.routes.reading import ConversionQuery, ConversionSummary, summary, workspace_zone
 from api.ui.conversions import (
     EXPORT_LIMIT,
     ConversionFilters,
@@ -27,7 +31,10 @@ from api.ui.conversions import (
     read_filters,
 )
 from api.ui.pages import ConsoleRoute, SessionDep
+from relay.models import Conversion
 from relay.runtime import Runtime
+from relay.store.attempt_log import AttemptFilter
+from relay.store.rows import utc_now
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -81,18 +88,33 @@ def _line(values: list[str]) -> str:
     return out.getvalue()
 
 
-async def _rows(runtime: Runtime, filters: ConversionFilters) -> AsyncIterator[str]:
-    campaigns = {c.id: c.name for c in await list_campaigns(runtime)}
-    networks = {n.id: n.name for n in await list_networks(runtime)}
-    yield _line(list(COLUMNS))
-    for offset in range(0, EXPORT_LIMIT, PAGE):
-        window = filters.window()
-        window.limit, window.offset = min(PAGE, EXPORT_LIMIT - offset), offset
-        page = await list_conversions(runtime, window, **conversion_query(filters))
-        for c in page.items:
-            yield _line(row(c, campaigns, networks))
-        if offset + len(page.items) >= page.total or not page.items:
+Rows = list[tuple[Conversion, str]]
+
+
+async def _page(runtime: Runtime, where: AttemptFilter, state: str | None, before: Rows) -> Rows:
+    last = (before[-1][0].received_at, before[-1][0].conversion_id) if before else None
+    found: Rows = await runtime.run(runtime.traffic.conversions_before, where, state, last, PAGE)
+    return found
+
+
+async def _lines(
+    runtime: Runtime,
+    names: tuple[dict[str, str], dict[str, str]],
+    zone: ZoneInfo,
+    first: Rows,
+    query: tuple[AttemptFilter, str | None],
+) -> AsyncIterator[str]:
+    campaigns, networks = names
+    where, state = query
+    yield "\ufeff" + _line(list(COLUMNS))
+    page, sent = first, 0
+    while page:
+        for conversion, delivery_state in page[: EXPORT_LIMIT - sent]:
+            yield _line(row(summary(conversion, delivery_state, zone), campaigns, networks))
+        sent += len(page)
+        if sent >= EXPORT_LIMIT or len(page) < PAGE:
             return
+        page = await _page(runtime, where, state, page)
 
 
 @router.get("/conversions.csv")
@@ -103,13 +125,17 @@ async def conversions_csv(request: Request, runtime: RuntimeDep, session: Sessio
     filters, errors = read_filters(ConversionFilters, raw)
     if errors:
         return await conversions_page(request, runtime, session)
-    now = datetime.now(UTC)
+    now = utc_now()
     if filters.until is None:  # pinned: what arrives during the export is not in it
         filters = filters.model_copy(update={"until": now})
     zone = await workspace_zone(runtime)
+    where, state = ConversionQuery(**conversion_query(filters)).where(filters.window(), zone)
+    first = await _page(runtime, where, state, [])
+    campaigns = {c.id: c.name for c in await list_campaigns(runtime)}
+    networks = {n.id: n.name for n in await list_networks(runtime)}
     name = f"relay-conversions-{now.astimezone(zone):%Y%m%d-%H%M}.csv"
     return StreamingResponse(
-        _rows(runtime, filters),
+        _lines(runtime, (campaigns, networks), zone, first, (where, state)),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

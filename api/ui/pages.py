@@ -170,9 +170,10 @@ def _next_path(request: Request) -> str:
 
 
 async def session_epoch(runtime: Runtime) -> int:
-    """The workspace's session epoch: Sign out everywhere moves it on (0 until then)."""
+    """The workspace's session epoch: Sign out everywhere moves it on (0 until then). A
+    value that is not a number fails every console request (closed), not back to 0."""
     stored = await runtime.run(runtime.config.get_setting, sessions.EPOCH_SETTING)
-    return int(stored) if stored and stored.isdigit() else 0
+    return int(stored) if stored else 0
 
 
 async def require_session(request: Request, runtime: RuntimeDep) -> sessions.Session:

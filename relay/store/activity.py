@@ -1,9 +1,10 @@
 """How busy each campaign and network is: the console's lists show, at a glance, whether a
 network's postbacks arrive and a campaign's tracking link is clicked.
 
-Per campaign or network: the conversions received since a time (duplicates left out) and
-the newest one ever; per campaign, the clicks since that time. Conversions are counted by
-distinct ID, so a row written twice (before a merge) counts once without reading FINAL."""
+Per campaign or network: the conversions received since a time and the newest one ever,
+duplicates included (as the Conversions list shows them, where the count links to); per
+campaign, the clicks since that time. Conversions and clicks are counted by distinct ID,
+so a row written twice (before a merge) counts once without reading FINAL."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +16,7 @@ from relay.store.rows import as_utc
 
 @dataclass(frozen=True)
 class Activity:
-    conversions: int  # received since the time asked for, duplicates left out
+    conversions: int  # received since the time asked for
     last_conversion: datetime | None  # UTC, the newest ever
     clicks: int = 0  # campaigns only: clicks since the time asked for
 
@@ -25,7 +26,7 @@ def activity(
 ) -> dict[str, Activity]:
     """Each campaign's or network's activity (one with none is absent)."""
     params = {"since": since}
-    recent = "received_at >= {since:DateTime64(3, 'UTC')} AND is_duplicate = 0"
+    recent = "received_at >= {since:DateTime64(3, 'UTC')}"
     rows = client.query(
         f"SELECT {by}, uniqExactIf(conversion_id, {recent}), max(received_at) "
         f"FROM conversions GROUP BY {by}",

@@ -185,29 +185,63 @@ class TrafficStore:
         )
         return [str(r["conversion_id"]) for r in rows]
 
-    def search_conversions(
-        self, where: AttemptFilter, limit: int, offset: int, state: str | None = None
-    ) -> tuple[list[tuple[Conversion, str]], int]:
-        """One page of conversions with their delivery states, newest first, and how many
-        match in all; `state` keeps those in that delivery state."""
+    def _conversions_source(
+        self, where: AttemptFilter, state: str | None
+    ) -> tuple[str, dict[str, Any]]:
+        """The FROM and WHERE of a conversions list: each with its delivery state."""
         # Conversions have no success flag: that filter applies to attempts only.
         unflagged = replace(where, success=None)
         condition, params = where_clause(unflagged, _CONVERSION_FILTERS, "received_at")
         if state is not None:
             condition += " AND delivery_state = {delivery_state:String}"
             params["delivery_state"] = state
-        params.update(limit=limit, offset=offset)
         columns = ", ".join(f"c.{name} AS {name}" for name in _CONVERSION_COLS.split(", "))
         source = (
             f"FROM (SELECT {columns}, {STATE_SQL} AS delivery_state FROM conversions AS c "
             f"FINAL LEFT JOIN ({LATEST_SQL}) AS s ON s.conversion_id = c.conversion_id) "
             f"WHERE {condition}"
         )
+        return source, params
+
+    def search_conversions(
+        self, where: AttemptFilter, limit: int, offset: int, state: str | None = None
+    ) -> tuple[list[tuple[Conversion, str]], int]:
+        """One page of conversions with their delivery states, newest first, and how many
+        match in all; `state` keeps those in that delivery state."""
+        source, params = self._conversions_source(where, state)
+        params.update(limit=limit, offset=offset)
         rows = select_dicts(
             self._client,
-            f"SELECT * {source} ORDER BY received_at DESC "
+            f"SELECT * {source} ORDER BY received_at DESC, conversion_id DESC "
             "LIMIT {limit:UInt32} OFFSET {offset:UInt32}",
             params,
         )
         total = self._client.query(f"SELECT count() {source}", parameters=params).result_rows[0][0]
         return [(_conversion(r), r.pop("delivery_state")) for r in rows], int(total)
+
+    def conversions_before(
+        self,
+        where: AttemptFilter,
+        state: str | None,
+        before: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[tuple[Conversion, str]]:
+        """Up to `limit` matching conversions, newest first, that come after `before` (the
+        last one of the previous page: received_at, conversion_id) in that order: pages
+        that rows written meanwhile cannot shift."""
+        source, params = self._conversions_source(where, state)
+        params["limit"] = limit
+        after = ""
+        if before is not None:
+            after = (
+                "AND (received_at, conversion_id) < "
+                "({before_at:DateTime64(3, 'UTC')}, {before_id:String}) "
+            )
+            params.update(before_at=before[0], before_id=before[1])
+        rows = select_dicts(
+            self._client,
+            f"SELECT * {source} {after}ORDER BY received_at DESC, conversion_id DESC "
+            "LIMIT {limit:UInt32}",
+            params,
+        )
+        return [(_conversion(r), r.pop("delivery_state")) for r in rows]
