@@ -38,7 +38,7 @@ from relay.store.rows import utc_now
 
 router = APIRouter(route_class=ConsoleRoute)
 
-PAGE = 20_000  # rows a query reads: 100,000 in about 6 s at 1,000,000 conversions in chdb
+PAGE = 20_000  # rows a query reads: 100,000 in about 5 s at 1,000,000 conversions in chdb
 COLUMNS = (
     "received_at",
     "conversion_id",
