@@ -5,6 +5,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from relay.delivery_states import DeliveryState
 from relay.models import Click, Conversion
 from relay.platforms.event_names import REVERSAL_EVENTS, is_reversal
 from relay.store.attempt_log import AttemptFilter, where_clause
@@ -18,6 +19,16 @@ _CONVERSION_COLS = (
     "is_duplicate, attributed, received_at"
 )
 
+# The delivery states a conversion has only from its run's `delivery_states` record.
+_RECORDED_STATES = {
+    s.value
+    for s in (
+        DeliveryState.DELIVERED,
+        DeliveryState.PARTIAL,
+        DeliveryState.FAILED,
+        DeliveryState.NOT_SENDABLE,
+    )
+}
 _CONVERSION_FILTERS = (
     "campaign_id",
     "network_id",
@@ -196,10 +207,18 @@ class TrafficStore:
             condition += " AND delivery_state = {delivery_state:String}"
             params["delivery_state"] = state
         columns = ", ".join(f"c.{name} AS {name}" for name in _CONVERSION_COLS.split(", "))
+        # A state only a run's record gives: only conversions with such a record are read
+        # (the outer condition still checks the latest record's).
+        recorded = (
+            " WHERE c.conversion_id IN (SELECT conversion_id FROM delivery_states "
+            "WHERE state = {delivery_state:String})"
+            if state in _RECORDED_STATES
+            else ""
+        )
         source = (
             f"FROM (SELECT {columns}, {STATE_SQL} AS delivery_state FROM conversions AS c "
-            f"FINAL LEFT JOIN ({LATEST_SQL}) AS s ON s.conversion_id = c.conversion_id) "
-            f"WHERE {condition}"
+            f"FINAL LEFT JOIN ({LATEST_SQL}) AS s ON s.conversion_id = c.conversion_id"
+            f"{recorded}) WHERE {condition}"
         )
         return source, params
 
