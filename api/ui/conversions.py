@@ -116,7 +116,6 @@ def conversion_query(filters: ConversionFilters) -> dict[str, Any]:
 async def conversions_page(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
     """Conversions, newest first, with the filters' form; a bad filter is shown next to
     its field (422) and lists nothing."""
-    networks = await list_networks(runtime)
     raw = dict(request.query_params)
     filters, errors = read_filters(ConversionFilters, raw)
     page = None
@@ -128,7 +127,6 @@ async def conversions_page(request: Request, runtime: RuntimeDep, session: Sessi
         "conversions.html",
         (filters, raw, errors),
         page,
-        networks={n.id: n.name for n in networks},
         states=[(s.value, s.value) for s in DeliveryState],
         export_limit=EXPORT_LIMIT,
     )
@@ -143,9 +141,11 @@ async def render_list(
     **context: Any,
 ) -> Response:
     """A list page: its filters as read from `raw` with their `errors` (422, nothing
-    listed), the page of items, the campaigns to filter by and the workspace's zone."""
+    listed), the page of items, the campaigns and networks to filter by and name, and the
+    workspace's zone."""
     filters, raw, errors = form
     campaigns = await list_campaigns(runtime)
+    networks = await list_networks(runtime)
     return render(
         request,
         template,
@@ -156,6 +156,7 @@ async def render_list(
         page=page,
         default_size=PAGE_SIZE,
         campaigns={c.id: c.name for c in campaigns},
+        networks={n.id: n.name for n in networks},
         zone=str(await workspace_zone(runtime)),
         **context,
     )

@@ -7,13 +7,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from api.deps import RuntimeDep
-from api.routes.networks import list_networks
 from api.routes.reading import pixel_logs, postback_logs
 from api.ui.conversions import ListFilters, Text, read_filters, render_list
 from api.ui.pages import ConsoleRoute, SessionDep
 from relay.models import Platform
 from relay.platforms.event_names import normalize_event_type
-from relay.runtime import Runtime
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -31,10 +29,6 @@ class PostbackLogFilters(ListFilters):
 
 class PixelLogFilters(PostbackLogFilters):
     platform: Platform | None = None
-
-
-async def _networks(runtime: Runtime) -> dict[str, str]:
-    return {n.id: n.name for n in await list_networks(runtime)}
 
 
 @router.get("/pixel-logs")
@@ -64,7 +58,6 @@ async def pixel_logs_page(request: Request, runtime: RuntimeDep, session: Sessio
         page,
         platforms=platforms,
         outcomes=OUTCOMES,
-        networks=await _networks(runtime),
     )
 
 
@@ -93,5 +86,4 @@ async def postback_logs_page(
         form,
         page,
         outcomes=OUTCOMES,
-        networks=await _networks(runtime),
     )
