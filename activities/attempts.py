@@ -26,6 +26,9 @@ from relay.store.pool import STORE_ERRORS
 T = TypeVar("T")
 A = TypeVar("A", bound=DeliveryAttempt)
 _STORE_RETRY_DELAYS_S = (0.5, 1.0, 2.0)
+# How long an attempt waits for its row to be stored (see log_attempt): with the send's
+# own timeout (at most 5 s) it stays inside the activity's 10 s.
+LOG_WAIT_S = 3.0
 
 RESPONSE_LOG_LIMIT = 8 * 1024
 RETRY_DELAY_CAP_S = 3600.0  # the default of RELAY_RETRY_DELAY_CAP_S
@@ -125,9 +128,15 @@ async def attempt_outcome(attempt: Awaitable[AttemptOutcome]) -> AttemptOutcome:
 
 async def log_attempt(
     row: A, log: AttemptLog[A], outcome: AttemptOutcome, kind: str, cap_s: float
-) -> None:
+) -> A | None:
     """Write the attempt's row, then return on delivery or raise for Temporal to retry or
-    stop (see raise_for_verdict)."""
+    stop (see raise_for_verdict).
+
+    The row's write waits at most LOG_WAIT_S. A delivered attempt whose row is not stored
+    by then returns the row instead: the send succeeded and must not be repeated because
+    bookkeeping failed, so the workflow records the row from the result. A failed attempt
+    raises its own verdict either way (its retry is due anyway); its row, if not stored in
+    time, is only in the worker's log."""
     verdict = outcome.verdict
     row.http_status = outcome.status
     row.response_body, cut = bounded(outcome.response_text)
@@ -138,8 +147,18 @@ async def log_attempt(
     row.duration_ms = outcome.elapsed_ms
     sent = outcome.status is not None or outcome.elapsed_ms > 0
     attempt_finished(kind, row.verdict, outcome.elapsed_ms, sent)
-    await store_submit(lambda: log.submit(row))
+    stored = await store_within(lambda: log.submit(row), LOG_WAIT_S)
+    if not stored:
+        activity.logger.warning(
+            "%s attempt %d of %s: its row was not stored within %.1f s (%s)",
+            kind,
+            row.attempt,
+            row.conversion_id,
+            LOG_WAIT_S,
+            "recorded by the workflow" if row.success else "the attempt is retried anyway",
+        )
     raise_for_verdict(verdict, verdict.reason, kind, cap_s)
+    return None if stored else row
 
 
 def raise_for_verdict(
@@ -180,6 +199,34 @@ async def store_submit(submit: Callable[[], "Future[None]"]) -> None:
             activity.logger.warning("store write failed (%s); retrying", type(exc).__name__)
             await asyncio.sleep(delay)
     return await asyncio.wrap_future(submit())
+
+
+async def store_within(submit: Callable[[], "Future[None]"], budget_s: float) -> bool:
+    """A group-committed write, retried on store errors until it is stored (True) or
+    `budget_s` has passed (False). A write still queued when the budget ends is left to
+    its writer (never cancelled: a cancelled caller's row is still written)."""
+    deadline = time.monotonic() + budget_s
+    delays = iter(_STORE_RETRY_DELAYS_S)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        write = asyncio.wrap_future(submit())
+        try:
+            await asyncio.wait_for(asyncio.shield(write), left)
+            return True
+        except TimeoutError:
+            write.add_done_callback(_consume)
+            return False
+        except STORE_ERRORS as exc:
+            activity.logger.warning("store write failed (%s); retrying", type(exc).__name__)
+        await asyncio.sleep(min(next(delays, _STORE_RETRY_DELAYS_S[-1]), max(0.0, left)))
+
+
+def _consume(write: "asyncio.Future[None]") -> None:
+    """Read a late write's outcome, so an error is not reported as never retrieved."""
+    if not write.cancelled():
+        write.exception()
 
 
 async def cached_pixel(config: ConfigCache, pixel_id: str) -> tuple[Pixel, str]:

@@ -139,10 +139,10 @@ class DeliveryActivities:
             fired_at=utc_now(),
         )
         outcome = await attempt_outcome(self._attempt(input, log))
-        await log_attempt(
+        unlogged = await log_attempt(
             log, self._fire_log, outcome, log.platform.value, self._settings.retry_delay_cap_s
         )
-        return SendPixelResult(http_status=outcome.status, attempt=log.attempt)
+        return SendPixelResult(http_status=outcome.status, attempt=log.attempt, unlogged=unlogged)
 
     async def _attempt(self, input: SendPixelInput, log: PixelFire) -> AttemptOutcome:
         conversion, click, pixel, token = await self._load(input)

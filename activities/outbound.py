@@ -29,7 +29,7 @@ from relay.store.attempt_log import AttemptLog
 from relay.store.click_cache import ClickCache
 from relay.store.rows import utc_now
 from relay.store.traffic import TrafficStore
-from relay.workflow_io import SendPostbackInput
+from relay.workflow_io import SendPostbackInput, SendPostbackResult
 
 
 def macro_values(conversion: Conversion, click: Click | None) -> dict[str, str]:
@@ -38,6 +38,9 @@ def macro_values(conversion: Conversion, click: Click | None) -> dict[str, str]:
     values = {
         "click_id": conversion.click_id,
         "conversion_id": conversion.conversion_id,
+        # The event ID Meta and TikTok dedup on: a tracker that dedups takes it as its
+        # transaction ID, so a re-send after a crash counts once there too.
+        "event_id": conversion.conversion_id,
         "payout": payout,
         "currency": conversion.currency,
         "event": conversion.event_type,
@@ -89,7 +92,7 @@ class OutboundActivities:
         return conversion, click, postback
 
     @activity.defn
-    async def send_outbound_postback(self, input: SendPostbackInput) -> int:
+    async def send_outbound_postback(self, input: SendPostbackInput) -> SendPostbackResult:
         """One attempt at one outbound postback; returns the HTTP status, raises to retry.
 
         The attempt's row is written however it ends, a postback deleted since the plan
@@ -105,8 +108,10 @@ class OutboundActivities:
             sent_at=utc_now(),
         )
         outcome = await attempt_outcome(self._attempt(input, attempt))
-        await log_attempt(attempt, self._log, outcome, "postback", self._retry_cap_s)
-        return outcome.status or 0
+        unlogged = await log_attempt(attempt, self._log, outcome, "postback", self._retry_cap_s)
+        return SendPostbackResult(
+            http_status=outcome.status or 0, attempt=attempt.attempt, unlogged=unlogged
+        )
 
     async def _attempt(
         self, input: SendPostbackInput, attempt: PostbackAttemptRow

@@ -17,6 +17,7 @@ from relay.platforms.classify import Classification, Verdict, classify_transport
 _MACRO_ORDER = (
     "click_id",
     "conversion_id",
+    "event_id",
     "payout",
     "currency",
     "event",

@@ -13,6 +13,7 @@ from activities.conversions import ConversionActivities
 from activities.delivery import DeliveryActivities
 from activities.outbound import OutboundActivities
 from activities.prepare import PrepareActivities
+from activities.records import RecordActivities
 from activities.redelivery import RedeliveryActivities
 from activities.states import StateActivities
 from relay.checked_http import checked_client
@@ -113,6 +114,7 @@ async def relay_worker(
             Redeliveries(clickhouse),
             settings.max_event_age_days,
         )
+        records = RecordActivities(pixel_fire_log(clickhouse), postback_log(clickhouse))
         yield Worker(
             client,
             task_queue=task_queue or settings.task_queue,
@@ -124,6 +126,8 @@ async def relay_worker(
                 delivery.send_pixel_event,
                 outbound.send_outbound_postback,
                 StateActivities(DeliveryStates(clickhouse)).record_delivery_state,
+                records.record_pixel_fire,
+                records.record_postback_attempt,
                 redelivery.plan_redelivery,
                 redelivery.count_redeliverable,
                 redelivery.find_redeliverable,

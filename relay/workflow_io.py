@@ -5,9 +5,11 @@ hashes and outcomes only: never an access token, never a raw email or phone numb
 Grow them by adding defaulted fields so recorded histories keep replaying.
 """
 
-from pydantic import BaseModel
+from typing import Any
 
-from relay.models import Conversion, Platform
+from pydantic import BaseModel, model_validator
+
+from relay.models import Conversion, PixelFire, Platform, PostbackAttemptRow
 
 
 class ConversionInput(BaseModel):
@@ -28,10 +30,14 @@ class ConversionInput(BaseModel):
     # tries and the recorded delivery state, all without markers (each patch marker also
     # costs an upsert of TemporalChangeVersion, and every upsert a visibility write on the
     # server), and its search attributes upserted once, when it ends or first waits to retry.
+    # 2: as 1, but every send is a regular activity from its first try, so a send that
+    # completed is in the history at once, not when the workflow task ends (a crash
+    # re-sends only what was in flight), and an attempt row that could not be written is
+    # written from the send's result by its own activity.
     shape: int = 0
 
 
-CURRENT_SHAPE = 1
+CURRENT_SHAPE = 2
 
 
 class PersistResult(BaseModel):
@@ -91,6 +97,9 @@ class SendPixelInput(BaseModel):
 class SendPixelResult(BaseModel):
     http_status: int | None = None
     attempt: int = 1
+    # The delivered attempt's row when it could not be written in time: the workflow
+    # records it with its own activity (never by sending again).
+    unlogged: PixelFire | None = None
 
 
 class FireOutcome(BaseModel):
@@ -106,6 +115,20 @@ class SendPostbackInput(BaseModel):
     target: PostbackTarget
     conversion: Conversion | None = None
     attempt_offset: int = 0
+
+
+class SendPostbackResult(BaseModel):
+    """What `send_outbound_postback` returns; histories recorded before this model hold
+    the bare HTTP status, read as `http_status`."""
+
+    http_status: int = 0
+    attempt: int = 1
+    unlogged: PostbackAttemptRow | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_status(cls, data: Any) -> Any:
+        return {"http_status": data} if isinstance(data, int) else data
 
 
 class PostbackOutcome(BaseModel):

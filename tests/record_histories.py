@@ -32,8 +32,9 @@ OUT = Path(__file__).parent / "histories"
 # the same shape with payloads encrypted by the codec under RECORDING_KEYS, `states_*` runs
 # started with search attributes that upsert them and record their delivery state (recorded
 # before the codec was merged; the codec reads plain payloads as they are), `shaped_*` runs
-# started with `ConversionInput.shape` 1 (no patch markers, one upsert; encrypted).
-SHAPE = "shaped"
+# started with `ConversionInput.shape` 1 (no patch markers, one upsert; encrypted),
+# `regular_*` runs of shape 2 (every send a regular activity from its first try; encrypted).
+SHAPE = "regular"
 
 
 async def _setup(relay: Relay) -> tuple[str, str, dict[str, str]]:

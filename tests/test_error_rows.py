@@ -77,12 +77,18 @@ async def test_error_row(skipping_relay: Relay, row: tuple[str, Scripted, bool, 
         return
     assert fire.delivered
     assert [f["verdict"] for f in logged] == ["retryable", "delivered"]
-    assert backoff_s <= await _wait_before_last_attempt(relay, conv_id) < backoff_s + 5
+    waited = await _wait_before_last_attempt(relay, conv_id, first["duration_ms"])
+    assert backoff_s <= waited < backoff_s + 5
 
 
-async def _wait_before_last_attempt(relay: Relay, conversion_id: str) -> float:
-    """The backoff applied before the retry, in the server's (skipped) time: the first try
-    runs as a local activity, and the wait before the retry is a workflow timer."""
+async def _wait_before_last_attempt(relay: Relay, conversion_id: str, first_ms: int) -> float:
+    """The backoff applied before the retry, in the server's (skipped) time: the send is one
+    regular activity, scheduled before its first attempt; its last attempt started after
+    the first attempt's run (`first_ms`, as logged) and the backoff."""
     history = await relay.runtime.temporal.get_workflow_handle(conversion_id).fetch_history()
-    [timer] = [e for e in history.events if e.HasField("timer_started_event_attributes")]
-    return timer.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
+    events = history.events
+    [scheduled] = [e for e in events if e.HasField("activity_task_scheduled_event_attributes")]
+    [started] = [e for e in events if e.HasField("activity_task_started_event_attributes")]
+    assert started.activity_task_started_event_attributes.attempt == 2
+    between = started.event_time.ToDatetime() - scheduled.event_time.ToDatetime()
+    return between.total_seconds() - first_ms / 1000

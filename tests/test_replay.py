@@ -35,7 +35,7 @@ def _history(path: Path) -> WorkflowHistory:
 def test_histories_were_recorded() -> None:
     assert {p.stem for p in HISTORIES} >= {
         f"{shape}_{name}"
-        for shape in ("conversion", "inbox", "firsttry", "states", "shaped")
+        for shape in ("conversion", "inbox", "firsttry", "states", "shaped", "regular")
         for name in ("clean", "retries", "funnel", "duplicate", "reversal")
     } | {f"encrypted_{name}" for name in ("clean", "funnel", "duplicate")}
 
@@ -51,7 +51,7 @@ def _encodings(node: object) -> list[bytes]:
 
 
 @pytest.mark.parametrize(
-    "path", [p for p in HISTORIES if p.stem.startswith(("encrypted_", "shaped_"))]
+    "path", [p for p in HISTORIES if p.stem.startswith(("encrypted_", "shaped_", "regular_"))]
 )
 def test_encrypted_histories_hold_ciphertext(path: Path) -> None:
     """Inputs and results are ciphertext; what stays plain is the SDK's own marker data

@@ -6,10 +6,15 @@ first try is a local activity; a try that should be retried continues as a regul
 with the declared retry policy and the retry window, so retries survive worker restarts and
 show in the history as attempts.
 
-Versions: a run started with `shape` 1 (`CURRENT_SHAPE`) takes today's branches without
-markers. Runs started before shapes replay on the branches their `workflow.patched`
-markers chose: before the inbox (persist, then plan, as activities), before local first
-tries, before recorded delivery states.
+Versions: a run started with `shape` 2 (`CURRENT_SHAPE`) sends as regular activities from
+the first try: each send's completion is in the history as soon as it happens, so after a
+crash only the sends then in flight go again (a local activity's result is recorded only
+when its workflow task completes, and a crash before that re-ran every send of the task).
+A delivered send whose attempt row could not be written returns the row, recorded here by
+its own activity. Shape 1 runs replay with local first tries; both shapes take the other
+branches without markers. Runs started before shapes replay on the branches their
+`workflow.patched` markers chose: before the inbox (persist, then plan, as activities),
+before local first tries, before recorded delivery states.
 """
 
 import asyncio
@@ -25,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.delivery import DeliveryActivities
     from activities.outbound import OutboundActivities
     from activities.prepare import PrepareActivities
+    from activities.records import RecordActivities
     from activities.states import StateActivities
     from relay.delivery_states import DeliveryState, finished
     from relay.models import Conversion
@@ -43,7 +49,9 @@ with workflow.unsafe.imports_passed_through():
         PostbackTarget,
         Prepared,
         SendPixelInput,
+        SendPixelResult,
         SendPostbackInput,
+        SendPostbackResult,
     )
     from workflows.retry_policies import (
         DELIVERY_FIRST_BACKOFF,
@@ -69,6 +77,7 @@ LOCAL_FIRST_PATCH = "send-first-try-local"
 # attributes, upsert their campaign and delivery state.
 STATE_PATCH = "delivery-state"
 REVERSAL = "reversal: fires no pixel, only postbacks configured for it"
+SHAPED = 1  # the first shape: no patch markers
 
 
 @workflow.defn
@@ -77,7 +86,8 @@ class ConversionWorkflow:
 
     @workflow.run
     async def run(self, input: ConversionInput) -> ConversionResult:
-        self._shaped = input.shape >= CURRENT_SHAPE
+        self._shaped = input.shape >= SHAPED
+        self._regular_sends = input.shape >= CURRENT_SHAPE
         self._indexed = False  # whether this run upserts search attributes
         self._announced = False  # whether its campaign was upserted
         self._campaign_id = ""
@@ -214,12 +224,13 @@ class ConversionWorkflow:
     ) -> FireOutcome:
         input = SendPixelInput(conversion_id=conversion_id, target=target, conversion=conversion)
         summary = f"{target.platform.value} {target.event_name} -> {target.pixel_name}"
-        if window is not None and self._uses(LOCAL_FIRST_PATCH):
-            # The first try runs as a local activity: most sends succeed at once, and
-            # then cost neither the server nor the worker an activity task.
+        if window is not None and self._local_first_try():
+            # Shape 1: the first try runs as a local activity.
             started = workflow.now()
-            error = await _local_first(DeliveryActivities.send_pixel_event, input, summary)
+            sent, error = await _local_first(DeliveryActivities.send_pixel_event, input, summary)
             if error is None or not _retryable(error):
+                if isinstance(sent, SendPixelResult):
+                    await self._record_unlogged(sent)
                 return FireOutcome(target=target, delivered=error is None, error=_why(error))
             self._before_retry_wait()
             await workflow.sleep(_retry_delay(error))
@@ -229,7 +240,7 @@ class ConversionWorkflow:
             delivery_retry(window) if window is not None else (DELIVERY_RETRY, None)
         )
         try:
-            await workflow.execute_activity_method(
+            sent = await workflow.execute_activity_method(
                 DeliveryActivities.send_pixel_event,
                 input,
                 start_to_close_timeout=DELIVERY_TIMEOUT,
@@ -240,6 +251,7 @@ class ConversionWorkflow:
         except ActivityError as err:
             # A fire that failed for good leaves the workflow completed, marked for redelivery.
             return FireOutcome(target=target, delivered=False, error=_why(err))
+        await self._record_unlogged(sent)
         return FireOutcome(target=target, delivered=True)
 
     async def _postback(
@@ -251,10 +263,14 @@ class ConversionWorkflow:
     ) -> PostbackOutcome:
         input = SendPostbackInput(conversion_id=conversion_id, target=target, conversion=conversion)
         summary = f"postback {target.method} {target.postback_id}"
-        if window is not None and self._uses(LOCAL_FIRST_PATCH):
+        if window is not None and self._local_first_try():
             started = workflow.now()
-            error = await _local_first(OutboundActivities.send_outbound_postback, input, summary)
+            sent, error = await _local_first(
+                OutboundActivities.send_outbound_postback, input, summary
+            )
             if error is None or not _retryable(error):
+                if isinstance(sent, SendPostbackResult):
+                    await self._record_unlogged(sent)
                 return PostbackOutcome(target=target, delivered=error is None, error=_why(error))
             self._before_retry_wait()
             await workflow.sleep(max(_retry_delay(error), OUTBOUND_FIRST_BACKOFF))
@@ -264,7 +280,7 @@ class ConversionWorkflow:
             outbound_retry(window) if window is not None else (OUTBOUND_RETRY, None)
         )
         try:
-            await workflow.execute_activity_method(
+            sent = await workflow.execute_activity_method(
                 OutboundActivities.send_outbound_postback,
                 input,
                 start_to_close_timeout=OUTBOUND_TIMEOUT,
@@ -274,16 +290,40 @@ class ConversionWorkflow:
             )
         except ActivityError as err:
             return PostbackOutcome(target=target, delivered=False, error=_why(err))
+        await self._record_unlogged(sent)
         return PostbackOutcome(target=target, delivered=True)
+
+    def _local_first_try(self) -> bool:
+        """Shape 1 (and older runs that recorded the patch) try first as a local activity."""
+        return not self._regular_sends and self._uses(LOCAL_FIRST_PATCH)
+
+    async def _record_unlogged(self, sent: SendPixelResult | SendPostbackResult) -> None:
+        """The delivered attempt's row, when the send could not store it in time."""
+        if isinstance(sent, SendPixelResult) and sent.unlogged is not None:
+            await workflow.execute_activity_method(
+                RecordActivities.record_pixel_fire,
+                sent.unlogged,
+                start_to_close_timeout=PERSIST_TIMEOUT,
+                retry_policy=PERSIST_RETRY,
+                summary=f"record attempt {sent.attempt}",
+            )
+        elif isinstance(sent, SendPostbackResult) and sent.unlogged is not None:
+            await workflow.execute_activity_method(
+                RecordActivities.record_postback_attempt,
+                sent.unlogged,
+                start_to_close_timeout=PERSIST_TIMEOUT,
+                retry_policy=PERSIST_RETRY,
+                summary=f"record attempt {sent.attempt}",
+            )
 
 
 async def _local_first(
     activity: Callable[[Any, Any], Awaitable[Any]], input: Any, summary: str
-) -> FailureError | None:
-    """One try as a local activity; the error if it failed (a local activity's failure may
-    arrive as the activity's own error rather than wrapped in an ActivityError)."""
+) -> tuple[Any, FailureError | None]:
+    """One try as a local activity: its result, or the error if it failed (a local
+    activity's failure may arrive as the activity's own error, not in an ActivityError)."""
     try:
-        await workflow.execute_local_activity_method(
+        sent = await workflow.execute_local_activity_method(
             activity,
             input,
             start_to_close_timeout=LOCAL_SEND_TIMEOUT,
@@ -291,8 +331,8 @@ async def _local_first(
             summary=summary,
         )
     except FailureError as err:
-        return err
-    return None
+        return None, err
+    return sent, None
 
 
 def _cause(err: FailureError) -> BaseException:

@@ -47,7 +47,8 @@ TIKTOK_APIS = [
 ]
 MACRO_MEANINGS = {
     "click_id": "the click ID from the tracking link",
-    "conversion_id": "Relay's ID of the conversion",
+    "conversion_id": "Relay's ID of the conversion (the same for every re-send: dedup on it)",
+    "event_id": "the event ID sent to Meta and TikTok (equal to conversion_id)",
     "payout": "the payout the network posted",
     "currency": "its currency (ISO code)",
     "event": "the event type (sale, lead, AddToCart…)",

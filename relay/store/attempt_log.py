@@ -5,14 +5,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel
-
-from relay.models import PixelFire, PostbackAttempt
+from relay.models import DeliveryAttempt, PixelFire, PostbackAttempt
 from relay.personal_data import erase_request_body
 from relay.store.pool import ClickHouse
 from relay.store.rows import select_dicts
 
-A = TypeVar("A", bound=BaseModel)
+A = TypeVar("A", bound=DeliveryAttempt)
 
 
 @dataclass(frozen=True)
@@ -74,7 +72,9 @@ class AttemptLog(Generic[A]):
         table: str,
         time_column: str,
         filter_columns: tuple[str, ...],
+        id_column: str,
     ) -> None:
+        self.id_column = id_column
         self._client = client
         self._model = model
         self._table = table
@@ -94,6 +94,15 @@ class AttemptLog(Generic[A]):
 
     def append(self, attempt: A) -> None:
         self.submit(attempt).result()
+
+    def has(self, attempt: A) -> bool:
+        """Whether this attempt's row is stored (by its fire or attempt ID)."""
+        found = self._client.query(
+            f"SELECT count() FROM {self._table} WHERE conversion_id = {{c:String}} "
+            f"AND {self.id_column} = {{id:String}}",
+            parameters={"c": attempt.conversion_id, "id": getattr(attempt, self.id_column)},
+        )
+        return bool(found.result_rows[0][0])
 
     def _rows(self, sql: str, params: dict[str, Any]) -> list[A]:
         rows = select_dicts(self._client, sql, params)
@@ -131,6 +140,7 @@ def pixel_fire_log(client: ClickHouse) -> AttemptLog[PixelFire]:
         "pixel_fires",
         "fired_at",
         ("conversion_id", "campaign_id", "pixel_id", "platform", "event_name"),
+        "fire_id",
     )
 
 
@@ -141,4 +151,5 @@ def postback_log(client: ClickHouse) -> AttemptLog[PostbackAttempt]:
         "postback_attempts",
         "sent_at",
         ("conversion_id", "campaign_id", "postback_id", "event_type"),
+        "attempt_id",
     )
