@@ -113,3 +113,53 @@ async def skipping_relay(
 ) -> AsyncIterator[Relay]:
     async with running_relay(skipping_env, clickhouse, platforms, keys) as running:
         yield running
+
+
+# `pytest -m unit`: the contributors' fast subset (under 30 s). A test is a unit test when
+# it needs none of the real services above and starts no process of its own; the modules
+# listed start processes (relay up, the relay roles, servers, the browser) through helpers
+# rather than fixtures, so they never count, whatever fixtures their tests take.
+SERVICE_FIXTURES = frozenset(
+    {"dev_env", "skipping_env", "clickhouse", "clickhouse_location", "store", "platforms"}
+)
+PROCESS_MODULES = frozenset(
+    {
+        "test_browser_buyer",
+        "test_browser_console",
+        "test_browser_docs",
+        "test_compose",
+        "test_cli_help",
+        "test_data_dir_privacy",
+        "test_disk_full",
+        "test_lifecycle",
+        "test_multi_process",
+        "test_restart",
+        "test_slim_install",
+        "test_store_outage",
+        "test_supervision",
+        "test_temporal_mtls",
+        "test_worker_process",
+        "test_schemathesis",
+        "test_clickhouse_http",
+        "test_platform_server",
+        "test_power_loss",
+    }
+)
+
+
+# Tests in other modules that start processes (a `relay` role) without a fixture.
+PROCESS_TESTS = frozenset(
+    {
+        "test_the_roles_refuse_an_unmigrated_database_until_relay_migrate_ran",
+        "test_distributed_roles_refuse_the_in_process_engine",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        module = item.path.stem
+        started = module in PROCESS_MODULES or item.name.split("[")[0] in PROCESS_TESTS
+        if not fixtures & SERVICE_FIXTURES and not started:
+            item.add_marker(pytest.mark.unit)
