@@ -28,7 +28,7 @@ from relay.cli_help import build_parser
 from relay.cli_redeliver import run_redeliver
 from relay.crypto import KeyRing
 from relay.embedded import EmbeddedMissing, PortInUse, require_embedded
-from relay.inbox import read_stats
+from relay.inbox import InboxInUse, ensure_free, read_stats
 from relay.log_redaction import install_access_log_redaction
 from relay.logs import configure_logging
 from relay.runtime import Runtime, open_runtime
@@ -417,6 +417,7 @@ async def run_api(settings: Settings) -> None:
     _io_threads()
     secrets = resolve_secrets(settings, embedded=False)
     _check_schema(settings)  # before serving: the lifespan would fail with a traceback
+    ensure_free(settings.inbox_file)  # likewise: a second API on this inbox is refused
     app = create_app(lambda: open_runtime(settings, address, secrets.keys, secrets.admin_token))
     await _serve_until_signal(_uvicorn(app, settings))
 
@@ -553,6 +554,7 @@ def main(argv: list[str] | None = None) -> None:
         PortInUse,
         TemporalUnreachable,
         WorkerFailed,
+        InboxInUse,
         *SCHEMA_ERRORS,
     ) as exc:
         raise SystemExit(f"relay {args.command}: {exc}") from None

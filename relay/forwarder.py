@@ -4,6 +4,12 @@ Starts are idempotent by conversion ID (the workflow ID), so an entry forwarded 
 crash between the start and the removal) starts nothing new. An entry leaves the inbox only
 once Temporal has its workflow; while Temporal is down, entries wait and are retried with
 capped backoff, and the API keeps accepting.
+
+Nothing here stops on a fault: a start that fails is retried, an inbox that cannot be read
+is read again, and forwarded entries the inbox could not remove (a commit failing, disk
+full) are kept and removed again, with backoff. Meanwhile part `forwarder` reports stuck,
+naming the cause, and ok once it makes progress again; `running_intake` runs the whole
+forwarder under `supervise`, which restarts it should anything else escape.
 """
 
 import asyncio
@@ -20,12 +26,14 @@ from relay.claims import temporal_claims
 from relay.inbox import Inbox, PendingEntry
 from relay.models import Conversion
 from relay.search_attributes import at_start
+from relay.supervision import PARTS, Faults, Part, backoff
 from relay.workflow_io import CURRENT_SHAPE, ConversionInput
 from workflows.conversion import ConversionWorkflow
 
 log = logging.getLogger(__name__)
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 _MEMORY_SWEEP_S = 3600.0
+_MEMORY_SWEEP_RETRY_S = 60.0
 
 StartFn = Callable[[PendingEntry], Awaitable[None]]
 # While postbacks are being answered more than half the time, accepting comes first: the
@@ -112,14 +120,19 @@ def workflow_starter(
 class Forwarder:
     """`concurrency` starts in flight; entries are taken oldest first."""
 
-    def __init__(self, inbox: Inbox, start: StartFn, concurrency: int = 32) -> None:
+    def __init__(
+        self, inbox: Inbox, start: StartFn, concurrency: int = 32, part: Part | None = None
+    ) -> None:
         self._inbox = inbox
         self._start = start
         self._concurrency = concurrency
         self._queue: asyncio.Queue[PendingEntry] = asyncio.Queue(maxsize=concurrency * 2)
         self._wake = asyncio.Event()
+        # Started, not yet removed from the inbox; kept until a removal commits.
         self._done: list[str] = []
         self._done_flush = asyncio.Event()
+        self.part = part or PARTS.part("forwarder")
+        self._faults = Faults(self.part)
         self.forwarded = 0
         self.retries = 0
         self.pressure = Pressure()
@@ -129,6 +142,13 @@ class Forwarder:
         self._wake.set()
 
     async def run(self) -> None:
+        """Forward until cancelled. Raises only on a bug; run it again then (`supervise`):
+        what was taken but not started is taken again, and what was started but not
+        removed is kept."""
+        self._faults = Faults(self.part)  # ok again once this run makes progress
+        self._queue = asyncio.Queue(maxsize=self._concurrency * 2)
+        if self._done:  # kept from the last run
+            self._done_flush.set()
         tasks = [
             asyncio.create_task(self._feed(), name="forwarder-feed"),
         ]
@@ -143,24 +163,66 @@ class Forwarder:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if self._done:  # what was started but not yet removed: remove it now
-                await self._inbox.forwarded(self._done)
+            await self._remove_done_once()
+
+    async def _remove_done_once(self) -> None:
+        """On the way out: remove what was started; if the inbox cannot, those entries
+        stay there and are forwarded again (harmlessly) by the next run or start."""
+        if not self._done:
+            return
+        try:
+            await self._inbox.forwarded(self._done)
+            self._done = []
+        except Exception as exc:
+            log.warning(
+                "%d forwarded postbacks stay in the inbox (%s: %s); they are forwarded "
+                "again, which starts nothing new",
+                len(self._done),
+                type(exc).__name__,
+                exc,
+            )
 
     async def _feed(self) -> None:
-        cursor, swept = 0, time.monotonic()
+        cursor, swept, failures = 0, time.monotonic(), 0
         while True:
             self._wake.clear()
-            entries = await self._inbox.take(cursor, self._concurrency * 4)
+            try:
+                entries = await self._inbox.take(cursor, self._concurrency * 4)
+            except Exception as exc:
+                failures += 1
+                self._faults.fail(
+                    "take", f"cannot read the inbox ({type(exc).__name__}: {exc}); retrying", exc
+                )
+                await asyncio.sleep(backoff(failures))
+                continue
+            failures = 0
+            self._faults.clear("take")  # also the first report of a run: ok
             for entry in entries:
                 await self._queue.put(entry)
                 cursor = entry.seq
             if time.monotonic() - swept > _MEMORY_SWEEP_S:
                 swept = time.monotonic()
-                forgotten = await self._inbox.forget_older()
-                log.info("inbox forgot %d accepted conversions past its memory", forgotten)
+                if not await self._forget_older():
+                    swept -= _MEMORY_SWEEP_S - _MEMORY_SWEEP_RETRY_S
             if not entries:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+
+    async def _forget_older(self) -> bool:
+        """The inbox's memory sweep; failing, it is tried again a minute later (the inbox
+        reports itself stuck meanwhile: the same writes fail for postbacks)."""
+        try:
+            forgotten = await self._inbox.forget_older()
+        except Exception as exc:
+            log.warning(
+                "inbox memory sweep failed (%s: %s); trying again in %.0f s",
+                type(exc).__name__,
+                exc,
+                _MEMORY_SWEEP_RETRY_S,
+            )
+            return False
+        log.info("inbox forgot %d accepted conversions past its memory", forgotten)
+        return True
 
     async def _forward(self, n: int) -> None:
         while True:
@@ -183,11 +245,18 @@ class Forwarder:
                 await self._start(entry)
                 if failures:
                     log.info("forwarded %s after %d failed starts", entry.conversion_id, failures)
+                    self._faults.clear(entry.conversion_id)
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 # Temporal down or refusing: the entry stays in the inbox and is retried.
+                self._faults.fail(
+                    entry.conversion_id,
+                    f"cannot start {entry.conversion_id} ({type(exc).__name__}: {exc}); "
+                    f"retrying (attempt {failures + 1})",
+                    exc,
+                )
                 delay = _BACKOFF_S[min(failures, len(_BACKOFF_S) - 1)]
                 if failures in (0, 10) or failures % 100 == 0:
                     log.warning(
@@ -201,10 +270,32 @@ class Forwarder:
                 await asyncio.sleep(delay)
 
     async def _flush(self) -> None:
-        """Remove forwarded entries in groups: one inbox commit for many starts."""
+        """Remove forwarded entries in groups: one inbox commit for many starts. A failed
+        removal keeps the group (and what was started meanwhile) and retries with backoff."""
+        failures = 0
         while True:
-            await self._done_flush.wait()
+            if not failures:
+                await self._done_flush.wait()
             self._done_flush.clear()
-            done, self._done = self._done, []
-            if done:
+            done = self._done[:]
+            if not done:  # removed on the way out of an earlier run
+                if failures:
+                    failures = 0
+                    self._faults.clear("remove")
+                continue
+            try:
                 await self._inbox.forwarded(done)
+            except Exception as exc:
+                failures += 1
+                self._faults.fail(
+                    "remove",
+                    f"cannot remove {len(self._done)} forwarded postbacks from the inbox "
+                    f"({type(exc).__name__}: {exc}); retrying (attempt {failures})",
+                    exc,
+                )
+                await asyncio.sleep(backoff(failures))
+                continue
+            del self._done[: len(done)]  # what was started meanwhile waits for the next
+            if failures:
+                failures = 0
+                self._faults.clear("remove")

@@ -31,7 +31,8 @@ from relay.store.traffic import TrafficStore
 
 
 class RetryLater(Unavailable):
-    """The inbox is full or the API is overloaded: resend after `retry_after_s` (503)."""
+    """The inbox is full or cannot be written (disk full), or the API is overloaded: resend
+    after `retry_after_s` (503 with Retry-After)."""
 
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
@@ -181,7 +182,12 @@ async def _accept(intake: Intake, params: PostbackParams) -> PostbackAnswer:
         wait = intake.retry_after_s
         raise RetryLater(f"{exc}; resend after {wait} s", wait) from None
     except (OSError, sqlite3.Error) as exc:  # a full or failing disk: nothing was accepted
-        raise Unavailable(f"the inbox could not record the postback ({exc})") from exc
+        wait = intake.retry_after_s
+        raise RetryLater(
+            f"the inbox could not record the postback ({type(exc).__name__}: {exc}); nothing "
+            f"was accepted; resend after {wait} s",
+            wait,
+        ) from exc
     if intake.forwarder is not None and accepted.status == "accepted":
         intake.forwarder.notify()
     # Attribution needs the click, read by the workflow: unknown at accept time.

@@ -6,6 +6,7 @@ metrics in Prometheus format on a loopback port of its own (Rust, no Python on a
 path); `/metrics` fetches that text and appends it, so a scraper reads one endpoint.
 
 Counting on the postback path is one increment of a pre-bound child (a lock and an add).
+`relay_part_ready{part}` is read from the process's parts registry at scrape time.
 """
 
 import logging
@@ -27,6 +28,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from temporalio.runtime import PrometheusConfig, TelemetryConfig
 from temporalio.runtime import Runtime as TemporalRuntime
+
+from relay.supervision import PARTS, Parts
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +106,28 @@ class _StateCollector(Collector):
              s.postbacks_in_flight),
         ]  # fmt: skip
         return [GaugeMetricFamily(name, doc, value=v) for name, doc, v in gauges if v is not None]
+
+
+class PartsCollector(Collector):
+    """`relay_part_ready{part}`: 1 while a background part makes progress, 0 while stuck
+    (its reason is on /readyz), for every part that reports in this process."""
+
+    def __init__(self, parts: Parts) -> None:
+        self.parts = parts
+
+    def collect(self) -> list[Metric]:
+        family = GaugeMetricFamily(
+            "relay_part_ready",
+            "1 while a background part (forwarder, inbox, batch writers) makes progress, 0 "
+            "while it is stuck; /readyz names the reason.",
+            labels=["part"],
+        )
+        for state in self.parts.states():
+            family.add_metric([state.name], 1.0 if state.ready else 0.0)
+        return [family]
+
+
+REGISTRY.register(PartsCollector(PARTS))
 
 
 def _free_loopback_port() -> int:

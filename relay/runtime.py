@@ -24,6 +24,7 @@ from relay.store.network_keys import hash_clear_postback_keys, report_stranded_p
 from relay.store.pool import ClickHouse
 from relay.store.retention import apply_retention
 from relay.store.traffic import TrafficStore
+from relay.supervision import supervise
 from relay.temporal_setup import connect_temporal
 
 T = TypeVar("T")
@@ -77,29 +78,39 @@ async def running_intake(runtime: Runtime) -> AsyncIterator[Intake]:
     """The API's durable inbox and its forwarder, running until the block ends. Entries
     not yet forwarded stay in the inbox file for the next start."""
     settings = runtime.settings
+    # Raises InboxInUse if another process has this inbox file open.
     inbox = Inbox(settings.inbox_file, settings.inbox_capacity, settings.inbox_memory_days)
-    shared = settings.shared_dedup if settings.shared_dedup is not None else not runtime.embedded
-    # Eager start hands the first task straight to a worker on this client (`relay up`).
-    indexed = await search_attributes.available(runtime.temporal, runtime.temporal.namespace)
-    start = workflow_starter(runtime.temporal, settings.task_queue, True, shared, indexed)
-    forwarder = Forwarder(inbox, start, settings.forwarder_concurrency)
-    intake = Intake(
-        runtime.config_cache,
-        runtime.traffic,
-        inbox,
-        runtime.keys,
-        settings.inbox_retry_after_s,
-        forwarder,
-        Admission(settings.postback_max_in_flight),
-    )
-    task = asyncio.create_task(forwarder.run(), name="forwarder")
-    runtime.intake = intake
+    task: asyncio.Task[None] | None = None
     try:
+        shared = (
+            settings.shared_dedup if settings.shared_dedup is not None else not runtime.embedded
+        )
+        # Eager start hands the first task straight to a worker on this client (`relay up`).
+        indexed = await search_attributes.available(runtime.temporal, runtime.temporal.namespace)
+        start = workflow_starter(runtime.temporal, settings.task_queue, True, shared, indexed)
+        forwarder = Forwarder(inbox, start, settings.forwarder_concurrency)
+        intake = Intake(
+            runtime.config_cache,
+            runtime.traffic,
+            inbox,
+            runtime.keys,
+            settings.inbox_retry_after_s,
+            forwarder,
+            Admission(settings.postback_max_in_flight),
+        )
+        # Never ends by itself: a failure is logged with its cause, reported on /readyz and
+        # restarted with backoff.
+        task = asyncio.create_task(
+            supervise("forwarder", forwarder.run, forwarder.part), name="forwarder"
+        )
+        runtime.intake = intake
         yield intake
     finally:
         runtime.intake = None
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            forwarder.part.forget()
         await inbox.close()
 
 

@@ -1,7 +1,10 @@
 """The durable inbox under `relay up`: postbacks are answered while Temporal is paused, a
-full inbox answers 503, and a crash between accept and forward loses nothing."""
+full inbox answers 503, and a crash between accept and forward loses nothing. One process
+owns an inbox file: a second is refused, and the lock goes with the process that held it."""
 
+import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -9,8 +12,10 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from relay.forwarder import Pressure
+from relay.inbox import Inbox, InboxInUse, ensure_free, lock_path
 from tests.embedded import ADMIN, EmbeddedRelay, devserver_pid, funnel
 from tests.platform_server import PlatformServer
 
@@ -127,3 +132,58 @@ def test_forwarding_yields_only_while_postbacks_keep_the_api_busy() -> None:
     _ = pressure.high  # closes the window that held the end of the busy spell
     time.sleep(0.06)
     assert not pressure.high  # idle: forwarding goes at full speed
+
+
+async def test_a_second_inbox_on_the_same_file_is_refused_until_the_first_closes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "inbox.sqlite"
+    first = Inbox(path, 10, 1.0)
+    try:
+        refused = f"another relay api (pid {os.getpid()}) is using the inbox {path}"
+        with pytest.raises(InboxInUse, match=re.escape(refused)):
+            Inbox(path, 10, 1.0)
+        with pytest.raises(InboxInUse):
+            ensure_free(path)  # what `relay api` checks before serving
+    finally:
+        await first.close()
+    ensure_free(path)
+    again = Inbox(path, 10, 1.0)  # released on close: the next start opens it
+    await again.close()
+    assert lock_path(path).exists()  # left in place: removing a lock file races
+
+
+LOCK_HOLDER = """
+import sys
+from pathlib import Path
+from relay.inbox import Inbox
+inbox = Inbox(Path(sys.argv[1]), 10, 1.0)
+print("open", flush=True)
+sys.stdin.read()
+"""
+
+
+async def test_an_inbox_held_by_another_process_is_refused_until_that_process_dies(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "inbox.sqlite"
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        LOCK_HOLDER,
+        str(path),
+        cwd=Path(__file__).parent.parent,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None
+        line = await asyncio.wait_for(holder.stdout.readline(), 30)
+        assert line.strip() == b"open"
+        with pytest.raises(InboxInUse, match=f"pid {holder.pid}"):
+            Inbox(path, 10, 1.0)
+    finally:
+        holder.kill()  # SIGKILL: no clean close, the kernel drops the lock
+        await asyncio.wait_for(holder.wait(), 30)
+    inbox = Inbox(path, 10, 1.0)
+    await inbox.close()

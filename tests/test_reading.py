@@ -120,5 +120,6 @@ async def test_health_and_readiness(relay: Relay) -> None:
         "ready": True,
         "temporal": "ok",
         "clickhouse": "ok",
+        "stuck": {},
         "inbox": {"depth": 0, "capacity": 200_000, "oldest_age_s": None},
     }

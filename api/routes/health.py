@@ -1,14 +1,17 @@
 """Liveness and readiness."""
 
 import asyncio
+import logging
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import RuntimeDep
+from relay.supervision import PARTS
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger(__name__)
 
 
 @router.get("/healthz")
@@ -28,6 +31,18 @@ class Readiness(BaseModel):
     temporal: str = Field(examples=["ok", "down: RPCError"])
     clickhouse: str = Field(examples=["ok"])
     inbox: InboxStats | None = None
+    stuck: dict[str, str] = Field(
+        default_factory=dict,
+        description="Background parts that cannot make progress now, with why "
+        "(forwarder, inbox, a ClickHouse batch writer, ...); empty when none is.",
+        examples=[
+            {},
+            {
+                "inbox": "the inbox .data/inbox.sqlite cannot be written (OperationalError: "
+                "database or disk is full); postbacks are answered 503"
+            },
+        ],
+    )
 
 
 @router.get(
@@ -36,7 +51,8 @@ class Readiness(BaseModel):
     responses={503: {"model": Readiness, "description": "Not ready: the failing check says why."}},
 )
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    """200 only when both Temporal and ClickHouse answer."""
+    """200 only when Temporal and ClickHouse answer and no background part (the forwarder,
+    the inbox, a batch writer) is stuck; 503 otherwise, `stuck` naming each stuck part."""
     checks: dict[str, str] = {}
     try:
         await asyncio.wait_for(runtime.temporal.service_client.check_health(), timeout=3)
@@ -48,14 +64,22 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         checks["clickhouse"] = "ok"
     except Exception as exc:
         checks["clickhouse"] = f"down: {type(exc).__name__}"
-    ready = all(v == "ok" for v in checks.values())
-    body: dict[str, object] = {"ready": ready, **checks}
+    stuck = PARTS.stuck()
+    ready = all(v == "ok" for v in checks.values()) and not stuck
+    body: dict[str, object] = {"ready": ready, **checks, "stuck": stuck}
     if runtime.intake is not None:
         # Postbacks are accepted while Temporal or ClickHouse is down; they wait here.
-        stats = await runtime.intake.inbox.stats()
-        body["inbox"] = {
-            "depth": stats.depth,
-            "capacity": stats.capacity,
-            "oldest_age_s": None if stats.oldest_age_s is None else round(stats.oldest_age_s, 3),
-        }
+        inbox = runtime.intake.inbox
+        try:
+            stats = await asyncio.wait_for(inbox.stats(), timeout=3)
+        except Exception as exc:  # the inbox cannot be read: its part says why
+            log.warning("/readyz: inbox stats unavailable (%s: %s)", type(exc).__name__, exc)
+            body["inbox"] = {"depth": inbox.depth, "capacity": inbox.capacity, "oldest_age_s": None}
+        else:
+            age = stats.oldest_age_s
+            body["inbox"] = {
+                "depth": stats.depth,
+                "capacity": stats.capacity,
+                "oldest_age_s": None if age is None else round(age, 3),
+            }
     return JSONResponse(body, status_code=200 if ready else 503)

@@ -1,5 +1,6 @@
 """`GET /metrics`: Prometheus text for scrapers, behind a bearer token."""
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -35,12 +36,18 @@ async def _state(runtime: Runtime) -> ProcessState:
     intake = runtime.intake
     if intake is None:
         return ProcessState(config_cache_age_s=runtime.config_cache.age_s)
-    stats = await intake.inbox.stats()
+    inbox = intake.inbox
+    oldest_age_s: float | None
+    try:
+        stats = await asyncio.wait_for(inbox.stats(), timeout=3)
+        oldest_age_s = stats.oldest_age_s or 0.0
+    except Exception:  # cannot be read now (relay_part_ready{part="inbox"} says why): no age
+        oldest_age_s = None
     return ProcessState(
         config_cache_age_s=runtime.config_cache.age_s,
-        inbox_depth=stats.depth,
-        inbox_capacity=stats.capacity,
-        inbox_oldest_age_s=stats.oldest_age_s or 0.0,
+        inbox_depth=inbox.depth,
+        inbox_capacity=inbox.capacity,
+        inbox_oldest_age_s=oldest_age_s,
         postbacks_in_flight=intake.admission.in_flight,
     )
 
