@@ -157,7 +157,9 @@ class ClickHouseHttp:
         log_file: Path,
         user: str = "relay",
         password: str = "relay-test-password",
+        port: int = 0,
     ) -> None:
+        self.port = port  # 0: a free one; fixed, a restart keeps the URL
         self.data_dir, self.log_file = data_dir, log_file
         self.user, self.password = user, password
         self.process: subprocess.Popen[bytes] | None = None
@@ -170,7 +172,7 @@ class ClickHouseHttp:
 
     def start(self, timeout_s: float = 60) -> None:
         argv = [sys.executable, "-m", "tests.clickhouse_http", "--data-dir", str(self.data_dir)]
-        argv += ["--user", self.user, "--password", self.password]
+        argv += ["--user", self.user, "--password", self.password, "--port", str(self.port)]
         with self.log_file.open("ab") as log_handle:
             self.process = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=log_handle, stdin=subprocess.DEVNULL
@@ -187,9 +189,25 @@ class ClickHouseHttp:
             raise RuntimeError(f"clickhouse-http did not start ({line!r}); see {self.log_file}")
         self.url = line.rsplit(" ", 1)[1]
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (start() again brings it back on the same data)."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def pause(self) -> None:
+        """SIGSTOP: connections are accepted by the kernel, nothing is answered."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self, timeout_s: float = 20) -> None:
         if self.process is None or self.process.poll() is not None:
             return
+        self.resume()  # a paused server would not act on SIGTERM
         self.process.terminate()
         try:
             self.process.wait(timeout=timeout_s)

@@ -60,7 +60,8 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     except Exception as exc:
         checks["temporal"] = f"down: {type(exc).__name__}"
     try:
-        await asyncio.to_thread(runtime.clickhouse.command, "SELECT 1")
+        # Bounded: a paused server accepts the connection and never answers.
+        await asyncio.wait_for(asyncio.to_thread(runtime.clickhouse.command, "SELECT 1"), 3)
         checks["clickhouse"] = "ok"
     except Exception as exc:
         checks["clickhouse"] = f"down: {type(exc).__name__}"

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from importlib import resources
 
 import clickhouse_connect
+from clickhouse_connect.driver.client import Client
 
 from relay.store.migration_lock import LOCK_WAIT_S, MigrationLockHeld, migration_lock
 from relay.store.pool import ClickHouse
@@ -33,6 +34,19 @@ log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A server that accepts connections and never answers (paused, overloaded) holds a call this
+# long, not clickhouse-connect's default 300 s: the call fails, its caller retries, and the
+# pool's clients and threads are not all held by one stall. Longer than any query Relay runs
+# (the console's heaviest take about 1 s at 1M conversions).
+SERVER_TIMEOUT_S = 30
+
+
+def _client(dsn: str, database: str | None = None) -> Client:
+    if dsn.startswith(("http://", "https://")):
+        return clickhouse_connect.get_client(
+            dsn=dsn, database=database, send_receive_timeout=SERVER_TIMEOUT_S
+        )
+    return clickhouse_connect.get_client(dsn=dsn, database=database)
 
 
 def open_clickhouse(
@@ -41,14 +55,12 @@ def open_clickhouse(
     """Connect, create `database` if missing, and return a pool of clients bound to it."""
     if not _DATABASE_NAME.match(database):
         raise ValueError(f"invalid ClickHouse database name {database!r}")
-    bootstrap = clickhouse_connect.get_client(dsn=dsn)
+    bootstrap = _client(dsn)
     # The name was validated above: identifiers cannot be bound as parameters.
     bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {database}")
     bootstrap.database = database
     clients = [bootstrap]
-    clients += [
-        clickhouse_connect.get_client(dsn=dsn, database=database) for _ in range(pool_size - 1)
-    ]
+    clients += [_client(dsn, database=database) for _ in range(pool_size - 1)]
     return ClickHouse(clients, batch_linger_s)
 
 
