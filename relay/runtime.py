@@ -1,6 +1,7 @@
 """The long-lived clients one Relay process holds, opened and closed together."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from relay.forwarder import Forwarder, workflow_starter
 from relay.inbox import Inbox
 from relay.ingest import Admission, Intake
 from relay.models import PixelFire, PostbackAttempt
+from relay.rerecord import rerecord_missing
 from relay.settings import Settings
 from relay.store.attempt_log import AttemptLog, pixel_fire_log, postback_log
 from relay.store.click_cache import ClickCache
@@ -24,10 +26,11 @@ from relay.store.network_keys import hash_clear_postback_keys, report_stranded_p
 from relay.store.pool import ClickHouse
 from relay.store.retention import apply_retention
 from relay.store.traffic import TrafficStore
-from relay.supervision import supervise
+from relay.supervision import backoff, supervise
 from relay.temporal_setup import connect_temporal
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -73,6 +76,35 @@ class Runtime:
         return postback_log(self.clickhouse)
 
 
+# How far back a start looks for conversions ClickHouse lost (relay/rerecord.py): the last
+# writes before an OS crash or power cut, were they not yet on disk.
+RERECORD_WINDOW_S = 86_400.0
+
+
+async def _rerecord_at_start(runtime: Runtime) -> None:
+    """Once per start, in the background: the conversions accepted within the window whose
+    row ClickHouse lacks are recorded again from their runs' histories (nothing is sent).
+    Retried with backoff while Temporal or ClickHouse cannot answer."""
+    failures = 0
+    while True:
+        try:
+            await rerecord_missing(
+                runtime.temporal,
+                runtime.clickhouse,
+                runtime.settings.inbox_file,
+                RERECORD_WINDOW_S,
+            )
+            return
+        except Exception as exc:
+            failures += 1
+            log.warning(
+                "re-recording conversions missing from ClickHouse failed (%s: %s); retrying",
+                type(exc).__name__,
+                exc,
+            )
+            await asyncio.sleep(backoff(failures))
+
+
 @asynccontextmanager
 async def running_intake(runtime: Runtime) -> AsyncIterator[Intake]:
     """The API's durable inbox and its forwarder, running until the block ends. Entries
@@ -81,6 +113,7 @@ async def running_intake(runtime: Runtime) -> AsyncIterator[Intake]:
     # Raises InboxInUse if another process has this inbox file open.
     inbox = Inbox(settings.inbox_file, settings.inbox_capacity, settings.inbox_memory_days)
     task: asyncio.Task[None] | None = None
+    rerecord: asyncio.Task[None] | None = None
     try:
         shared = (
             settings.shared_dedup if settings.shared_dedup is not None else not runtime.embedded
@@ -103,10 +136,14 @@ async def running_intake(runtime: Runtime) -> AsyncIterator[Intake]:
         task = asyncio.create_task(
             supervise("forwarder", forwarder.run, forwarder.part), name="forwarder"
         )
+        rerecord = asyncio.create_task(_rerecord_at_start(runtime), name="rerecord")
         runtime.intake = intake
         yield intake
     finally:
         runtime.intake = None
+        if rerecord is not None:
+            rerecord.cancel()
+            await asyncio.gather(rerecord, return_exceptions=True)
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

@@ -200,6 +200,42 @@ def test_migrations_recorded_before_checksums_get_them_on_the_next_apply(
     check_schema(store)
 
 
+# Durability: an acknowledged insert, and a merge, is on disk (0010_fsync_parts.sql)
+
+FSYNC_SETTINGS = (
+    "fsync_after_insert = 1",
+    "fsync_part_directory = 1",
+    "min_rows_to_fsync_after_merge = 1",
+)
+FSYNCED_TABLES = {
+    "clicks",
+    "conversions",
+    "pixel_fires",
+    "postback_attempts",
+    "delivery_states",
+    "networks",
+    "campaigns",
+    "pixels",
+    "custom_conversions",
+    "outbound_postbacks",
+    "workspace_settings",
+}
+
+
+def test_every_table_relay_writes_fsyncs_its_parts(store: ClickHouse) -> None:
+    apply_migrations(store)
+    rows = store.query(
+        "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase() "
+        "AND engine LIKE '%MergeTree' AND name != 'schema_migrations'"
+    ).result_rows
+    engines = {str(name): str(engine) for name, engine in rows}
+    # A table added later fsyncs too: its CREATE states the settings (see 0010).
+    assert set(engines) == FSYNCED_TABLES
+    for table, engine in engines.items():
+        missing = [s for s in FSYNC_SETTINGS if s not in engine]
+        assert missing == [], f"{table}: {engine}"
+
+
 # The roles check instead of applying
 
 
