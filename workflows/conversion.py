@@ -37,7 +37,6 @@ with workflow.unsafe.imports_passed_through():
     from relay.platforms.event_names import is_reversal
     from relay.search_attributes import CAMPAIGN_ID, DELIVERY_STATE
     from relay.workflow_io import (
-        CURRENT_SHAPE,
         ClaimInput,
         ConversionInput,
         ConversionResult,
@@ -78,6 +77,7 @@ LOCAL_FIRST_PATCH = "send-first-try-local"
 STATE_PATCH = "delivery-state"
 REVERSAL = "reversal: fires no pixel, only postbacks configured for it"
 SHAPED = 1  # the first shape: no patch markers
+REGULAR_SENDS = 2  # the shape whose sends are regular activities from the first try
 
 
 @workflow.defn
@@ -87,7 +87,7 @@ class ConversionWorkflow:
     @workflow.run
     async def run(self, input: ConversionInput) -> ConversionResult:
         self._shaped = input.shape >= SHAPED
-        self._regular_sends = input.shape >= CURRENT_SHAPE
+        self._regular_sends = input.shape >= REGULAR_SENDS
         self._indexed = False  # whether this run upserts search attributes
         self._announced = False  # whether its campaign was upserted
         self._campaign_id = ""
