@@ -92,10 +92,18 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+STORE_RETRY_AFTER_S = 5  # a store that did not answer: its calls time out and are retried
+
+
 def store_error_response(request: Request, exc: Exception) -> JSONResponse:
     log.warning("%s %s: the store failed: %s", request.method, request.url.path, type(exc).__name__)
-    message = f"the store did not answer ({type(exc).__name__}); retry later"
-    return JSONResponse(error_body("unavailable", message, None), status_code=503)
+    wait = STORE_RETRY_AFTER_S
+    message = f"the store did not answer ({type(exc).__name__}); retry after {wait} s"
+    return JSONResponse(
+        error_body("unavailable", message, None),
+        status_code=503,
+        headers={"Retry-After": str(STORE_RETRY_AFTER_S)},
+    )
 
 
 async def _store_error(request: Request, exc: Exception) -> JSONResponse:

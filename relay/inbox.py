@@ -71,6 +71,13 @@ class InboxFull(Exception):
     """The inbox holds `capacity` entries not yet forwarded."""
 
 
+class InboxClosed(RuntimeError):
+    """The inbox was closed (the API is stopping): nothing more is accepted."""
+
+    def __init__(self) -> None:
+        super().__init__("the inbox is closed: this API is stopping")
+
+
 class InboxInUse(RuntimeError):
     """Another process (or another Inbox in this one) has the inbox file open."""
 
@@ -336,7 +343,7 @@ class Inbox:
 
     async def _call(self, op: Callable[[sqlite3.Connection], T], accepts: bool = False) -> T:
         if self._closed:
-            raise RuntimeError("the inbox is closed")
+            raise InboxClosed()
         if self._committer is None or self._committer.done():
             self._start_committer()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -394,7 +401,7 @@ class Inbox:
 
     def _read(self) -> sqlite3.Connection:
         if self._closed:
-            raise RuntimeError("the inbox is closed")
+            raise InboxClosed()
         return self._reader
 
     async def take(self, after_seq: int, limit: int) -> list[PendingEntry]:

@@ -19,7 +19,7 @@ from relay.crypto import KeyRing
 from relay.errors import Unauthorized, Unavailable
 from relay.forwarder import Forwarder
 from relay.ids import conversion_id
-from relay.inbox import Candidate, Inbox, InboxFull
+from relay.inbox import Candidate, Inbox, InboxClosed, InboxFull
 from relay.models import Conversion, Network
 from relay.platforms.event_names import is_reversal, normalize_event_type
 from relay.platforms.facts import UserHashes
@@ -181,6 +181,8 @@ async def _accept(intake: Intake, params: PostbackParams) -> PostbackAnswer:
     except InboxFull as exc:
         wait = intake.retry_after_s
         raise RetryLater(f"{exc}; resend after {wait} s", wait) from None
+    except InboxClosed as exc:  # stopping: a network's resend reaches this API's successor
+        raise RetryLater(f"{exc}; nothing was accepted; resend after 1 s", 1) from None
     except (OSError, sqlite3.Error) as exc:  # a full or failing disk: nothing was accepted
         wait = intake.retry_after_s
         raise RetryLater(

@@ -58,3 +58,22 @@ async def test_postbacks_past_the_in_flight_bound_get_503_and_none_is_lost(
         assert len(ids) == SENT - len(refused)
         for conversion_id in ids:
             await relay.forwarded(conversion_id)
+
+
+async def test_a_postback_while_the_api_stops_gets_503_not_500(
+    dev_env: WorkflowEnvironment,
+    clickhouse: ClickHouse,
+    platforms: PlatformServer,
+    keys: KeyRing,
+) -> None:
+    async with running_relay(dev_env, clickhouse, platforms, keys) as relay:
+        key = (await relay.network())["postback_key"]
+        campaign = await relay.campaign()
+        click = await relay.click(campaign["id"])
+        intake = relay.runtime.intake
+        assert intake is not None
+        await intake.inbox.close()  # as the API's shutdown does, requests still arriving
+        answer = await relay.postback(key=key, click_id=click, payout="1")
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["Retry-After"] == "1"
+        assert "stopping" in answer.json()["error"]["message"]
