@@ -14,6 +14,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.late_rows import keep_writing
 from relay.config_cache import ConfigCache
 from relay.crypto import KeyRingError
 from relay.metrics import attempt_finished
@@ -136,7 +137,7 @@ async def log_attempt(
     by then returns the row instead: the send succeeded and must not be repeated because
     bookkeeping failed, so the workflow records the row from the result. A failed attempt
     raises its own verdict either way (its retry is due anyway); its row, if not stored in
-    time, is only in the worker's log."""
+    time, is written later by this worker (activities/late_rows.py)."""
     verdict = outcome.verdict
     row.http_status = outcome.status
     row.response_body, cut = bounded(outcome.response_text)
@@ -147,7 +148,9 @@ async def log_attempt(
     row.duration_ms = outcome.elapsed_ms
     sent = outcome.status is not None or outcome.elapsed_ms > 0
     attempt_finished(kind, row.verdict, outcome.elapsed_ms, sent)
-    stored = await store_within(lambda: log.submit(row), LOG_WAIT_S)
+    # A failed attempt's row not stored in time is written later by this worker; a
+    # delivered one's goes back to the workflow (returned below).
+    stored = await store_within(lambda: log.submit(row), LOG_WAIT_S, keep=not row.success)
     if not stored:
         activity.logger.warning(
             "%s attempt %d of %s: its row was not stored within %.1f s (%s)",
@@ -155,7 +158,7 @@ async def log_attempt(
             row.attempt,
             row.conversion_id,
             LOG_WAIT_S,
-            "recorded by the workflow" if row.success else "the attempt is retried anyway",
+            "recorded by the workflow" if row.success else "written later by this worker",
         )
     raise_for_verdict(verdict, verdict.reason, kind, cap_s)
     return None if stored else row
@@ -201,22 +204,30 @@ async def store_submit(submit: Callable[[], "Future[None]"]) -> None:
     return await asyncio.wrap_future(submit())
 
 
-async def store_within(submit: Callable[[], "Future[None]"], budget_s: float) -> bool:
+async def store_within(
+    submit: Callable[[], "Future[None]"], budget_s: float, keep: bool = False
+) -> bool:
     """A group-committed write, retried on store errors until it is stored (True) or
     `budget_s` has passed (False). A write still queued when the budget ends is left to
-    its writer (never cancelled: a cancelled caller's row is still written)."""
+    its writer (never cancelled: a cancelled caller's row is still written). `keep`: a
+    row not stored in time is written later by this worker (activities/late_rows.py)."""
     deadline = time.monotonic() + budget_s
     delays = iter(_STORE_RETRY_DELAYS_S)
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
+            if keep:
+                keep_writing(submit, None)
             return False
         write = asyncio.wrap_future(submit())
         try:
             await asyncio.wait_for(asyncio.shield(write), left)
             return True
         except TimeoutError:
-            write.add_done_callback(_consume)
+            if keep:
+                keep_writing(submit, write)
+            else:
+                write.add_done_callback(_consume)
             return False
         except STORE_ERRORS as exc:
             activity.logger.warning("store write failed (%s); retrying", type(exc).__name__)
