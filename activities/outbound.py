@@ -134,7 +134,9 @@ class OutboundActivities:
                 status = response.status_code
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
                 response_text, truncated = await read_start(response)
-        except (httpx.HTTPError, DestinationRefused) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError, DestinationRefused) as exc:
+            # InvalidURL, UnicodeError: a host no request can go to, saved before templates
+            # were checked for it; permanent (classify_postback).
             error = exc
         verdict = classify_postback(status, error)
         if verdict.verdict == Verdict.RETRYABLE and retry_after is not None:

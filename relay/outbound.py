@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 import httpx
+import idna
 
 from relay.destinations import DestinationRefused
 from relay.platforms.classify import Classification, Verdict, classify_transport_error
@@ -56,6 +57,19 @@ def _url_problems(template: str) -> list[str]:
         _ = parts.port  # raises on a non-numeric or out-of-range port
     except ValueError as exc:
         return [f"not a valid URL: {exc}"]
+    host = parts.hostname
+    if host.isascii() and "xn--" not in host:  # no name to encode (addresses checked apart)
+        return []
+    return _host_problems(_fill(template, "x"))
+
+
+def _host_problems(url: str) -> list[str]:
+    """A host name no request can be sent to: one httpx refuses (full-width or other
+    characters IDNA forbids), or an `xn--` label that is not valid punycode."""
+    try:
+        idna.decode(httpx.URL(url).host)
+    except (httpx.InvalidURL, UnicodeError) as exc:
+        return [f"not a valid URL: the host cannot be sent to ({type(exc).__name__})"]
     return []
 
 
@@ -91,7 +105,10 @@ def expand(template: str, values: Mapping[str, str]) -> str:
         name = match.group(1)
         if name not in MACROS:  # template_problems rejects these; never guess a value
             return match.group()
-        return quote(values.get(name, ""), safe="")
+        value = quote(values.get(name, ""), safe="")
+        # "." and ".." would be dot segments, which httpx resolves: a visitor's sub1=..
+        # would remove a segment of the path. Encoded, they are plain text.
+        return value.replace(".", "%2E") if value in (".", "..") else value
 
     return _BRACED.sub(value_of, template)
 
@@ -154,4 +171,6 @@ def classify_postback(status: int | None, error: Exception | None) -> Classifica
         return Classification(Verdict.PERMANENT, f"destination refused: {error}")
     if isinstance(error, httpx.TransportError | httpx.InvalidURL):
         return classify_transport_error(error)
+    if isinstance(error, UnicodeError):  # a host IDNA refuses: no retry mends it
+        return Classification(Verdict.PERMANENT, f"request not sendable: {type(error).__name__}")
     return Classification(Verdict.PERMANENT, f"unexpected error: {type(error).__name__}")

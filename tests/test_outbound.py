@@ -188,3 +188,39 @@ def test_classify_error(error: Exception, verdict: Verdict, kind: str) -> None:
 def test_status_wins_over_error_and_nothing_is_permanent() -> None:
     assert classify_postback(200, httpx.ReadTimeout("body")).verdict is D
     assert classify_postback(None, None).verdict is P
+
+
+FULL_WIDTH_LOCALHOST = "".join(chr(ord(c) + 0xFEE0) for c in "localhost")  # U+FF4C...
+
+
+@pytest.mark.parametrize(
+    ("template", "why"),
+    [
+        (f"http://{FULL_WIDTH_LOCALHOST}:8080/cb?c={{click_id}}", "InvalidURL"),
+        ("http://xn--localhost-:8080/cb", "IDNAError"),
+    ],
+)
+def test_a_host_no_request_can_reach_is_refused_at_save(template: str, why: str) -> None:
+    assert template_problems(template) == [f"not a valid URL: the host cannot be sent to ({why})"]
+
+
+def test_hosts_that_can_be_sent_to_are_kept() -> None:
+    for template in (
+        "https://xn--bcher-kva.example/cb?c={click_id}",
+        "https://bücher.example/cb",
+        "https://[2001:db8::1]:8443/cb?c={click_id}",
+    ):
+        assert template_problems(template) == [], template
+
+
+@pytest.mark.parametrize("error", [UnicodeError("label empty or too long"), httpx.InvalidURL("x")])
+def test_an_unsendable_host_fails_for_good_at_once(error: Exception) -> None:
+    # Templates saved before the check above: no retry for 24 hours.
+    assert classify_postback(None, error).verdict == Verdict.PERMANENT
+
+
+@pytest.mark.parametrize("value", [".", ".."])
+def test_a_dot_segment_in_a_value_stays_literal(value: str) -> None:
+    url = expand(BASE + "/acct-123/{sub1}/postback", {"sub1": value})
+    assert url == BASE + "/acct-123/" + "%2E" * len(value) + "/postback"
+    assert httpx.URL(url).raw_path.startswith(b"/pb/acct-123/%2E")  # not resolved away

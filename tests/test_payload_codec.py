@@ -178,7 +178,13 @@ async def test_encode_then_decode_round_trips(relay: Relay) -> None:
 
 async def test_decode_refuses_without_the_admin_token(relay: Relay) -> None:
     body = {"payloads": [_wire(PLAIN)]}
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Cookie": "relay_codec=forged"}):
+    refusals: list[dict[str, str | bytes]] = [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Cookie": "relay_codec=forged"},
+        {"Cookie": b"relay_codec=\xc3\xa9"},  # non-ASCII: 401, not a 500 with a traceback
+    ]
+    for headers in refusals:
         refused = await relay.http.post("/codec/decode", json=body, headers=headers)
         assert refused.status_code == 401
         assert refused.json() == {

@@ -61,7 +61,9 @@ async def require_codec_admin(
 ) -> None:
     """The admin bearer token, or the session cookie derived from it."""
     cookie = request.cookies.get(COOKIE, "")
-    if cookie and hmac.compare_digest(cookie, _session_value(runtime.admin_token)):
+    # Bytes: compare_digest refuses a str with non-ASCII characters (a forged cookie).
+    expected = _session_value(runtime.admin_token).encode()
+    if cookie and hmac.compare_digest(cookie.encode("utf-8", "backslashreplace"), expected):
         return
     refusal = admin_refusal(credentials.credentials if credentials else "", runtime.admin_token)
     if refusal is not None:
