@@ -178,11 +178,11 @@ async def test_encode_then_decode_round_trips(relay: Relay) -> None:
 
 async def test_decode_refuses_without_the_admin_token(relay: Relay) -> None:
     body = {"payloads": [_wire(PLAIN)]}
-    refusals: list[dict[str, str | bytes]] = [
+    refusals: list[dict[bytes, bytes]] = [
         {},
-        {"Authorization": "Bearer wrong"},
-        {"Cookie": "relay_codec=forged"},
-        {"Cookie": b"relay_codec=\xc3\xa9"},  # non-ASCII: 401, not a 500 with a traceback
+        {b"Authorization": b"Bearer wrong"},
+        {b"Cookie": b"relay_codec=forged"},
+        {b"Cookie": b"relay_codec=\xc3\xa9"},  # non-ASCII: 401, not a 500 with a traceback
     ]
     for headers in refusals:
         refused = await relay.http.post("/codec/decode", json=body, headers=headers)
