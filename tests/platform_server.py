@@ -217,7 +217,7 @@ class PlatformServer:
         as its own process and must not poll the Relay it measures)."""
         taken = [r for r in self.requests_for(platform, pixel_id) if r.status == 200]
         taken = [r for r in taken if not r.problems]
-        events = {event for r in taken for event in _event_ids(r.body)}
+        events = {event for r in taken for event in event_ids(r.body)}
         last = max((r.received_at for r in taken), default=None)
         return {"requests": len(taken), "events": len(events), "last_at": last}
 
@@ -372,7 +372,7 @@ def _usual_error(platform: str, status: int) -> dict[str, Any]:
     return PlatformServer.tiktok_error(40002)
 
 
-def _event_ids(body: Any) -> list[str]:
+def event_ids(body: Any) -> list[str]:
     """The event IDs a Meta or TikTok body carries (legacy TikTok: one at the top)."""
     if not isinstance(body, dict):
         return []

@@ -299,22 +299,20 @@ class ConversionWorkflow:
 
     async def _record_unlogged(self, sent: SendPixelResult | SendPostbackResult) -> None:
         """The delivered attempt's row, when the send could not store it in time."""
-        if isinstance(sent, SendPixelResult) and sent.unlogged is not None:
-            await workflow.execute_activity_method(
-                RecordActivities.record_pixel_fire,
-                sent.unlogged,
-                start_to_close_timeout=PERSIST_TIMEOUT,
-                retry_policy=PERSIST_RETRY,
-                summary=f"record attempt {sent.attempt}",
-            )
-        elif isinstance(sent, SendPostbackResult) and sent.unlogged is not None:
-            await workflow.execute_activity_method(
-                RecordActivities.record_postback_attempt,
-                sent.unlogged,
-                start_to_close_timeout=PERSIST_TIMEOUT,
-                retry_policy=PERSIST_RETRY,
-                summary=f"record attempt {sent.attempt}",
-            )
+        if sent.unlogged is None:
+            return
+        record = (
+            RecordActivities.record_pixel_fire
+            if isinstance(sent, SendPixelResult)
+            else RecordActivities.record_postback_attempt
+        )
+        await workflow.execute_activity(
+            record.__name__,  # the activity's name: the row's type matches the one chosen
+            sent.unlogged,
+            start_to_close_timeout=PERSIST_TIMEOUT,
+            retry_policy=PERSIST_RETRY,
+            summary=f"record attempt {sent.attempt}",
+        )
 
 
 async def _local_first(
