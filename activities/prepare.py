@@ -4,15 +4,23 @@ One step instead of two activities: it reads the click and the memory of earlier
 conversions from ClickHouse, decides campaign, attribution and duplicate status, writes the
 conversion row (group-committed) before any send is scheduled, and plans every send from the
 in-process configuration cache. Retried until it succeeds: an outage delays, never loses.
+
+A conversion Relay did not accept fails it for good, before anything is read, recorded or
+sent: its ID must be the one its click, event and txid make (relay/ids.py), and the ID of
+its run. Only a start from outside Relay (whoever reaches the Temporal frontend) breaks
+that; the payout and the rest of such an input are never logged.
 """
 
 from datetime import timedelta
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.attempts import cached_click, store_call, store_submit
+from activities.campaign_networks import bind_to_campaign, with_refusal
 from activities.conversions import fires_for, pixel_targets
 from relay.config_cache import ConfigCache, ConfigSnapshot
+from relay.ids import is_conversion_id_of
 from relay.models import Campaign, Click, Conversion
 from relay.platforms.event_names import is_reversal
 from relay.platforms.normalize import hash_user_identifiers
@@ -22,6 +30,27 @@ from relay.store.traffic import ConversionMemory, TrafficStore
 from relay.workflow_io import ConversionInput, PostbackTarget, Prepared
 
 EARLIER_RUN = "recorded by an earlier run; not delivered again"
+NOT_ITS_ID = "conversion ID does not match its click, event and txid"
+NOT_ITS_RUN = "workflow ID is not the conversion's ID"
+FORGED_TYPE = "ForgedConversion"
+
+
+def check_identity(pending: Conversion, workflow_id: str | None) -> None:
+    """Raise a non-retryable ApplicationError (logged with the IDs only) if `pending` is
+    not a conversion Relay accepted: the postback endpoint names each run by the ID its
+    click, event type and txid make."""
+    if not is_conversion_id_of(
+        pending.conversion_id, pending.click_id, pending.event_type, pending.txid
+    ):
+        reason = NOT_ITS_ID
+    elif workflow_id != pending.conversion_id:
+        reason = NOT_ITS_RUN
+    else:
+        return
+    activity.logger.warning(
+        "refused conversion %s: %s; nothing recorded or sent", pending.conversion_id, reason
+    )
+    raise ApplicationError(reason, type=FORGED_TYPE, non_retryable=True)
 
 
 def decide(
@@ -109,6 +138,7 @@ class PrepareActivities:
     async def prepare_conversion(self, input: ConversionInput) -> Prepared:
         """Record the conversion once (a retry or a reset writes nothing new), then plan."""
         pending = input.conversion
+        check_identity(pending, activity.info().workflow_id)
         window_s = int(self._settings.delivery_retry_window_h * 3600)
         memory = await store_call(self._traffic.memory_for, pending)
         recorded = memory.recorded
@@ -118,10 +148,14 @@ class PrepareActivities:
             return Prepared(conversion=recorded, recorded_by_earlier_run=True, skipped=EARLIER_RUN)
         click = await cached_click(self._clicks, pending.click_id)
         config, campaign = await self._campaign(click, pending.received_at.timestamp())
-        conversion = recorded or decide(
-            input, click, campaign, memory, self._settings.default_currency
+        conversion = recorded or await bind_to_campaign(
+            self._traffic,
+            input,
+            decide(input, click, campaign, memory, self._settings.default_currency),
+            campaign,
+            memory,
         )
         if recorded is None:
             run_id = activity.info().workflow_run_id or ""
             await store_submit(lambda: self._traffic.submit_conversion(conversion, run_id))
-        return plan(conversion, config, window_s)
+        return with_refusal(plan(conversion, config, window_s))

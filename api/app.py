@@ -5,9 +5,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import ui
+from api.docs import frame_refusal, install_docs
 from api.errors import install_error_handlers
 from api.gate import Direct, RequestGate
 from api.openapi import install_openapi
@@ -42,8 +44,11 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
             yield
 
     # /docs and /redoc load Swagger UI and ReDoc from the pinned fastapi-offline package,
-    # served here (/static-offline-docs), not from a CDN: they work without internet.
+    # served here (/static-offline-docs), not from a CDN: they work without internet. The
+    # pages themselves are api.docs's, with their Content-Security-Policy.
     app = FastAPIOffline(
+        docs_url=None,
+        redoc_url=None,
         title="Relay",
         summary="Postbacks in; Meta Conversions API and TikTok Events API out.",
         version="0.1.0",
@@ -52,6 +57,7 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
         swagger_ui_parameters={"validatorUrl": None},
     )
     install_error_handlers(app)
+    install_docs(app)
     # Routes are matched in order: the postback and the click, the hot paths, come first.
     for module in (
         postbacks,
@@ -73,6 +79,7 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
     app.include_router(ui.router, include_in_schema=False)
     app.add_middleware(codec.CodecCors)  # inside the gate
     app.add_middleware(RequestGate, body_caps={"/postback": postbacks.MAX_BODY})
+    app.add_middleware(PageHeaders, pages=PAGE_HEADERS)
     install_openapi(app)
     # The postback, the hot path, is served ahead of the router and all the middleware
     # (Starlette runs `middleware_stack` once built); the router still has it for the
@@ -80,6 +87,37 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
     direct = {"/postback": Direct(postbacks.postback, postbacks.MAX_BODY, postback_refused)}
     app.middleware_stack = DirectFirst(app.build_middleware_stack(), direct)
     return app
+
+
+# Pages a browser shows that other routes' modules serve: nothing may frame them (the token
+# form could be overlaid, clickjacking), nor run a script or load anything in them.
+PAGE_HEADERS = {
+    "/codec/session": frame_refusal(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+}
+
+
+class PageHeaders:
+    """Adds `pages[path]`'s headers to every answer on that path (errors included)."""
+
+    def __init__(self, app: ASGIApp, pages: dict[str, dict[str, str]]) -> None:
+        self.app = app
+        self.pages = pages
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        extra = self.pages.get(scope["path"]) if scope["type"] == "http" else None
+        if extra is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).update(extra)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class DirectFirst:

@@ -1,15 +1,28 @@
-"""Small dependencies routes use to reach the process's shared clients."""
+"""Small dependencies routes use to reach the process's shared clients, and the admin
+token's checks, whose wrong guesses count towards the client's failure limit."""
 
 import hmac
-from typing import Annotated
+import time
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from relay.errors import Unauthorized
+from relay.errors import RelayError, Unauthorized
+from relay.metrics import auth_failed
+from relay.rate_limit import FailureLimits, TooManyFailures
 from relay.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False)
+Credential = Literal["sign_in", "bearer", "codec", "postback_key"]
+# `responses=` of a route whose credential is limited (api.openapi's `errors` has no 429;
+# its installer adds the error shape).
+TOO_MANY_FAILURES: dict[int | str, dict[str, Any]] = {
+    429: {
+        "description": "Too many wrong credentials from this address (RELAY_AUTH_FAILURE_LIMIT "
+        "in RELAY_AUTH_FAILURE_WINDOW_S); retry after `Retry-After` seconds.",
+    }
+}
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -28,15 +41,59 @@ def admin_refusal(given: str, admin_token: str) -> Unauthorized | None:
     return Unauthorized("a valid admin bearer token is required", "Authorization")
 
 
+def failure_limits(request: Request) -> FailureLimits:
+    """The app's failure limiters, made from its settings at the first failure."""
+    state = request.app.state
+    limits: FailureLimits | None = getattr(state, "failure_limits", None)
+    if limits is None:
+        limits = state.failure_limits = FailureLimits.from_settings(state.runtime.settings)
+    return limits
+
+
+def failed_credential(
+    request: Request, runtime: Runtime, credential: Credential, refusal: RelayError
+) -> RelayError:
+    """A wrong credential from this request's client (the address `client_ip` finds,
+    trusted proxies believed), counted: `refusal` while the address is within
+    RELAY_AUTH_FAILURE_LIMIT, then 429 with Retry-After naming the same parameter. Called on
+    failures only: a right credential is never counted nor limited."""
+    # Here, not at the top: api.routes.clicks imports this module.
+    from api.routes.clicks import client_ip
+
+    limits = failure_limits(request)
+    limiter = limits.postback_key if credential == "postback_key" else limits.admin
+    address = client_ip(request, runtime.settings.trusted_proxies)
+    wait = limiter.failed(address, time.monotonic())
+    if wait is None:
+        auth_failed(credential, refusal.status_code)
+        return refusal
+    auth_failed(credential, TooManyFailures.status_code)
+    return TooManyFailures(
+        f"{refusal.message}; more than {limiter.limit} wrong ones came from this address in "
+        f"{limiter.window_s:g} s: retry after {wait} s",
+        refusal.param,
+        wait,
+    )
+
+
+def check_admin_token(
+    request: Request, runtime: Runtime, given: str, credential: Credential
+) -> None:
+    """The admin token, or the 401 (the 429 once this address failed too often). An absent
+    token is refused without counting: it guesses nothing."""
+    refusal = admin_refusal(given, runtime.admin_token)
+    if refusal is not None:
+        raise failed_credential(request, runtime, credential, refusal) if given else refusal
+
+
 async def require_admin(
+    request: Request,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """Bearer admin token. Requests with a body were already checked by `api.gate`, before
     the body was read; this covers the rest and documents the scheme in the OpenAPI."""
-    refusal = admin_refusal(credentials.credentials if credentials else "", runtime.admin_token)
-    if refusal is not None:
-        raise refusal
+    check_admin_token(request, runtime, credentials.credentials if credentials else "", "bearer")
 
 
 AdminDep = Depends(require_admin)

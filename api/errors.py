@@ -1,7 +1,9 @@
 """One JSON shape for every error: `{"error": {"code", "message", "param"}}`.
 
 Relay's own errors, FastAPI's validation, Starlette's 404 and 405, an unreadable body, a
-store that does not answer (503) and anything unexpected (500) all answer in it."""
+store that does not answer (503) and anything unexpected (500) all answer in it. A client
+that went away before its body arrived is not an error: nothing is answered, it is counted
+(`relay_http_clients_gone`) and logged at DEBUG."""
 
 import logging
 
@@ -10,8 +12,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
 from relay.errors import RelayError
+from relay.http_metrics import CLIENTS_GONE
 from relay.store.pool import STORE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -73,8 +78,28 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("invalid_parameter", message, param), status_code=422)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+# nginx's "client closed request": never sent (nobody reads it), only returned to Starlette.
+CLIENT_CLOSED_REQUEST = 499
+
+
+def client_gone(method: str, route: str) -> Response:
+    """The client closed the connection (or a read deadline of `relay.http_limits` closed
+    it) before its body arrived: counted by route, logged at DEBUG, answered to nobody."""
+    CLIENTS_GONE.labels(route).inc()
+    log.debug("%s %s: the client went away before its body arrived", method, route)
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    route = getattr(request.scope.get("route"), "path", "other")  # bounded: templates
+    return client_gone(request.method, route)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if isinstance(exc.__cause__, ClientDisconnect):
+        # FastAPI reports a body it could not read as a 400; here the client left.
+        return await _client_gone(request, exc.__cause__)
     status = exc.status_code
     if status == 404:
         message = f"no route {request.url.path}"
@@ -125,6 +150,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RelayError, _relay_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     for store_error in STORE_ERRORS:
         app.add_exception_handler(store_error, _store_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -11,12 +11,17 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.datastructures import Headers
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import admin_refusal
-from api.errors import relay_error_response, store_error_response, unexpected_error_response
+from api.deps import admin_refusal, failed_credential
+from api.errors import (
+    client_gone,
+    relay_error_response,
+    store_error_response,
+    unexpected_error_response,
+)
 from relay.errors import BodyTooLarge, RelayError
 from relay.runtime import Runtime
 from relay.store.pool import STORE_ERRORS
@@ -32,13 +37,18 @@ def _too_large(cap: int) -> BodyTooLarge:
     return BodyTooLarge(f"the body is larger than {cap} bytes", "body")
 
 
-def _refusal(path: str, headers: Headers, runtime: Runtime, cap: int) -> RelayError | None:
+def _refusal(scope: Scope, runtime: Runtime, cap: int) -> RelayError | None:
+    headers = Headers(scope=scope)
     declared = headers.get("content-length")
     has_body = declared not in (None, "0") or "transfer-encoding" in headers
     # No public route under /api/ takes a body, so a body there needs the token.
-    if has_body and path.startswith(ADMIN_PREFIX):
+    if has_body and scope["path"].startswith(ADMIN_PREFIX):
         scheme, token = get_authorization_scheme_param(headers.get("authorization"))
-        refusal = admin_refusal(token if scheme.lower() == "bearer" else "", runtime.admin_token)
+        given = token if scheme.lower() == "bearer" else ""
+        refusal = admin_refusal(given, runtime.admin_token)
+        if refusal is not None and given:
+            # A wrong token counts towards the address's limit, as without a body.
+            return failed_credential(Request(scope), runtime, "bearer", refusal)
         if refusal is not None:
             return refusal
     if declared is not None and declared.isdigit() and int(declared) > cap:
@@ -60,7 +70,7 @@ class RequestGate:
             return
         runtime: Runtime = scope["app"].state.runtime
         cap = self.body_caps.get(scope["path"], runtime.settings.max_body_bytes)
-        refusal = _refusal(scope["path"], Headers(scope=scope), runtime, cap)
+        refusal = _refusal(scope, runtime, cap)
         if refusal is not None:
             await relay_error_response(refusal)(scope, receive, send)
             return
@@ -74,7 +84,8 @@ class Direct:
     handler takes a Request and returns a Response. Relay's errors and store errors answer
     as the app's handlers would; anything else is logged and answered 500 in Relay's shape,
     as the app's outer error middleware does. Every error answer is counted by `refused`;
-    a success is the handler's to count."""
+    a success is the handler's to count. A client gone before its body arrived is neither:
+    `api.errors.client_gone` counts it."""
 
     def __init__(self, handler: Handler, cap: int, refused: Refused = lambda status: None):
         self.handler = handler
@@ -83,7 +94,7 @@ class Direct:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime: Runtime = scope["app"].state.runtime
-        refusal = _refusal(scope["path"], Headers(scope=scope), runtime, self.cap)
+        refusal = _refusal(scope, runtime, self.cap)
         if refusal is not None:
             self.refused(refusal.status_code)
             await relay_error_response(refusal)(scope, receive, send)
@@ -94,6 +105,9 @@ class Direct:
         request = Request(scope, receive)
         try:
             response = await self.handler(request)
+        except ClientDisconnect:  # gone mid-body: nobody to answer, and no error of ours
+            client_gone(scope["method"], scope["path"])
+            return
         except RelayError as exc:
             response = relay_error_response(exc)
             self.refused(response.status_code)

@@ -16,9 +16,12 @@ from api.errors import ErrorOut
 _DESCRIPTIONS = {
     400: "Malformed input; `param` names it.",
     401: "The admin bearer token (or the postback key) is missing or wrong.",
+    403: "Not allowed: this postback key's network may not post for the click's campaign.",
     404: "The named resource does not exist.",
     409: "The resource's state does not allow it now.",
     413: "The body is larger than the cap.",
+    429: "Too many wrong credentials from this address (RELAY_AUTH_FAILURE_LIMIT in "
+    "RELAY_AUTH_FAILURE_WINDOW_S); retry after `Retry-After` seconds.",
     422: "A parameter or body field is invalid; `param` names it.",
     503: "ClickHouse, Temporal or the inbox cannot take the request now; retry later.",
 }
@@ -45,7 +48,7 @@ def _can_fail(schema: dict[str, Any]) -> bool:
 def _derived(operation: dict[str, Any]) -> set[int]:
     statuses: set[int] = set()
     if operation.get("security"):
-        statuses |= {401, 503}
+        statuses |= {401, 429, 503}
     if "requestBody" in operation:
         statuses |= {400, 413, 422}
     parameters = operation.get("parameters", [])

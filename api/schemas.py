@@ -16,7 +16,7 @@ from pydantic import (
 from relay.models import Platform
 from relay.outbound import template_problems
 from relay.platforms.facts import TikTokApi
-from relay.postback_params import iso_currency, text_problem
+from relay.postback_params import identifier_problem, iso_currency, text_problem
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=512)]
@@ -105,6 +105,14 @@ class KeyRotationIn(_Strict):
     )
 
 
+NetworkId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+MAX_ALLOWED_NETWORKS = 200
+ALLOWED_NETWORKS = (
+    "IDs of the networks allowed to post conversions for this campaign's clicks; empty (the "
+    "default): any network. A postback from another network is refused (403 naming key)."
+)
+
+
 class CampaignIn(_Strict):
     model_config = ConfigDict(
         extra="forbid",
@@ -125,6 +133,9 @@ class CampaignIn(_Strict):
     currency: Currency = "USD"
     repeatable_events: list[Name] = Field(default_factory=list, max_length=50)
     attribution_window_days: int = Field(default=30, ge=1, le=365)
+    allowed_networks: list[NetworkId] = Field(
+        default_factory=list, max_length=MAX_ALLOWED_NETWORKS, description=ALLOWED_NETWORKS
+    )
 
 
 class CampaignPatch(_Strict):
@@ -133,6 +144,9 @@ class CampaignPatch(_Strict):
     currency: Currency | None = None
     repeatable_events: list[Name] | None = Field(default=None, max_length=50)
     attribution_window_days: int | None = Field(default=None, ge=1, le=365)
+    allowed_networks: list[NetworkId] | None = Field(
+        default=None, max_length=MAX_ALLOWED_NETWORKS, description=ALLOWED_NETWORKS
+    )
 
 
 class PixelIn(_Strict):
@@ -179,6 +193,18 @@ def _plain_text(value: str) -> str:
         raise ValueError(problem)
     return value
 
+
+def _identifier(value: str) -> str:
+    problem = identifier_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# A click's facts as `/c/` checks them (api/routes/clicks.py): identifiers refuse invisible
+# characters too, free text (sub1-sub5, places, the user agent) controls and bidi controls.
+ClickIdentifier = Annotated[Short, AfterValidator(_identifier)]
+ClickText = Annotated[Short, AfterValidator(_plain_text)]
 
 EventName = Annotated[
     str,
@@ -274,24 +300,24 @@ class ClickIn(_Strict):
 
     campaign_id: Name
     ip: IpAddress
-    user_agent: Short
+    user_agent: ClickText
     landing_url: Annotated[PageUrl, StringConstraints(min_length=1)]
     referrer: PageUrl = ""
-    fbclid: Short = ""
-    ttclid: Short = ""
-    fbc: Short = ""
-    fbp: Short = ""
-    ttp: Short = ""
+    fbclid: ClickIdentifier = ""
+    ttclid: ClickIdentifier = ""
+    fbc: ClickIdentifier = ""
+    fbp: ClickIdentifier = ""
+    ttp: ClickIdentifier = ""
     country: Annotated[str, StringConstraints(max_length=2)] = ""
-    region: Short = ""
-    city: Short = ""
-    zip_code: Short = ""
-    external_id: Short = ""
-    sub1: Short = ""
-    sub2: Short = ""
-    sub3: Short = ""
-    sub4: Short = ""
-    sub5: Short = ""
+    region: ClickText = ""
+    city: ClickText = ""
+    zip_code: ClickText = ""
+    external_id: ClickIdentifier = ""
+    sub1: ClickText = ""
+    sub2: ClickText = ""
+    sub3: ClickText = ""
+    sub4: ClickText = ""
+    sub5: ClickText = ""
 
 
 class SettingsIn(_Strict):

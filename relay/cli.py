@@ -28,6 +28,7 @@ from relay.cli_help import build_parser
 from relay.cli_redeliver import run_redeliver
 from relay.crypto import KeyRing
 from relay.embedded import EmbeddedMissing, PortInUse, require_embedded
+from relay.http_limits import raise_fd_limit, server_options
 from relay.inbox import InboxInUse, ensure_free, read_stats
 from relay.log_redaction import install_access_log_redaction
 from relay.logs import configure_logging
@@ -248,7 +249,10 @@ def _uvicorn(app: FastAPI, settings: Settings) -> uvicorn.Server:
         lifespan="on",
         # JSON logs: uvicorn's loggers go through the root logger's JSON handler.
         log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+        # Slow clients hold a socket for a bounded time; connections are capped.
+        **server_options(settings),
     )
+    raise_fd_limit(settings.http_max_connections)
     install_access_log_redaction()
     return _Server(config)
 

@@ -26,6 +26,10 @@ _STORES = [
 _API = [
     "http_host",
     "http_port",
+    "http_max_connections",
+    "http_head_timeout_s",
+    "http_body_timeout_s",
+    "http_keep_alive_s",
     "max_body_bytes",
     "public_url",
     "trusted_proxies",
@@ -40,6 +44,9 @@ _API = [
     "redelivery_rate_per_s",
     "outbound_allowed_networks",
     "metrics_token",
+    "auth_failure_limit",
+    "auth_failure_window_s",
+    "auth_failure_clients",
 ]
 _WORKER = [
     "meta_base_url",
@@ -54,6 +61,7 @@ _WORKER = [
     "retry_delay_cap_s",
     "default_currency",
     "workflow_sandbox",
+    "temporal_plaintext_until",
     "worker_max_activities",
     "worker_max_workflow_tasks",
     "worker_max_local_activities",

@@ -38,6 +38,8 @@ class ConfigSnapshot:
     customs: dict[str, list[CustomConversion]] = field(default_factory=dict)  # by campaign
     postbacks: dict[str, OutboundPostback] = field(default_factory=dict)
     versions: tuple[Any, ...] = ()
+    # The networks every campaign allows, or None while no campaign names its networks.
+    welcome_everywhere: frozenset[str] | None = None
 
     def network_for_key(self, hashes: Sequence[str], now: datetime | None = None) -> Network | None:
         """The network whose current key, or previous key still in its grace period, has
@@ -52,11 +54,22 @@ class ConfigSnapshot:
                 return found
         return None
 
+    def restricts(self, network_id: str) -> bool:
+        """Whether some campaign does not allow this network: only then does accepting its
+        postback need the click's campaign."""
+        welcome = self.welcome_everywhere
+        return welcome is not None and network_id not in welcome
+
     def campaign_pixels(self, campaign_id: str) -> list[Pixel]:
         return [p for p in self.pixels.values() if p.campaign_id == campaign_id]
 
     def campaign_postbacks(self, campaign_id: str) -> list[OutboundPostback]:
         return [p for p in self.postbacks.values() if p.campaign_id == campaign_id]
+
+
+def _welcome_everywhere(campaigns: list[Campaign]) -> frozenset[str] | None:
+    bound = [frozenset(c.allowed_networks) for c in campaigns if c.allowed_networks]
+    return frozenset.intersection(*bound) if bound else None
 
 
 def _group(items: list[CustomConversion]) -> dict[str, list[CustomConversion]]:
@@ -173,13 +186,15 @@ class ConfigCache:
         store = self._store
         pixels = store.pixels_with_tokens()
         networks = store.find(Network)
+        campaigns = store.find(Campaign)
         return ConfigSnapshot(
             networks={n.postback_key_hash: n for n in networks if n.postback_key_hash},
             previous_keys={n.previous_key_hash: n for n in networks if n.previous_key_hash},
-            campaigns={c.id: c for c in store.find(Campaign)},
+            campaigns={c.id: c for c in campaigns},
             pixels={p.id: p for p, _ in pixels},
             tokens={p.id: sealed for p, sealed in pixels},
             customs=_group(store.find(CustomConversion)),
             postbacks={p.id: p for p in store.find(OutboundPostback)},
             versions=versions,
+            welcome_everywhere=_welcome_everywhere(campaigns),
         )

@@ -13,6 +13,7 @@ still runs `temporal server start-dev` on this data dir's database file."""
 
 import asyncio
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -37,6 +38,7 @@ from relay.search_attributes import dev_server_flags
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
+LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*"]  # Host headers its HTTP API answers
 # Resolved here, not in the forked child: the child of a process with many threads must not
 # take the dynamic loader's lock (dlopen), which another thread may have held at the fork.
 _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
@@ -105,8 +107,10 @@ class DevServer:
         namespace: str = "default",
         binary: str | None = None,
         ui_codec_endpoint: str | None = None,
+        http_port: int | None = None,
     ):
         self.port = port
+        self.http_port = http_port  # its HTTP API; None: a random free port
         self.ui_codec_endpoint = ui_codec_endpoint  # the UI decodes payloads through it
         self.ui_port = ui_port
         self.namespace = namespace
@@ -151,10 +155,17 @@ class DevServer:
             self.namespace,
             "--log-level",
             "warn",
+            # Its HTTP API (a random loopback port) answers only requests addressed to
+            # loopback by name: a web page whose name was rebound to 127.0.0.1 (DNS
+            # rebinding) cannot use it. The UI has no such setting (README, security).
+            "--dynamic-config-value",
+            f"frontend.httpAllowedHosts={json.dumps(LOOPBACK_HOSTS)}",
             *dev_server_flags(),
         ]
         if self.ui_codec_endpoint:
             command += ["--ui-codec-endpoint", self.ui_codec_endpoint]
+        if self.http_port is not None:
+            command += ["--http-port", str(self.http_port)]
         log_handle = self.log_file.open("ab")
         preexec = _die_with_parent(os.getpid()) if _prctl is not None else None
         process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell

@@ -23,6 +23,13 @@ class Unauthorized(RelayError):
     code = "unauthorized"
 
 
+class Forbidden(RelayError):
+    """The caller is who it says (its key matched) but may not do this."""
+
+    status_code = 403
+    code = "forbidden"
+
+
 class NotFound(RelayError):
     status_code = 404
     code = "not_found"

@@ -15,6 +15,12 @@ def conversion_id(click_id: str, event_type: str, txid: str | None) -> str:
     return "conv_" + _digest24(f"{click_id}|{event_type}|{txid or ''}")
 
 
+def is_conversion_id_of(claimed: str, click_id: str, event_type: str, txid: str) -> bool:
+    """Whether `claimed` is the conversion ID its click, event type and txid make: a
+    conversion whose ID is not was not accepted by Relay's postback endpoint."""
+    return claimed == conversion_id(click_id, event_type, txid)
+
+
 def click_claim_id(click_id: str, event_type: str) -> str:
     """Workflow ID whose uniqueness makes one conversion per (click, event type) the original."""
     return "claim_click_" + _digest24(f"{click_id}|{event_type}")

@@ -1,10 +1,16 @@
 """Accepting a postback: identify the conversion and make it durable in the inbox.
 
-Nothing here waits on Temporal or reads ClickHouse: the network comes from the in-process
-configuration cache, the dedup decisions that can be made at once come from the inbox, and
-the forwarder (relay/forwarder.py) starts the workflow a moment later. What depends on the
-click (its campaign, attribution, repeatable events) is decided by the workflow's first step
-and recorded on the conversion.
+Nothing here waits on Temporal, and ClickHouse is read only when a decision needs the click:
+the network comes from the in-process configuration cache, the dedup decisions that can be
+made at once come from the inbox, and the forwarder (relay/forwarder.py) starts the workflow a
+moment later. What depends on the click (its campaign, attribution, repeatable events) is
+decided by the workflow's first step and recorded on the conversion.
+
+A campaign may name the networks allowed to post for its clicks. A postback from a network
+that some campaign does not allow needs its click's campaign: from this process's memory, else
+one read of the click (at most CLICK_READ_S). When the click is found and its campaign does not
+allow the network, the postback is refused (403) and nothing is written; when it cannot be
+found now, the workflow's first step decides and records the conversion as refused.
 """
 
 import asyncio
@@ -14,9 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
-from relay.config_cache import ConfigCache
+from relay.config_cache import ConfigCache, ConfigSnapshot
 from relay.crypto import KeyRing
-from relay.errors import Unauthorized, Unavailable
+from relay.errors import Forbidden, Unauthorized, Unavailable
 from relay.forwarder import Forwarder
 from relay.ids import conversion_id
 from relay.inbox import Candidate, Inbox, InboxClosed, InboxFull
@@ -25,6 +31,7 @@ from relay.platforms.event_names import is_reversal, normalize_event_type
 from relay.platforms.facts import UserHashes
 from relay.platforms.normalize import hash_user_identifiers
 from relay.postback_params import PostbackParams
+from relay.store.click_cache import ClickCache
 from relay.store.pool import STORE_ERRORS
 from relay.store.rows import utc_now
 from relay.store.traffic import TrafficStore
@@ -77,19 +84,59 @@ class PostbackAnswer:
     attributed: bool | None
 
 
-async def _network(config: ConfigCache, keys: KeyRing, key: str) -> Network:
+async def _network(config: ConfigCache, keys: KeyRing, key: str) -> tuple[Network, ConfigSnapshot]:
+    """The network the key belongs to, and the configuration it was found in."""
     # Only keyed hashes of postback keys are stored: look the presented key's hashes up
     # (one per key of the ring, so keys hashed before a ring rotation are still found).
     hashes = keys.keyed_hashes(key)
     try:
-        network = (await config.current()).network_for_key(hashes)
+        snapshot = await config.current()
+        network = snapshot.network_for_key(hashes)
         if network is None:  # perhaps created a moment ago by another process
-            network = (await config.after_miss()).network_for_key(hashes)
+            snapshot = await config.after_miss()
+            network = snapshot.network_for_key(hashes)
     except STORE_ERRORS as exc:
         raise Unavailable(f"configuration could not be read ({type(exc).__name__})") from exc
     if network is None:
         raise Unauthorized("the postback key does not match any network", "key")
-    return network
+    return network, snapshot
+
+
+# How long accepting waits for the click's campaign; past it the workflow decides.
+CLICK_READ_S = 0.5
+
+
+async def _click_campaign(intake: "Intake", click_id: str) -> str | None:
+    """The campaign of the click, if this process knows it or it can be read at once."""
+    clicks = intake.clicks
+    if clicks is not None and (click := clicks.cached(click_id)) is not None:
+        return click.campaign_id
+    try:
+        if clicks is not None:  # the whole click, kept for the workflow's first step
+            found = await asyncio.wait_for(asyncio.to_thread(clicks.get, click_id), CLICK_READ_S)
+            return found.campaign_id if found is not None else None
+        read = intake.traffic.click_campaign
+        return await asyncio.wait_for(asyncio.to_thread(read, click_id), CLICK_READ_S)
+    except TimeoutError:
+        return None
+    except STORE_ERRORS:
+        return None
+
+
+async def _check_network_allowed(
+    intake: "Intake", config: ConfigSnapshot, network: Network, click_id: str
+) -> None:
+    """Refuse (403) a postback from a network its click's campaign does not allow."""
+    if not config.restricts(network.id):
+        return
+    campaign_id = await _click_campaign(intake, click_id)
+    campaign = config.campaigns.get(campaign_id) if campaign_id else None
+    if campaign is not None and not campaign.allows(network.id):
+        raise Forbidden(
+            "this network is not allowed to post conversions for the campaign of this "
+            "click; the campaign's allowed networks are set on the campaign",
+            "key",
+        )
 
 
 NO_REGION = "phone: no country code and no region"
@@ -140,7 +187,8 @@ def pending_conversion(network: Network, params: PostbackParams, hashes: UserHas
 @dataclass(frozen=True)
 class Intake:
     """What accepting needs: the configuration cache, the click store, the inbox, the key
-    ring that hashes postback keys, and the forwarder to wake once a postback is in."""
+    ring that hashes postback keys, and the forwarder to wake once a postback is in;
+    `clicks`, the process's click cache, finds clicks this process recorded without a read."""
 
     config: ConfigCache
     traffic: TrafficStore
@@ -149,6 +197,7 @@ class Intake:
     retry_after_s: int = 5
     forwarder: Forwarder | None = None
     admission: Admission = field(default_factory=lambda: Admission(1000))
+    clicks: ClickCache | None = None
 
 
 async def accept_postback(intake: Intake, params: PostbackParams) -> PostbackAnswer:
@@ -165,7 +214,8 @@ async def accept_postback(intake: Intake, params: PostbackParams) -> PostbackAns
 
 
 async def _accept(intake: Intake, params: PostbackParams) -> PostbackAnswer:
-    network = await _network(intake.config, intake.keys, params.key)
+    network, config = await _network(intake.config, intake.keys, params.key)
+    await _check_network_allowed(intake, config, network, params.click_id)
     conversion = pending_conversion(network, params, await _hashes(intake.traffic, params))
     candidate = Candidate(
         conversion_id=conversion.conversion_id,

@@ -1,19 +1,16 @@
 """Relay's Prometheus series and the text `/metrics` answers.
 
 Three sources, one text: Relay's own series (counted here with prometheus_client), the
-process's (CPU, memory, GC) and the Temporal SDK's. The SDK's Core runtime exports its
-metrics in Prometheus format on a loopback port of its own (Rust, no Python on any hot
-path); `/metrics` fetches that text and appends it, so a scraper reads one endpoint.
+process's (CPU, memory, GC) and the Temporal SDK's. The SDK's Core runtime records its
+metrics into a buffer this process drains and sums (relay/sdk_metrics.py: no listener of
+its own), so a scraper reads one endpoint.
 
 Counting on the postback path is one increment of a pre-bound child (a lock and an add).
 `relay_part_ready{part}` is read from the process's parts registry at scrape time.
 """
 
-import logging
-import socket
 from dataclasses import dataclass
 
-import httpx
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -26,12 +23,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from temporalio.runtime import PrometheusConfig, TelemetryConfig
 from temporalio.runtime import Runtime as TemporalRuntime
 
+from relay.sdk_metrics import SdkMetrics
 from relay.supervision import PARTS, Parts
-
-log = logging.getLogger(__name__)
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -63,6 +58,20 @@ ATTEMPT_SECONDS = Histogram(
     buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0),
     registry=REGISTRY,
 )
+
+
+AUTH_FAILURES = Counter(
+    "relay_auth_failures",
+    "Wrong credentials presented, by what they were for (sign_in, bearer, codec, "
+    "postback_key) and the answer (401, or 429 past RELAY_AUTH_FAILURE_LIMIT).",
+    ["credential", "status"],
+    registry=REGISTRY,
+)
+
+
+def auth_failed(credential: str, status: int) -> None:
+    """A wrong credential answered `status` (401, or 429 once its address is limited)."""
+    AUTH_FAILURES.labels(credential, str(status)).inc()
 
 
 def postback_refused(status: int) -> None:
@@ -130,52 +139,19 @@ class PartsCollector(Collector):
 REGISTRY.register(PartsCollector(PARTS))
 
 
-def _free_loopback_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class TemporalMetrics:
-    """The process's Temporal Core runtime, exporting on a free loopback port."""
+    """The process's Temporal Core runtime, its metrics kept in `sdk` (no port)."""
 
     def __init__(self) -> None:
         self.runtime: TemporalRuntime | None = None
-        self.url = ""
+        self.sdk = SdkMetrics()
 
-    def get_runtime(self) -> TemporalRuntime | None:
-        """Created on first use; None if no port could be bound (the SDK then runs with
-        its default runtime and `/metrics` lacks its series, with a warning)."""
-        if self.runtime is not None:
-            return self.runtime
-        for _ in range(5):  # another process may take the free port before Core binds it
-            port = _free_loopback_port()
-            config = PrometheusConfig(
-                bind_address=f"127.0.0.1:{port}",
-                counters_total_suffix=True,
-                durations_as_seconds=True,
-            )
-            try:
-                self.runtime = TemporalRuntime(telemetry=TelemetryConfig(metrics=config))
-            except ValueError as exc:
-                log.warning("Temporal metrics exporter could not start: %s", exc)
-                continue
-            self.url = f"http://127.0.0.1:{port}/metrics"
-            return self.runtime
-        return None
-
-    async def text(self) -> bytes:
-        if not self.url:
-            return b""
-        try:
-            async with httpx.AsyncClient(timeout=2.0) as client:
-                response = await client.get(self.url)
-                response.raise_for_status()
-        except httpx.HTTPError as exc:
-            log.warning("Temporal SDK metrics unavailable: %s", type(exc).__name__)
-            return b""
-        return response.content
+    def get_runtime(self) -> TemporalRuntime:
+        """Created on first use, with `sdk`'s buffer, which drains from then on."""
+        if self.runtime is None:
+            self.runtime = TemporalRuntime(telemetry=self.sdk.telemetry())
+            self.sdk.start()
+        return self.runtime
 
 
 TEMPORAL = TemporalMetrics()
@@ -185,4 +161,5 @@ async def render(state: ProcessState) -> bytes:
     """The whole `/metrics` text: Relay's and the process's series, then the SDK's."""
     scrape = CollectorRegistry(auto_describe=False)
     scrape.register(_StateCollector(state))
-    return generate_latest(REGISTRY) + generate_latest(scrape) + await TEMPORAL.text()
+    scrape.register(TEMPORAL.sdk)
+    return generate_latest(REGISTRY) + generate_latest(scrape)

@@ -29,14 +29,22 @@ class Network(BaseModel):
 
 
 class Campaign(BaseModel):
+    """A campaign; `allowed_networks` lists the networks whose postbacks count for its
+    clicks, empty for any network."""
+
     id: str
     name: str
     offer_url: str
     currency: str
     repeatable_events: list[str] = Field(default_factory=list)
     attribution_window_days: int = 30
+    allowed_networks: list[str] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
+
+    def allows(self, network_id: str) -> bool:
+        """Whether this network may post conversions for the campaign's clicks."""
+        return not self.allowed_networks or network_id in self.allowed_networks
 
 
 class Pixel(BaseModel):
@@ -124,6 +132,8 @@ class Conversion(BaseModel):
     is_duplicate: bool = False
     attributed: bool = True
     received_at: datetime
+    # Why the conversion was refused (recorded, not counted, nothing sent), or ''.
+    refusal: str = ""
 
 
 class DeliveryAttempt(BaseModel):

@@ -1,6 +1,7 @@
 """Parsing a network's postback: aliases, defaults and bounds (product.md section 4)."""
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -33,10 +34,20 @@ MAX_LENGTH = {
 }
 MAX_PAYOUT = Decimal("1000000000000")
 STORED_PAYOUT = Decimal("0.000001")  # the conversions table keeps six decimals
-# C0 and C1 controls and DEL; and the bidi embeddings, overrides and isolates, which make a
-# value display as something else than it is (in the admin UI, a log, a terminal).
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_ASCII_CONTROLS = re.compile("[\x00-\x1f\x7f]")
+# Unicode categories of characters no text value may hold: controls (C0, DEL, C1), the line
+# and paragraph separators, and surrogates (only a JSON escape can give one, unpaired).
+_CONTROL_KINDS = {
+    "Cc": "control",
+    "Zl": "line separator",
+    "Zp": "paragraph separator",
+    "Cs": "unpaired surrogate",
+}
+# The bidi embeddings, overrides and isolates: they make a value display as something else
+# than it is (in the console, a log, a terminal).
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Letters drawn as nothing, outside the format characters (category Cf).
+_HANGUL_FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
 _DECIMAL = re.compile(r"[0-9]{1,13}(\.[0-9]{1,12})?")
 
 
@@ -62,19 +73,45 @@ def _pick(raw: Mapping[str, str], name: str) -> str | None:
     if value is not None:
         if len(value) > MAX_LENGTH[name]:
             raise BadParameter(f"{name} is longer than {MAX_LENGTH[name]} characters", name)
-        problem = text_problem(value)
+        problem = identifier_problem(value)
         if problem is not None:
             raise BadParameter(f"{name} {problem}", name)
     return value
 
 
 def text_problem(value: str) -> str | None:
-    """What makes `value` unfit as text (a control or bidi formatting character), or None."""
-    for pattern, kind in ((_CONTROLS, "control"), (_BIDI, "bidirectional control")):
-        found = pattern.search(value)
-        if found is not None:
-            return f"contains {kind} characters (U+{ord(found.group()):04X})"
+    """What makes `value` unfit as text, or None: a control character (C0, DEL, C1, a line
+    or paragraph separator, an unpaired surrogate) or a bidi embedding, override or isolate.
+    For free text, such as a click's sub1-sub5: other format characters pass (the zero-width
+    non-joiner belongs in Persian and Indic words)."""
+    return _problem(value, identifier=False)
+
+
+def identifier_problem(value: str) -> str | None:
+    """As `text_problem`, and any invisible character: every format character (Unicode
+    category Cf: zero-width space and joiners, the bidi marks, word joiner, byte order mark,
+    soft hyphen...) and the Hangul fillers. For values that identify something (a txid, a
+    click ID, an event): two that look identical must be the same value."""
+    return _problem(value, identifier=True)
+
+
+def _problem(value: str, identifier: bool) -> str | None:
+    if value.isascii():  # the common case, without a look at each character
+        found = _ASCII_CONTROLS.search(value)
+        return None if found is None else _contains("control", found.group())
+    for char in value:
+        category = unicodedata.category(char)
+        if category in _CONTROL_KINDS:
+            return _contains(_CONTROL_KINDS[category], char)
+        if char in _BIDI_CONTROLS:
+            return _contains("bidirectional control", char)
+        if identifier and (category == "Cf" or char in _HANGUL_FILLERS):
+            return _contains("invisible", char)
     return None
+
+
+def _contains(kind: str, char: str) -> str:
+    return f"contains {kind} characters (U+{ord(char):04X})"
 
 
 def _payout(value: str | None) -> Decimal | None:

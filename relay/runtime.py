@@ -130,6 +130,7 @@ async def running_intake(runtime: Runtime) -> AsyncIterator[Intake]:
             settings.inbox_retry_after_s,
             forwarder,
             Admission(settings.postback_max_in_flight),
+            clicks=runtime.clicks,
         )
         # Never ends by itself: a failure is logged with its cause, reported on /readyz and
         # restarted with backoff.

@@ -15,10 +15,34 @@ from relay.settings import Settings
 log = logging.getLogger(__name__)
 DATA_DIR_MODE = 0o700
 SECRETS_FILE_MODE = 0o600
+MIN_ADMIN_TOKEN_CHARS = 32
+# Values documentation and templates have shown: never a real token, whatever their length.
+EXAMPLE_ADMIN_TOKENS = frozenset({"change-me", "changeme", "REPLACE_WITH_A_GENERATED_TOKEN"})
+GENERATE_COMMAND = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 class MissingSecret(RuntimeError):
-    """Distributed mode refuses to start without its secrets."""
+    """Distributed mode refuses to start without its secrets, or with a weak admin token."""
+
+
+def admin_token_weakness(token: str) -> str | None:
+    """Why `token` must not be the admin token (an example value, or too short to resist
+    guessing), else None."""
+    if token.strip() in EXAMPLE_ADMIN_TOKENS:
+        return "RELAY_ADMIN_TOKEN is the example value from the documentation"
+    if len(token) < MIN_ADMIN_TOKEN_CHARS:
+        return (
+            f"RELAY_ADMIN_TOKEN is {len(token)} characters, fewer than "
+            f"{MIN_ADMIN_TOKEN_CHARS}: a guessable admin token"
+        )
+    return None
+
+
+def check_admin_token(token: str) -> None:
+    """Refuse a weak admin token (MissingSecret), saying how to make a good one."""
+    weakness = admin_token_weakness(token)
+    if weakness is not None:
+        raise MissingSecret(f"{weakness}; generate one with: {GENERATE_COMMAND}")
 
 
 @dataclass(frozen=True)
@@ -77,9 +101,13 @@ def _load_or_create(path: Path) -> tuple[dict[str, str], bool]:
 
 
 def resolve_secrets(settings: Settings, embedded: bool) -> Secrets:
-    """Environment first; embedded mode fills the gaps from `{data_dir}/secrets.json`."""
+    """Environment first; embedded mode fills the gaps from `{data_dir}/secrets.json`.
+    Distributed mode (`relay api`, `relay worker`: one env file) refuses a weak admin token:
+    shorter than 32 characters, or an example value."""
     key_spec = settings.encryption_key.get_secret_value() if settings.encryption_key else None
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    if not embedded and token:
+        check_admin_token(token)
     if key_spec and token:
         return Secrets(keys=KeyRing.parse(key_spec), admin_token=token)
     if not embedded:
@@ -88,7 +116,8 @@ def resolve_secrets(settings: Settings, embedded: bool) -> Secrets:
             for name, value in (("RELAY_ENCRYPTION_KEY", key_spec), ("RELAY_ADMIN_TOKEN", token))
             if not value
         ]
-        raise MissingSecret(f"distributed mode needs {', '.join(missing)} to be set")
+        hint = f" (an admin token: generate one with: {GENERATE_COMMAND})" if not token else ""
+        raise MissingSecret(f"distributed mode needs {', '.join(missing)} to be set{hint}")
     path = settings.data_dir / "secrets.json"
     stored, created = _load_or_create(path)
     origin: Literal["environment", "file", "generated"] = (

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, IPvAnyNetwork, SecretStr
+from pydantic import AwareDatetime, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,6 +56,19 @@ class Settings(BaseSettings):
         "mode defaults to its own UI (http://127.0.0.1:{temporal_ui_port}).",
     )
     task_queue: str = "relay-conversions"
+    temporal_plaintext_until: AwareDatetime | None = Field(
+        default=None,
+        description="Until this time (ISO 8601 with its zone, e.g. 2026-03-01T12:00:00Z) the "
+        "worker still runs Temporal payloads in clear, written by a Relay version before "
+        "payload encryption, so the runs it started can finish. Unset (the default) or "
+        "past, a workflow or activity input not encrypted with the key ring is refused and "
+        'its run fails ("input not encrypted with Relay\'s key ring"): anyone who reaches '
+        "the Temporal frontend could have forged it. Set it only for such an upgrade, to the "
+        "upgrade time plus RELAY_DELIVERY_RETRY_WINDOW_H: until then inputs in clear are run "
+        "(the conversion ID check still holds), and a run in clear still open after it "
+        "fails its workflow tasks until it is terminated.",
+    )
+
     encryption_key: SecretStr | None = Field(
         default=None,
         description="Comma-separated key ring 'kid:base64(32 bytes)', the first one encrypts.",
@@ -79,6 +92,33 @@ class Settings(BaseSettings):
     )
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    http_max_connections: int = Field(
+        default=4096,
+        ge=1,
+        description="Connections the API holds open at once; past it an idle keep-alive "
+        "connection is closed to make room, or the new one is answered 503 and closed.",
+    )
+    http_head_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How long a client has to send a request's line and headers, from its "
+        "connection (or the request's first byte); past it, 408 and the connection closes.",
+    )
+    http_body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How long a client has to send a request's body once its headers are "
+        "in; past it the connection closes (the request is dropped, not an error).",
+    )
+    http_keep_alive_s: int = Field(
+        default=75,
+        ge=1,
+        le=3600,
+        description="How long an idle keep-alive connection stays open for the next request "
+        "(networks post in bursts); above a load balancer's idle timeout (often 60 s).",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,
@@ -93,6 +133,22 @@ class Settings(BaseSettings):
     codec_cors_origins: list[str] = Field(
         default_factory=list,
         description="Temporal UI origins allowed to call /codec besides the embedded UI's.",
+    )
+    auth_failure_limit: int = Field(
+        default=20,
+        ge=1,
+        description="Wrong credentials one client address may present per window (the admin "
+        "token at sign-in, as a bearer or for a codec session; postback keys counted apart); "
+        "beyond, 429 with Retry-After. A right one still passes.",
+    )
+    auth_failure_window_s: float = Field(
+        default=300.0, gt=0, le=86_400, description="The window of RELAY_AUTH_FAILURE_LIMIT."
+    )
+    auth_failure_clients: int = Field(
+        default=10_000,
+        ge=1,
+        description="Client addresses whose failures are remembered at once (the oldest "
+        "forgotten first), so the count's memory stays bounded.",
     )
     meta_base_url: str = "https://graph.facebook.com"
     meta_api_version: str = "v24.0"

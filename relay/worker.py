@@ -20,6 +20,7 @@ from relay.checked_http import checked_client
 from relay.config_cache import ConfigCache
 from relay.crypto import KeyRing
 from relay.logs import BindIds
+from relay.payload_codec import worker_data_converter
 from relay.settings import Settings
 from relay.store.attempt_log import pixel_fire_log, postback_log
 from relay.store.click_cache import ClickCache
@@ -57,6 +58,15 @@ def platform_client(base_url: str, timeout_s: float) -> httpx.AsyncClient:
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         headers={"User-Agent": "Relay/0.1"},
     )
+
+
+def worker_client(client: Client, settings: Settings, keys: KeyRing) -> Client:
+    """`client` (same connection, so eager starts still reach this worker) with the
+    worker's data converter: it refuses inputs not encrypted with the key ring, which
+    only someone outside Relay could have started (relay/payload_codec.py)."""
+    config = client.config()
+    config["data_converter"] = worker_data_converter(keys, settings.temporal_plaintext_until)
+    return Client(**config)
 
 
 @asynccontextmanager
@@ -116,7 +126,7 @@ async def relay_worker(
         )
         records = RecordActivities(pixel_fire_log(clickhouse), postback_log(clickhouse))
         yield Worker(
-            client,
+            worker_client(client, settings, keys),
             task_queue=task_queue or settings.task_queue,
             workflows=WORKFLOWS,
             activities=[

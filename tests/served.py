@@ -5,6 +5,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -33,20 +34,28 @@ def api_over(runtime: Runtime) -> FastAPI:
 
 
 @asynccontextmanager
-async def serving(runtime: Runtime) -> AsyncIterator[str]:
-    """The API listening until the block ends; yields its base URL."""
-    sock = socket.socket()
+async def listening(app: Any, **options: Any) -> AsyncIterator[tuple[str, int]]:
+    """`app` behind uvicorn (`options`: uvicorn's Config options) on a free port of
+    127.0.0.1 until the block ends; yields its address."""
+    # IPPROTO_TCP, as `relay up` binds it: asyncio then sets TCP_NODELAY on each accepted
+    # connection (a protocol 0 socket would add delayed ACKs' 40 ms to every answer).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(api_over(runtime), lifespan="off", log_level="warning")
-    server = _Server(config)
+    server = _Server(uvicorn.Config(app, lifespan="off", **options))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(10):
             while not server.started:  # noqa: ASYNC110 - uvicorn only sets a flag
                 await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
+        yield sock.getsockname()
     finally:
         server.should_exit = True
         await task
         sock.close()
+
+
+@asynccontextmanager
+async def serving(runtime: Runtime) -> AsyncIterator[str]:
+    """The API listening until the block ends; yields its base URL."""
+    async with listening(api_over(runtime), log_level="warning") as (host, port):
+        yield f"http://{host}:{port}"

@@ -1,8 +1,9 @@
-"""Bad postbacks and admin requests: a 4xx JSON error naming the problem, nothing written."""
+"""Bad postbacks, clicks and admin requests: a 4xx JSON error naming the problem, nothing
+written."""
 
 import pytest
 
-from tests.harness import Relay, network_conversions
+from tests.harness import BROWSER_UA, Relay, network_conversions
 
 
 @pytest.mark.parametrize(
@@ -101,3 +102,51 @@ async def test_unknown_campaign_click_is_404(relay: Relay) -> None:
     response = await relay.http.get("/c/cmp_nope")
     assert response.status_code == 404
     assert response.json()["error"]["param"] == "campaign_id"
+
+
+def _clicks_of(relay: Relay, campaign_id: str) -> int:
+    result = relay.runtime.clickhouse.query(
+        "SELECT count() FROM clicks WHERE campaign_id = {c:String}", parameters={"c": campaign_id}
+    )
+    return int(result.result_rows[0][0])
+
+
+@pytest.mark.parametrize(
+    ("query", "cookie", "param"),
+    [
+        ("sub1=ad%E2%80%AEgnp.exe", "", "sub1"),  # U+202E RIGHT-TO-LEFT OVERRIDE
+        ("sub3=a%E2%81%A7b", "", "sub3"),  # U+2067 RIGHT-TO-LEFT ISOLATE
+        ("sub5=a%00b", "", "sub5"),  # C0
+        ("sub2=line%E2%80%A8break", "", "sub2"),  # U+2028 LINE SEPARATOR
+        ("fbclid=IwAR%E2%80%8Bx", "", "fbclid"),  # U+200B: identifiers refuse invisibles
+        ("ttclid=E.C.P%C2%9Bx", "", "ttclid"),  # C1
+        ("external_id=u%EF%BB%BF1", "", "external_id"),  # U+FEFF
+        ("", "_fbc=fb.1.1.x\x85y", "_fbc"),  # C1 in a cookie
+        ("", '_fbp="fb.1.\\342\\200\\256x"', "_fbp"),  # U+202E's bytes, quoted
+        ("", "_ttp=t\x1bp", "_ttp"),
+    ],
+)
+async def test_a_click_with_control_bidi_or_invisible_characters_is_refused(
+    relay: Relay, query: str, cookie: str, param: str
+) -> None:
+    campaign = await relay.campaign()
+    headers = {"User-Agent": BROWSER_UA, **({"Cookie": cookie} if cookie else {})}
+    raw = {k.encode("ascii"): v.encode("latin-1") for k, v in headers.items()}
+    response = await relay.http.get(f"/c/{campaign['id']}?{query}", headers=raw)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+    assert "characters (U+" in response.json()["error"]["message"]
+    assert _clicks_of(relay, campaign["id"]) == 0
+
+
+async def test_a_click_keeps_letters_of_any_script_and_joiners_in_its_sub_ids(
+    relay: Relay,
+) -> None:
+    campaign = await relay.campaign()
+    persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"  # with a ZWNJ
+    click_id = await relay.click(
+        campaign["id"], sub1="café 日本", sub2=persian, fbclid="IwAR-é", external_id="日本-1"
+    )
+    click = relay.runtime.traffic.get_click(click_id)
+    assert click is not None
+    assert (click.sub1, click.sub2, click.fbclid) == ("café 日本", persian, "IwAR-é")

@@ -1,6 +1,7 @@
 """docker-compose.yml as a real compose implementation renders it (Debian's docker-compose,
-`config` needs no daemon): it parses, Temporal and its UI stay on the host's loopback, the
-schema jobs gate the roles, secrets come from env files, and every Relay variable is real."""
+`config` needs no daemon): it parses, Temporal, its UI and Relay's plain-HTTP API stay on the
+host's loopback, the schema jobs gate the roles, secrets come from env files, and every Relay
+variable is real."""
 
 import os
 import shutil
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from relay.secrets import MissingSecret, check_admin_token
 from relay.settings import Settings
 
 ROOT = Path(__file__).parent.parent
@@ -18,7 +20,7 @@ KNOWN = {f"RELAY_{name.upper()}" for name in Settings.model_fields}
 SECRETS = {
     "relay.env": {
         "RELAY_ENCRYPTION_KEY": "k1:dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktMTIzNA==",
-        "RELAY_ADMIN_TOKEN": "compose-test-admin-token",
+        "RELAY_ADMIN_TOKEN": "compose-test-admin-token-of-32-characters",
         "RELAY_CLICKHOUSE_URL": "http://relay:ch-test-secret@clickhouse:8123",
     },
     "clickhouse.env": {"CLICKHOUSE_USER": "relay", "CLICKHOUSE_PASSWORD": "ch-test-secret"},
@@ -80,6 +82,30 @@ def test_temporal_and_its_ui_are_published_on_loopback_only(rendered: dict[str, 
             assert not str(port).endswith((":7233", ":8080")) or str(port).startswith(
                 "127.0.0.1:"
             ), f"{name} publishes Temporal's port {port}"
+
+
+def test_the_api_is_published_on_loopback_only_and_says_how_to_publish_it(
+    rendered: dict[str, Any],
+) -> None:
+    """Issue 18 #3: the API was published on every interface over plain HTTP."""
+    (port,) = rendered["services"]["relay-api"]["ports"]
+    assert str(port).startswith("127.0.0.1:8000:8000"), port
+    # The file itself says to put it behind TLS and set an https RELAY_PUBLIC_URL.
+    text = (ROOT / "docker-compose.yml").read_text()
+    for needed in ("reverse proxy that ends TLS", "RELAY_PUBLIC_URL=https://", "API_PUBLISH"):
+        assert needed in text, needed
+    example = (ROOT / "secrets" / "relay.env.example").read_text()
+    assert "# RELAY_PUBLIC_URL=https://" in example
+
+
+def test_the_example_env_file_yields_an_instruction_not_a_weak_token() -> None:
+    """Issue 18 #3: copied as it is, the example's admin token is refused, saying how to
+    make one (`relay api` starts only with a real one)."""
+    example = (ROOT / "secrets" / "relay.env.example").read_text()
+    (line,) = [line for line in example.splitlines() if line.startswith("RELAY_ADMIN_TOKEN=")]
+    with pytest.raises(MissingSecret, match=r"secrets\.token_urlsafe\(32\)"):
+        check_admin_token(line.split("=", 1)[1])
+    assert "secrets.token_urlsafe(32)" in example
 
 
 def test_current_temporal_images_with_schema_and_namespace_jobs(rendered: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 import pytest
 
+from api.params import SIGN_IN_MAX_FIELDS
 from api.ui import session as sessions
 from tests.console import csrf_of, sign_in
 from tests.harness import ADMIN_TOKEN, Relay
@@ -168,3 +169,58 @@ async def test_sign_out_everywhere_ends_a_copied_session_too(relay: Relay) -> No
     relay.http.cookies.clear()
     await sign_in(relay)
     assert (await relay.http.get("/ui/overview")).status_code == 200
+
+
+async def test_sign_out_ends_the_session_on_the_server_a_copied_cookie_too(relay: Relay) -> None:
+    """Issue 18 #11: signing out used to clear the cookie in that browser only."""
+    await sign_in(relay)
+    copied = relay.http.cookies.get(sessions.COOKIE, path="/ui")
+    assert copied
+    page = await relay.http.get("/ui/settings")
+    answer = await relay.http.post("/ui/sign-out", data={"csrf": csrf_of(page)})
+    assert answer.status_code == 303 and answer.headers["location"] == "/ui/sign-in"
+    # The copied cookie (another browser's, or a stolen one) opens nothing more.
+    relay.http.cookies.set(sessions.COOKIE, copied, path="/ui")
+    gone = await relay.http.get("/ui/overview")
+    assert gone.status_code == 303
+    assert gone.headers["location"] == "/ui/sign-in?next=%2Fui%2Foverview"
+    # Other sessions live on: signing out is not signing out everywhere.
+    relay.http.cookies.clear()
+    await sign_in(relay)
+    assert (await relay.http.get("/ui/overview")).status_code == 200
+
+
+async def test_300_wrong_sign_ins_answer_429_and_the_token_still_signs_in(relay: Relay) -> None:
+    """Issue 18 #3: wrong tokens from one address are limited; the right one is not, so
+    failing from an address cannot lock the admin out."""
+    limit = relay.runtime.settings.auth_failure_limit
+    answers = [
+        await relay.http.post("/ui/sign-in", data={"token": f"guess-{i}", "next": "/ui"})
+        for i in range(300)
+    ]
+    assert [a.status_code for a in answers] == [401] * limit + [429] * (300 - limit)
+    limited = answers[-1]
+    assert 0 < int(limited.headers["retry-after"]) <= relay.runtime.settings.auth_failure_window_s
+    assert "Too many wrong tokens from this address" in limited.text
+    assert "set-cookie" not in limited.headers
+    assert limited.headers["content-security-policy"] == HEADERS["content-security-policy"]
+    signed_in = await sign_in(relay)
+    assert signed_in.status_code == 303 and "set-cookie" in signed_in.headers
+    assert (await relay.http.get("/ui/overview")).status_code == 200
+    # An empty token guesses nothing: the form again, 401, not counted as a guess.
+    empty = await relay.http.post("/ui/sign-in", data={"token": ""})
+    assert empty.status_code == 401
+
+
+async def test_a_sign_in_form_over_its_cap_is_refused_unread(relay: Relay) -> None:
+    """Issue 18 #2: the sign-in form is small; 262,000 fields are refused, not parsed."""
+    body = b"a=b&" * 262_000
+    answer = await relay.http.post(
+        "/ui/sign-in", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert answer.status_code == 413 and "at most 8192 bytes" in answer.text
+    many = "&".join(f"f{i}=x" for i in range(SIGN_IN_MAX_FIELDS + 1))
+    answer = await relay.http.post(
+        "/ui/sign-in", content=many, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert answer.status_code == 400 and f"more than {SIGN_IN_MAX_FIELDS} parameters" in answer.text

@@ -107,6 +107,35 @@ async def test_a_bad_campaign_shows_the_api_message_next_to_its_field(relay: Rel
     assert len(await _api(relay, "/api/campaigns")) == before
 
 
+async def test_the_campaign_forms_set_the_networks_allowed_to_post(relay: Relay) -> None:
+    first, second = await relay.network(), await relay.network()
+    csrf = await _signed_in(relay)
+    listing = await relay.http.get("/ui/campaigns")
+    assert f'name="network-{first["id"]}"' in listing.text
+    fields = {"csrf": csrf, "name": "Bound", "offer_url": "https://shop.example/{click_id}"}
+    created = await _post(relay, "/ui/campaigns", **fields, **{f"network-{first['id']}": "on"})
+    assert created.status_code == 303, created.text
+    campaign_id = created.headers["location"].removeprefix("/ui/campaigns/").split("?")[0]
+    path = f"/ui/campaigns/{campaign_id}"
+    assert (await _api(relay, f"/api/campaigns/{campaign_id}"))["allowed_networks"] == [first["id"]]
+    page = await relay.http.get(path)
+    assert f'name="network-{first["id"]}" checked' in page.text
+    assert f'name="network-{second["id"]}">' in page.text  # not ticked
+
+    edited = await _post(relay, path, **fields, **{f"network-{second['id']}": "on"})
+    assert edited.status_code == 303, edited.text
+    stored = await _api(relay, f"/api/campaigns/{campaign_id}")
+    assert stored["allowed_networks"] == [second["id"]]
+    refused = await _post(relay, path, **fields, **{"network-net_gone": "on"})
+    assert refused.status_code == 422
+    assert re.search(r'id="allowed_networks-error" role="alert">[^<]*net_gone', refused.text)
+    assert f'name="network-{second["id"]}">' in refused.text  # the form as sent: unticked
+    cleared = await _post(relay, path, **fields)  # none ticked: any network
+    assert cleared.status_code == 303, cleared.text
+    assert (await _api(relay, f"/api/campaigns/{campaign_id}"))["allowed_networks"] == []
+    assert "<dd>any network</dd>" in (await relay.http.get(path)).text
+
+
 async def test_pixels_of_both_platforms_and_both_tiktok_flavours(relay: Relay) -> None:
     campaign = await relay.campaign()
     path = f"/ui/campaigns/{campaign['id']}"

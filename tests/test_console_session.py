@@ -1,6 +1,8 @@
 """The console's session cookie (api/ui/session.py): signed, expiring, tied to the admin
 token, kept across restarts and key rotation, and never carrying the token."""
 
+import pytest
+
 from api.ui import session as sessions
 from relay.crypto import KeyRing
 
@@ -63,3 +65,45 @@ def test_the_csrf_token_is_the_sessions_own() -> None:
     assert sessions.csrf_matches(one, one.csrf_token)
     assert not sessions.csrf_matches(one, two.csrf_token)
     assert not sessions.csrf_matches(one, "")
+
+
+def test_a_console_cookie_is_no_codec_session_nor_the_reverse() -> None:
+    keys = KeyRing.parse(KeyRing.generate_spec("a"))
+    _, console = sessions.new_session(keys, TOKEN, now=NOW)
+    made, codec = sessions.new_session(keys, TOKEN, now=NOW, purpose=sessions.CODEC)
+    assert sessions.read_session(keys, TOKEN, codec, now=NOW, purpose=sessions.CODEC) == made
+    assert sessions.read_session(keys, TOKEN, console, now=NOW, purpose=sessions.CODEC) is None
+    assert sessions.read_session(keys, TOKEN, codec, now=NOW) is None
+
+
+def test_a_revoked_session_is_ended_and_the_list_keeps_live_sessions_only() -> None:
+    """Issue 18 #11: signing out ends the session on the server, a copied cookie too."""
+    keys = KeyRing.parse(KeyRing.generate_spec("a"))
+    one, cookie_one = sessions.new_session(keys, TOKEN, now=NOW)
+    two, cookie_two = sessions.new_session(keys, TOKEN, now=NOW + 100)
+    state = sessions.SessionState()
+    assert state.read(keys, TOKEN, cookie_one, now=NOW) == one
+    stored = state.revoking(one, now=NOW)
+    assert stored is not None
+    state = sessions.SessionState.parse(None, stored)
+    assert state.read(keys, TOKEN, cookie_one, now=NOW) is None
+    assert state.read(keys, TOKEN, cookie_two, now=NOW) == two
+    # Once `one` would have expired anyway, the next revocation leaves it out.
+    later = sessions.SessionState.parse(None, state.revoking(two, now=one.expires))
+    assert dict(later.revoked) == {two.session_id: two.expires}
+
+
+def test_past_the_revoked_cap_a_sign_out_must_end_every_session() -> None:
+    keys = KeyRing.parse(KeyRing.generate_spec("a"))
+    revoked = {f"s{i}": int(NOW) + 3600 for i in range(sessions.MAX_REVOKED)}
+    state = sessions.SessionState(epoch=3, revoked=revoked)
+    session, _ = sessions.new_session(keys, TOKEN, now=NOW, epoch=3)
+    assert state.revoking(session, now=NOW) is None  # the caller moves the epoch on
+
+
+def test_stored_session_state_that_relay_did_not_write_fails_closed() -> None:
+    assert sessions.SessionState.parse("2", '{"a":1}') == sessions.SessionState(2, {"a": 1})
+    assert sessions.SessionState.parse(None, None) == sessions.SessionState()
+    for epoch, revoked in (("x", None), (None, "[1]"), (None, '{"a":"b"}'), (None, "{")):
+        with pytest.raises(ValueError):
+            sessions.SessionState.parse(epoch, revoked)

@@ -85,7 +85,7 @@ async def inbox_empty(relay: Relay) -> bool:
 
 
 async def readyz(relay: Relay) -> tuple[int, dict[str, Any]]:
-    response = await relay.http.get("/readyz")
+    response = await relay.http.get("/readyz", headers=relay.admin)
     body: dict[str, Any] = response.json()
     return response.status_code, body
 
@@ -147,6 +147,7 @@ async def test_a_full_disk_answers_503_then_delivers_everything_accepted_without
         status, body = await readyz(relay)
         assert status == 503 and body["ready"] is False
         assert "database or disk is full" in body["stuck"]["inbox"], body
+
         # Accepted on the last room and not yet removed: started all the same, and either
         # removed (a removal is smaller than an accept and may still fit) or the forwarder
         # says why not. Never silent.

@@ -158,7 +158,7 @@ async def test_unknown_clicks_and_callers_without_the_token_are_refused(relay: R
     assert click is not None and click.user_agent == BROWSER_UA  # nothing erased
     schema = (await relay.http.get("/openapi.json")).json()
     operation = schema["paths"]["/api/clicks/{click_id}/personal-data"]["delete"]
-    assert set(operation["responses"]) == {"200", "401", "404", "503"}
+    assert set(operation["responses"]) == {"200", "401", "404", "429", "503"}
 
 
 class _ErasedWhileRead(TrafficStore):

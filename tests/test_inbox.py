@@ -86,7 +86,7 @@ def test_inbox_absorbs_a_paused_temporal_a_full_inbox_and_a_crash(
             assert refused.json()["error"]["code"] == "unavailable"
             again, _ = _postback(http, key, clicks[3])
             assert again.status_code == 200 and again.json()["status"] == "existing"
-            ready = http.get("/readyz")
+            ready = http.get("/readyz", headers=ADMIN)
             assert ready.json()["inbox"]["depth"] == CAPACITY
             # A crash between accept and forward (the dev server goes down with it).
             assert relay.process is not None

@@ -1,6 +1,10 @@
 """Input edges (issue 10 item 6): payouts that round past the bound, duplicate JSON keys, C1
-controls and bidi overrides, and `/api/event-id` refusing exactly what `/postback` refuses."""
+controls and bidi overrides, and `/api/event-id` refusing exactly what `/postback` refuses.
+Invisible characters (issue 18 #12): every format character (Unicode category Cf) and the
+Hangul fillers are refused in a postback's values, so two txids that look identical are one."""
 
+import sys
+import unicodedata
 from decimal import Decimal
 
 import pytest
@@ -28,6 +32,12 @@ EDGES = [
     ("click_id=c1&external_id=x%E2%81%A6y", "external_id"),  # U+2066 LEFT-TO-RIGHT ISOLATE
     ("click_id=c1&event=sale%E2%81%A9", "event"),  # U+2069 POP DIRECTIONAL ISOLATE
     ("click_id=c1&event=a%09b", "event"),  # C0, refused before as well
+    ("click_id=c1&txid=ORDER%E2%80%8B1", "txid"),  # U+200B ZERO WIDTH SPACE
+    ("click_id=c%E2%81%A01", "click_id"),  # U+2060 WORD JOINER
+    ("click_id=c1&event=%EF%BB%BFsale", "event"),  # U+FEFF BYTE ORDER MARK
+    ("click_id=c1&currency=US%E2%80%8ED", "currency"),  # U+200E LEFT-TO-RIGHT MARK
+    ("click_id=c1&email=a%C2%AD%40b.example", "email"),  # U+00AD SOFT HYPHEN
+    ("click_id=c1&tid=T%E3%85%A41", "txid"),  # U+3164 HANGUL FILLER, under an alias
     ("payout=1", "click_id"),
     ("click_id=c1&" + MANY, "body"),
 ]
@@ -145,3 +155,49 @@ async def test_brackets_inside_json_strings_are_not_nesting(relay: Relay) -> Non
         json={"key": network["postback_key"], "click_id": "c-[{" * 30, "txid": '\\"[' * 20},
     )
     assert response.status_code == 200, response.text
+
+
+# U+200B-U+200F: zero-width space, non-joiner, joiner, the LTR and RTL marks; U+2060 word
+# joiner; U+FEFF byte order mark; U+00AD soft hyphen; U+061C Arabic letter mark; U+180E
+# Mongolian vowel separator; U+2061-U+2064 invisible operators; U+206A-U+206F deprecated
+# format characters; U+FFF9-U+FFFB interlinear annotation; U+E0001 and U+E0020 tags; the
+# bidi embeddings, overrides and isolates; C0, DEL and C1 controls; the line and paragraph
+# separators; the Hangul fillers.
+INVISIBLE = [
+    *"\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad\u061c\u180e\u2061\u2064",
+    *"\u206a\u206f\ufff9\ufffb\U000e0001\U000e0020",
+    *"\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069",
+    *"\x00\x1b\x7f\x80\x85\x9f\u2028\u2029",
+    *"\u115f\u1160\u3164\uffa0",
+]
+
+
+@pytest.mark.parametrize("char", INVISIBLE, ids=lambda c: f"U+{ord(c):04X}")
+def test_invisible_and_control_characters_are_refused_in_every_postback_value(char: str) -> None:
+    for param in ("txid", "event", "click_id", "currency", "email", "phone", "external_id"):
+        value = f"U{char}S" if param == "currency" else f"ORDER{char}1"  # 3 characters
+        raw = {"key": "k", "click_id": "c1", param: value}
+        with pytest.raises(BadParameter) as refused:
+            parse_postback(raw)
+        assert refused.value.param == param
+        assert f"U+{ord(char):04X}" in refused.value.message
+    with pytest.raises(BadParameter):
+        parse_postback({"key": f"k{char}k", "click_id": "c1"})
+
+
+def test_every_format_character_is_refused_in_a_txid() -> None:
+    formats = [c for c in map(chr, range(sys.maxunicode + 1)) if unicodedata.category(c) == "Cf"]
+    assert len(formats) > 150
+    for char in formats:
+        with pytest.raises(BadParameter):
+            parse_postback({"key": "k", "click_id": "c1", "txid": f"ORDER{char}1"})
+
+
+@pytest.mark.parametrize("text", ["café", "日本", "Größe", "مرحبا", "ORDER-ñ-1"])
+async def test_letters_of_any_script_are_still_accepted(relay: Relay, text: str) -> None:
+    network = await relay.network()
+    query = {"click_id": f"c-{text}", "event": text, "txid": text, "external_id": text}
+    postback = await relay.postback(key=network["postback_key"], **query)
+    event_id = await relay.http.get("/api/event-id", params=query)
+    assert postback.status_code == 200, postback.text
+    assert event_id.json()["event_id"] == postback.json()["conversion_id"]

@@ -106,11 +106,14 @@ async def test_worker_listener_serves_metrics(scraped: Relay) -> None:
 
 
 async def test_temporal_sdk_series(dev_env: WorkflowEnvironment, keys: KeyRing) -> None:
-    """A client connected as Relay connects runs on the runtime whose exporter /metrics
-    reads: its requests show as the SDK's series."""
+    """A client connected as Relay connects runs on the runtime whose metric buffer
+    /metrics reads: its requests show as the SDK's series (a counter, as before)."""
     address = dev_env.client.service_client.config.target_host
     client = await connect_temporal(Settings(), address, keys)
     await client.count_workflows()
     text = (await render(ProcessState())).decode()
-    names = {family.name for family in text_string_to_metric_families(text)}
-    assert "temporal_request" in names, sorted(n for n in names if n.startswith("temporal"))
+    types = {family.name: family.type for family in text_string_to_metric_families(text)}
+    assert "temporal_request" in types, sorted(n for n in types if n.startswith("temporal"))
+    assert types["temporal_request"] == "counter"
+    assert types["temporal_request_latency"] == "histogram"
+    assert "temporal_request_total{" in text

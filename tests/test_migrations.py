@@ -279,7 +279,7 @@ def test_the_roles_refuse_an_unmigrated_database_until_relay_migrate_ran(tmp_pat
         "RELAY_CLICKHOUSE_URL": f"chdb://{tmp_path / 'clickhouse'}",
         "RELAY_DATA_DIR": str(tmp_path),
         "RELAY_ENCRYPTION_KEY": KeyRing.generate_spec("k1"),
-        "RELAY_ADMIN_TOKEN": "migrations-test-admin-token",
+        "RELAY_ADMIN_TOKEN": "migrations-test-admin-token-of-32-characters",
     }
     roles = {**env, "RELAY_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}  # nothing there
     for role in ("api", "worker"):

@@ -22,7 +22,7 @@ from relay.crypto import KeyRing
 from tests.distributed import ClickHouseHttp, Cluster, Role
 from tests.platform_server import PlatformServer, Scripted
 
-ADMIN = "multi-process-admin-token"
+ADMIN = "multi-process-admin-token-of-32-characters"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 SLOW_S = 2.5  # how long worker A's sends wait at its platform stand-in before the answer
 PIXELS = {"meta": "mpmeta", "tiktok": "mptiktok"}

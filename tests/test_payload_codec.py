@@ -6,15 +6,37 @@ import contextlib
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from temporalio.api.common.v1 import Payload
+from temporalio.api.failure.v1 import (
+    CanceledFailureInfo,
+    Failure,
+    ServerFailureInfo,
+    TerminatedFailureInfo,
+    TimeoutFailureInfo,
+)
+from temporalio.exceptions import (
+    ApplicationError,
+    CancelledError,
+    ServerError,
+    TerminatedError,
+    TimeoutError,
+)
 
 from relay.crypto import KeyRing
-from relay.payload_codec import ENCODING, EncryptionCodec
+from relay.payload_codec import (
+    ENCODING,
+    NOT_ENCRYPTED_MESSAGE,
+    NOT_ENCRYPTED_TYPE,
+    EncryptionCodec,
+    relay_data_converter,
+    worker_data_converter,
+)
 from tests.embedded import ADMIN, EmbeddedRelay, funnel, wait_for
 from tests.harness import ADMIN_TOKEN, Relay
 from tests.platform_server import PlatformServer
@@ -243,3 +265,52 @@ async def test_undecodable_payloads_are_named(
     )
     assert answer.status_code == 422
     assert answer.json()["error"]["param"] == param
+
+
+WORKER_KEYS = KeyRing.parse(KeyRing.generate_spec("w1"))
+
+
+async def test_the_worker_refuses_payloads_in_clear() -> None:
+    """What the worker reads must be encrypted with its ring: a payload in clear fails
+    with a non-retryable error (its run fails once) instead of being run."""
+    worker = worker_data_converter(WORKER_KEYS, None)
+    sealed = await worker.encode([{"txid": "T-1"}])
+    assert await worker.decode(sealed, [dict]) == [{"txid": "T-1"}]
+    with pytest.raises(ApplicationError) as refused:
+        await worker.decode([PLAIN], [dict])
+    assert refused.value.message == NOT_ENCRYPTED_MESSAGE
+    assert refused.value.type == NOT_ENCRYPTED_TYPE and refused.value.non_retryable
+    # Readers (the API's client, the replayer) read it as it is.
+    assert await relay_data_converter(WORKER_KEYS).decode([PLAIN], [dict]) == [{"txid": "T-1"}]
+
+
+async def test_payloads_in_clear_are_run_until_the_cutoff() -> None:
+    """RELAY_TEMPORAL_PLAINTEXT_UNTIL: runs recorded before the codec finish meanwhile."""
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert await worker_data_converter(WORKER_KEYS, later).decode([PLAIN]) == [{"txid": "T-1"}]
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    with pytest.raises(ApplicationError):
+        await worker_data_converter(WORKER_KEYS, past).decode([PLAIN])
+
+
+async def test_what_the_sdk_and_the_server_write_is_not_refused() -> None:
+    """None results, no payloads at all, heartbeat details and failures the server makes
+    (timeouts, cancellations, terminations: no details) pass the worker's converter."""
+    worker = worker_data_converter(WORKER_KEYS, None)
+    assert await worker.decode(await worker.encode([None])) == [None]
+    assert await worker.decode([]) == []
+    details = await worker.encode(["heartbeat", 3])
+    assert await worker.decode(details) == ["heartbeat", 3]
+    made_by_server = [
+        Failure(message="timed out", timeout_failure_info=TimeoutFailureInfo()),
+        Failure(message="cancelled", canceled_failure_info=CanceledFailureInfo()),
+        Failure(message="terminated", terminated_failure_info=TerminatedFailureInfo()),
+        Failure(message="server", server_failure_info=ServerFailureInfo()),
+    ]
+    kinds = [await worker.decode_failure(failure) for failure in made_by_server]
+    assert [type(k) for k in kinds] == [TimeoutError, CancelledError, TerminatedError, ServerError]
+    # A failure the worker wrote (its details encrypted) reads back with its details.
+    failure = Failure()
+    await worker.encode_failure(ApplicationError("platform said no", {"status": 500}), failure)
+    decoded = await worker.decode_failure(failure)
+    assert isinstance(decoded, ApplicationError) and decoded.details == ({"status": 500},)

@@ -1,5 +1,6 @@
-"""`/readyz` answers 503 while a background part is stuck, naming it and why, and 200 once
-it recovers; `/metrics` has `relay_part_ready{part}` for every part that reports."""
+"""`/readyz` answers 503 while a background part is stuck, naming it (and why, for the
+admin token), and 200 once it recovers; `/metrics` has `relay_part_ready{part}` for every
+part that reports. Without the admin token it tells no reasons and no numbers."""
 
 import asyncio
 import time
@@ -12,8 +13,8 @@ from tests.test_metrics import Samples, samples
 PART = "test-batch-writer"
 
 
-async def _ready(relay: Relay) -> tuple[int, dict[str, Any]]:
-    response = await relay.http.get("/readyz")
+async def _ready(relay: Relay, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    response = await relay.http.get("/readyz", headers=relay.admin if headers is None else headers)
     body: dict[str, Any] = response.json()
     return response.status_code, body
 
@@ -57,3 +58,31 @@ async def test_a_stuck_part_makes_readyz_503_naming_it_until_it_recovers(relay: 
     finally:
         part.forget()
     assert _gauge(PART) not in await _gauges(relay)
+
+
+async def test_without_the_admin_token_readyz_names_what_is_stuck_but_not_why(
+    relay: Relay,
+) -> None:
+    reason = "the inbox /secret/path/inbox.sqlite cannot be written (simulated); depth 17"
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic x"}):
+        status, body = await _ready(relay, headers)
+        assert (status, body) == (
+            200,
+            {"ready": True, "temporal": "ok", "clickhouse": "ok", "stuck": {}},
+        )
+    part = PARTS.part(PART)
+    try:
+        part.stuck(reason)
+        status, body = await _ready(relay, {})
+        assert status == 503
+        assert body == {
+            "ready": False,
+            "temporal": "ok",
+            "clickhouse": "ok",
+            "stuck": {PART: "stuck"},
+        }
+        status, body = await _ready(relay)  # the admin token: why, and the inbox's numbers
+        assert (status, body["stuck"]) == (503, {PART: reason})
+        assert set(body["inbox"]) == {"depth", "capacity", "oldest_age_s"}
+    finally:
+        part.forget()

@@ -114,7 +114,7 @@ async def test_server_side_click_then_postback(relay: Relay) -> None:
 
 async def test_health_and_readiness(relay: Relay) -> None:
     assert (await relay.http.get("/healthz")).json() == {"status": "ok"}
-    ready = await relay.http.get("/readyz")
+    ready = await relay.http.get("/readyz", headers=relay.admin)
     assert ready.status_code == 200
     assert ready.json() == {
         "ready": True,

@@ -15,15 +15,17 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.conversions import ConversionActivities
     from relay.crypto import KeyRing
-    from relay.payload_codec import ENCODING, relay_data_converter
+    from relay.payload_codec import ENCODING, relay_data_converter, worker_data_converter
     from relay.worker import WORKFLOWS
     from relay.workflow_io import ConversionInput, ConversionResult, PlanInput
     from tests.harness import RECORDING_KEYS
     from workflows.conversion import DedupClaimWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
-# Replayed as the worker runs them: through the payload codec, which decrypts what was
-# recorded with it (`encrypted_*`) and passes through the plain payloads recorded before it.
+# Replayed through the payload codec, which decrypts what was recorded with it
+# (`encrypted_*` and later) and, as a reader, passes through the plain payloads recorded
+# before it. The worker's converter runs no plain payload (after its cutoff): replaying a
+# recorded history is not running a new input.
 CONVERTER = relay_data_converter(KeyRing.parse(RECORDING_KEYS))
 
 
@@ -74,6 +76,21 @@ def test_encrypted_histories_hold_ciphertext(path: Path) -> None:
 async def test_recorded_history_replays(path: Path) -> None:
     replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
     await replayer.replay_workflow(_history(path))
+
+
+@pytest.mark.parametrize(("name", "runs"), [("conversion_clean", False), ("encrypted_clean", True)])
+async def test_the_worker_runs_only_encrypted_inputs(name: str, runs: bool) -> None:
+    """`conversion_*` holds plain payloads (recorded before the codec): the worker's
+    converter refuses its input (the run would fail, which its history does not show);
+    `encrypted_*` replays as it does for readers."""
+    worker = worker_data_converter(KeyRing.parse(RECORDING_KEYS), plaintext_until=None)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=worker)
+    history = _history(Path(__file__).parent / "histories" / f"{name}.json")
+    if runs:
+        await replayer.replay_workflow(history)
+    else:
+        with pytest.raises(workflow.NondeterminismError):
+            await replayer.replay_workflow(history)
 
 
 @workflow.defn(name="ConversionWorkflow")

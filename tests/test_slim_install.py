@@ -100,7 +100,7 @@ def _relay_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {
         "RELAY_DATA_DIR": str(tmp_path / "data"),
         "RELAY_ENCRYPTION_KEY": KeyRing.generate_spec("k1"),
-        "RELAY_ADMIN_TOKEN": "slim-install-admin-token",
+        "RELAY_ADMIN_TOKEN": "slim-install-admin-token-of-32-characters",
         **extra,
     }
 

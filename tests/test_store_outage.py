@@ -26,7 +26,7 @@ from tests.embedded import free_port
 from tests.platform_server import PlatformServer
 from tests.traffic_source import TrafficSource
 
-ADMIN = "store-outage-admin-token"
+ADMIN = "store-outage-admin-token-of-32-characters"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 PIXELS = {"meta": "outagemeta", "tiktok": "outagetiktok"}
 OUTAGE_S = 30.0

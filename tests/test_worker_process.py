@@ -34,7 +34,7 @@ def _worker_env(tmp_path: Path, address: str, **extra: str) -> dict[str, str]:
         "RELAY_CLICKHOUSE_URL": f"chdb://{tmp_path / 'clickhouse'}",
         "RELAY_DATA_DIR": str(tmp_path),
         "RELAY_ENCRYPTION_KEY": KeyRing.generate_spec("k1"),
-        "RELAY_ADMIN_TOKEN": "worker-test-admin-token",
+        "RELAY_ADMIN_TOKEN": "worker-test-admin-token-of-32-characters",
         "RELAY_TASK_QUEUE": f"worker-process-{uuid.uuid4().hex[:8]}",
         "RELAY_WORKER_HEARTBEAT_S": "0.2",
         **extra,

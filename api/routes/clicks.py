@@ -19,13 +19,16 @@ from relay.errors import BadParameter, NotFound
 from relay.ids import conversion_id, new_click_id
 from relay.models import Click
 from relay.platforms.event_names import normalize_event_type
-from relay.postback_params import conversion_identity
+from relay.postback_params import conversion_identity, identifier_problem, text_problem
 from relay.store.rows import utc_now
 
 router = APIRouter(tags=["clicks"])
 
 _QUERY_FIELDS = ("fbclid", "ttclid", "external_id", "sub1", "sub2", "sub3", "sub4", "sub5")
 _COOKIES = {"fbc": "_fbc", "fbp": "_fbp", "ttp": "_ttp"}
+# Free text a buyer chooses (ad and creative names): what an identifier refuses besides
+# controls and bidi controls, a zero-width non-joiner for one, belongs in some languages.
+_FREE_TEXT = frozenset({"sub1", "sub2", "sub3", "sub4", "sub5"})
 _GEO_HEADERS = {
     "country": ("x-geo-country", "cf-ipcountry"),
     "region": ("x-geo-region", "cf-region"),
@@ -57,6 +60,17 @@ def client_ip(request: Request, trusted_proxies: Sequence[IPv4Network | IPv6Netw
     return peer
 
 
+def _checked(name: str, value: str) -> str:
+    """A query parameter or cookie as recorded; too long, or holding a control, bidi or (but
+    in free text) invisible character, it is a 400 naming it."""
+    if len(value) > _MAX_QUERY_VALUE:
+        raise BadParameter(f"{name} is longer than {_MAX_QUERY_VALUE} characters", name)
+    problem = text_problem(value) if name in _FREE_TEXT else identifier_problem(value)
+    if problem is not None:
+        raise BadParameter(f"{name} {problem}", name)
+    return value
+
+
 def _geo(request: Request, field: str) -> str:
     for header in _GEO_HEADERS[field]:
         value = request.headers.get(header, "").strip()
@@ -76,12 +90,11 @@ async def track_click(campaign_id: str, request: Request, runtime: RuntimeDep) -
     campaign = await runtime.config_cache.campaign(campaign_id)
     if campaign is None:
         raise NotFound(f"campaign {campaign_id!r} does not exist", "campaign_id")
-    values: dict[str, str] = {}
-    for name in _QUERY_FIELDS:
-        value = request.query_params.get(name, "")
-        if len(value) > _MAX_QUERY_VALUE:
-            raise BadParameter(f"{name} is longer than {_MAX_QUERY_VALUE} characters", name)
-        values[name] = value
+    values = {name: _checked(name, request.query_params.get(name, "")) for name in _QUERY_FIELDS}
+    cookies = {
+        field: _checked(cookie, request.cookies.get(cookie, "")[:_MAX_QUERY_VALUE])
+        for field, cookie in _COOKIES.items()
+    }
     click_id = new_click_id()
     landing = campaign.offer_url.replace("{click_id}", quote(click_id, safe=""))
     click = Click(
@@ -95,7 +108,7 @@ async def track_click(campaign_id: str, request: Request, runtime: RuntimeDep) -
         country=_geo(request, "country").upper()[:2],
         region=_geo(request, "region"),
         city=_geo(request, "city"),
-        **{k: request.cookies.get(c, "")[:_MAX_QUERY_VALUE] for k, c in _COOKIES.items()},
+        **cookies,
         **values,
     )
     await asyncio.to_thread(runtime.traffic.save_click, click)

@@ -5,15 +5,16 @@
 Admin only: the admin bearer token (the CLI's `--codec-auth "Bearer ..."`), or the session
 cookie `/codec/session` sets, which the UI sends with "Include cross-origin credentials" (the
 UI passes an `Authorization` header only from its own OIDC login). The UI runs on another
-origin: CORS answers its preflight (`CodecCors`)."""
+origin: CORS answers its preflight (`CodecCors`).
+
+The codec session is the console's kind (api/ui/session.py), for another purpose: signed,
+expiring after 12 hours, ended by a new admin token, by *Sign out everywhere* (the epoch)
+and by `POST /codec/session/end` (revoked on the server), Secure over https."""
 
 import base64
 import binascii
-import hashlib
-import hmac
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,17 +25,25 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.common.v1 import Payload
 
-from api.deps import RuntimeDep, admin_refusal
+from api.deps import (
+    TOO_MANY_FAILURES,
+    RuntimeDep,
+    admin_refusal,
+    check_admin_token,
+    failed_credential,
+)
 from api.openapi import errors
+from api.params import SIGN_IN_MAX_BYTES, SIGN_IN_MAX_FIELDS, read_form
+from api.ui import session as sessions
+from api.ui.pages import end_session, secure_cookie, session_state
 from relay.crypto import KeyRingError
-from relay.errors import InvalidField
+from relay.errors import InvalidField, Unauthorized
 from relay.payload_codec import EncryptionCodec
 from relay.runtime import Runtime
 from relay.settings import Settings
 
 PREFIX = "/codec"
 COOKIE = "relay_codec"
-_COOKIE_MAX_AGE_S = 12 * 3600
 _bearer = HTTPBearer(auto_error=False)
 _Route = TypeVar("_Route", bound=Callable[..., Awaitable[Any]])
 
@@ -48,10 +57,13 @@ class CodecPayloads(BaseModel):
     payloads: list[CodecPayload]
 
 
-def _session_value(admin_token: str) -> str:
-    """The cookie's value: derived from the admin token, so a stolen cookie opens the codec
-    only, and a new admin token ends every session."""
-    return hmac.new(admin_token.encode(), b"relay codec session v1", hashlib.sha256).hexdigest()
+async def _codec_session(request: Request, runtime: Runtime) -> sessions.Session | None:
+    """The live codec session the request's cookie carries, if any."""
+    cookie = request.cookies.get(COOKIE, "")
+    if not cookie:
+        return None
+    state = await session_state(runtime)
+    return state.read(runtime.keys, runtime.admin_token, cookie, sessions.CODEC)
 
 
 async def require_codec_admin(
@@ -59,15 +71,19 @@ async def require_codec_admin(
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """The admin bearer token, or the session cookie derived from it."""
-    cookie = request.cookies.get(COOKIE, "")
-    # Bytes: compare_digest refuses a str with non-ASCII characters (a forged cookie).
-    expected = _session_value(runtime.admin_token).encode()
-    if cookie and hmac.compare_digest(cookie.encode("utf-8", "backslashreplace"), expected):
+    """The admin bearer token, or a live codec session's cookie. A wrong token or a dead
+    cookie counts towards the address's failure limit (then 429)."""
+    if await _codec_session(request, runtime) is not None:
         return
-    refusal = admin_refusal(credentials.credentials if credentials else "", runtime.admin_token)
-    if refusal is not None:
-        raise refusal
+    given = credentials.credentials if credentials else ""
+    refusal = admin_refusal(given, runtime.admin_token)
+    if refusal is None:
+        return
+    raise (
+        failed_credential(request, runtime, "codec", refusal)
+        if (given or COOKIE in request.cookies)
+        else refusal
+    )
 
 
 router = APIRouter(prefix=PREFIX, tags=["codec"])
@@ -119,6 +135,7 @@ def _codec_route(path: str) -> Callable[[_Route], _Route]:
         path,
         response_model=CodecPayloads,
         dependencies=[Depends(require_codec_admin)],
+        responses=TOO_MANY_FAILURES,
         openapi_extra=_BODY,
     )
 
@@ -151,7 +168,10 @@ _FORM = """<!doctype html><meta charset="utf-8"><title>Relay codec session</titl
 <input type="password" name="token" autocomplete="off" autofocus> <button>Open session</button>
 </form>"""
 _OPENED = """<!doctype html><meta charset="utf-8"><title>Relay codec session</title>
-<p>Codec session open for 12 hours. Reload the Temporal UI.</p>"""
+<p>Codec session open for 12 hours. Reload the Temporal UI.</p>
+<form method="post" action="{prefix}/session/end"><button>End this session</button></form>"""
+_ENDED = """<!doctype html><meta charset="utf-8"><title>Relay codec session</title>
+<p>Codec session ended: this browser's Temporal UI no longer decodes Relay's payloads.</p>"""
 _FORM_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -175,21 +195,47 @@ async def session_form() -> HTMLResponse:
 
 
 @router.post(
-    "/session", response_class=HTMLResponse, responses=errors(401), openapi_extra=_FORM_BODY
+    "/session",
+    response_class=HTMLResponse,
+    responses={**errors(401, 413), **TOO_MANY_FAILURES},
+    openapi_extra=_FORM_BODY,
 )
 async def open_session(request: Request, runtime: RuntimeDep) -> HTMLResponse:
     """Given the admin token (form field `token`), set the cookie the codec endpoints accept
-    for 12 hours (HttpOnly, SameSite=Strict, path /codec)."""
-    fields = parse_qs((await request.body()).decode("utf-8", "replace"))
-    refusal = admin_refusal(fields.get("token", [""])[0], runtime.admin_token)
-    if refusal is not None:
-        raise refusal
-    response = HTMLResponse(_OPENED)
+    for 12 hours (HttpOnly, SameSite=Strict, path /codec, Secure over https). The form is
+    at most 8 KB (413); a wrong token counts towards the address's failure limit (429)."""
+    form = await read_form(request, SIGN_IN_MAX_BYTES, SIGN_IN_MAX_FIELDS)
+    check_admin_token(request, runtime, form.get("token", ""), "codec")
+    epoch = (await session_state(runtime)).epoch
+    _, cookie = sessions.new_session(
+        runtime.keys, runtime.admin_token, epoch=epoch, purpose=sessions.CODEC
+    )
+    response = HTMLResponse(_OPENED.format(prefix=PREFIX))
     response.set_cookie(
         COOKIE,
-        _session_value(runtime.admin_token),
-        max_age=_COOKIE_MAX_AGE_S,
+        cookie,
+        max_age=sessions.SESSION_TTL_S,
         path=PREFIX,
+        secure=secure_cookie(request, runtime.settings.public_url),
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+@router.post("/session/end", response_class=HTMLResponse, responses=errors(401))
+async def end_codec_session(request: Request, runtime: RuntimeDep) -> HTMLResponse:
+    """End this browser's codec session, on the server too (a copied cookie stops working),
+    and clear its cookie. 401 without a live session."""
+    session = await _codec_session(request, runtime)
+    if session is None:
+        raise Unauthorized("no live codec session to end", COOKIE)
+    await end_session(runtime, session)
+    response = HTMLResponse(_ENDED)
+    response.delete_cookie(
+        COOKIE,
+        path=PREFIX,
+        secure=secure_cookie(request, runtime.settings.public_url),
         httponly=True,
         samesite="strict",
     )

@@ -1,13 +1,19 @@
-"""Liveness and readiness."""
+"""Liveness and readiness.
+
+Anyone may ask whether Relay is ready, and which check or part is not; why, and the inbox's
+numbers, are for the admin bearer token (they name files and exceptions, and tell how full
+the inbox is)."""
 
 import asyncio
 import logging
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, Field
 
-from api.deps import RuntimeDep
+from api.deps import RuntimeDep, admin_refusal
+from relay.runtime import Runtime
 from relay.supervision import PARTS
 
 router = APIRouter(tags=["health"])
@@ -28,13 +34,19 @@ class InboxStats(BaseModel):
 
 class Readiness(BaseModel):
     ready: bool
-    temporal: str = Field(examples=["ok", "down: RPCError"])
-    clickhouse: str = Field(examples=["ok"])
-    inbox: InboxStats | None = None
+    temporal: str = Field(
+        examples=["ok", "down", "down: RPCError"],
+        description="ok or down; with the admin token, down says why.",
+    )
+    clickhouse: str = Field(examples=["ok"], description="As `temporal`.")
+    inbox: InboxStats | None = Field(
+        default=None, description="Only with the admin token (and where the API runs)."
+    )
     stuck: dict[str, str] = Field(
         default_factory=dict,
-        description="Background parts that cannot make progress now, with why "
-        "(forwarder, inbox, a ClickHouse batch writer, ...); empty when none is.",
+        description="Background parts that cannot make progress now (forwarder, inbox, a "
+        "ClickHouse batch writer, ...), each with why for the admin token and `stuck` for "
+        "anyone else; empty when none is.",
         examples=[
             {},
             {
@@ -48,11 +60,17 @@ class Readiness(BaseModel):
 @router.get(
     "/readyz",
     response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "Not ready: the failing check says why."}},
+    responses={
+        503: {"model": Readiness, "description": "Not ready: names the failing check or part."}
+    },
 )
-async def readyz(runtime: RuntimeDep) -> JSONResponse:
+async def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
     """200 only when Temporal and ClickHouse answer and no background part (the forwarder,
-    the inbox, a batch writer) is stuck; 503 otherwise, `stuck` naming each stuck part."""
+    the inbox, a batch writer) is stuck; 503 otherwise, `stuck` naming each stuck part.
+
+    Without credentials (an orchestrator's probe): ready or not, and which check or part
+    fails. With the admin bearer token (a wrong one counts as none): why each fails, and
+    the inbox's depth, capacity and oldest entry's age."""
     checks: dict[str, str] = {}
     try:
         await asyncio.wait_for(runtime.temporal.service_client.check_health(), timeout=3)
@@ -67,6 +85,10 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         checks["clickhouse"] = f"down: {type(exc).__name__}"
     stuck = PARTS.stuck()
     ready = all(v == "ok" for v in checks.values()) and not stuck
+    if not _is_admin(request, runtime):
+        public = {name: v.split(":")[0] for name, v in checks.items()}  # "down", not why
+        answer = {"ready": ready, **public, "stuck": dict.fromkeys(stuck, "stuck")}
+        return JSONResponse(answer, status_code=200 if ready else 503)
     body: dict[str, object] = {"ready": ready, **checks, "stuck": stuck}
     if runtime.intake is not None:
         # Postbacks are accepted while Temporal or ClickHouse is down; they wait here.
@@ -84,3 +106,8 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
                 "oldest_age_s": None if age is None else round(age, 3),
             }
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def _is_admin(request: Request, runtime: Runtime) -> bool:
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    return scheme.lower() == "bearer" and admin_refusal(token, runtime.admin_token) is None

@@ -3,12 +3,12 @@
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.deps import RuntimeDep, admin_refusal
+from api.deps import RuntimeDep, admin_refusal, check_admin_token
 from api.errors import install_error_handlers
 from relay.metrics import ProcessState, render
 from relay.runtime import Runtime
@@ -18,6 +18,7 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 async def require_scraper(
+    request: Request,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
@@ -27,9 +28,7 @@ async def require_scraper(
     metrics_token = runtime.settings.metrics_token
     if metrics_token is not None and admin_refusal(given, metrics_token.get_secret_value()) is None:
         return
-    refusal = admin_refusal(given, runtime.admin_token)
-    if refusal is not None:
-        raise refusal
+    check_admin_token(request, runtime, given, "bearer")
 
 
 async def _state(runtime: Runtime) -> ProcessState:
@@ -60,7 +59,8 @@ async def _state(runtime: Runtime) -> ProcessState:
 )
 async def metrics(runtime: RuntimeDep) -> Response:
     """Prometheus text: Relay's series (`relay_*`: postbacks by outcome, delivery attempts
-    by destination and verdict, attempt latency, inbox depth, configuration cache age),
+    by destination and verdict, attempt latency, inbox depth, configuration cache age,
+    connections closed for being too slow or too many, clients gone mid-body),
     the process's (`process_*`, `python_*`) and the Temporal SDK's (`temporal_*`).
 
     Bearer `RELAY_METRICS_TOKEN` or the admin token."""

@@ -7,9 +7,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from api.deps import TOO_MANY_FAILURES, failed_credential
 from api.openapi import errors
 from api.params import decoded_pairs, json_object, nested_too_deeply, one_value_each
-from relay.errors import BadParameter, Unavailable
+from relay.errors import BadParameter, Unauthorized, Unavailable
 from relay.ingest import accept_postback
 from relay.metrics import POSTBACK_ACCEPTED, POSTBACK_EXISTING
 from relay.postback_params import parse_postback
@@ -61,13 +62,13 @@ async def _raw_params(request: Request) -> dict[str, str]:
     "/postback",
     response_model=PostbackOut,
     operation_id="postback_get",
-    responses=errors(400, 401, 503),
+    responses={**errors(400, 401, 403, 503), **TOO_MANY_FAILURES},
 )
 @router.post(
     "/postback",
     response_model=PostbackOut,
     operation_id="postback_post",
-    responses=errors(400, 401, 413, 503),
+    responses={**errors(400, 401, 403, 413, 503), **TOO_MANY_FAILURES},
 )
 async def postback(request: Request) -> JSONResponse:
     """Record a conversion; answered once it is durable in the inbox (fsynced).
@@ -78,13 +79,19 @@ async def postback(request: Request) -> JSONResponse:
     Parameters (query string, form or JSON): `key`, `click_id` (clickid, cid, subid),
     `event` (status, goal, type; default sale), `payout` (sum, amount), `currency`,
     `txid` (transaction_id, tid), `email`, `phone`, `external_id`.
+
+    A wrong `key` is 401; past `RELAY_AUTH_FAILURE_LIMIT` wrong keys from one address in
+    `RELAY_AUTH_FAILURE_WINDOW_S`, 429 with `Retry-After` (a right key still passes).
     """
     # The hot path: no dependency injection, no response-model validation (measured).
     runtime: Runtime = request.app.state.runtime
     params = parse_postback(await _raw_params(request))
     if runtime.intake is None:
         raise Unavailable("the inbox is not open yet")
-    answer = await accept_postback(runtime.intake, params)
+    try:
+        answer = await accept_postback(runtime.intake, params)
+    except Unauthorized as exc:  # a wrong key: counted, nothing done for a right one
+        raise failed_credential(request, runtime, "postback_key", exc) from None
     # Refusals are counted where they are answered (api/gate.py).
     (POSTBACK_ACCEPTED if answer.status == "accepted" else POSTBACK_EXISTING).inc()
     return JSONResponse(

@@ -5,7 +5,8 @@ import logging
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from api.deps import RuntimeDep, admin_refusal
+from api.deps import RuntimeDep, admin_refusal, failed_credential
+from api.params import SIGN_IN_MAX_BYTES, SIGN_IN_MAX_FIELDS
 from api.ui import session as sessions
 from api.ui.pages import (
     HERE,
@@ -13,12 +14,18 @@ from api.ui.pages import (
     SIGN_IN,
     ConsoleRoute,
     Refused,
+    SessionDep,
     checked_form,
+    end_every_session,
+    end_session,
     read_form,
     render,
     safe_next,
-    session_epoch,
+    secure_cookie,
+    session_state,
 )
+from relay.errors import Unauthorized
+from relay.rate_limit import TooManyFailures
 from relay.runtime import Runtime
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -31,11 +38,6 @@ _STATIC = {
     for path in (HERE / "static").iterdir()
     if path.suffix in _STATIC_TYPES
 }
-
-
-def _secure(request: Request, public_url: str | None) -> bool:
-    """Whether the cookie must be Secure: the browser reached Relay over https."""
-    return request.url.scheme == "https" or (public_url or "").lower().startswith("https://")
 
 
 @router.get("")
@@ -51,20 +53,15 @@ async def sign_in_form(request: Request, next: str = HOME, everywhere: str = "")
 
 @router.post("/sign-in")
 async def sign_in(request: Request, runtime: RuntimeDep) -> Response:
-    """With the admin token (compared in constant time), a session cookie, then `next`."""
-    form = await read_form(request, runtime)
+    """With the admin token (compared in constant time), a session cookie, then `next`.
+    A wrong token counts towards the address's failure limit (then 429, Retry-After)."""
+    form = await read_form(request, runtime, SIGN_IN_MAX_BYTES, SIGN_IN_MAX_FIELDS)
     next_path = safe_next(form.get("next", HOME))
-    if admin_refusal(form.get("token", ""), runtime.admin_token) is not None:
-        return render(
-            request,
-            "sign_in.html",
-            401,
-            next=next_path,
-            notice="",
-            error="That is not the admin token. Paste it again (relay up prints it; "
-            "in distributed mode it is RELAY_ADMIN_TOKEN).",
-        )
-    epoch = await session_epoch(runtime)
+    given = form.get("token", "")
+    refusal = admin_refusal(given, runtime.admin_token)
+    if refusal is not None:
+        return _wrong_token(request, runtime, next_path, given, refusal)
+    epoch = (await session_state(runtime)).epoch
     _, cookie = sessions.new_session(runtime.keys, runtime.admin_token, epoch=epoch)
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
@@ -72,23 +69,51 @@ async def sign_in(request: Request, runtime: RuntimeDep) -> Response:
         cookie,
         max_age=sessions.SESSION_TTL_S,
         path=sessions.PATH,
-        secure=_secure(request, runtime.settings.public_url),
+        secure=secure_cookie(request, runtime.settings.public_url),
         httponly=True,
         samesite="strict",
     )
     return response
 
 
+def _wrong_token(
+    request: Request, runtime: Runtime, next_path: str, given: str, refusal: Unauthorized
+) -> Response:
+    """The form again, saying so: 401, or 429 with Retry-After once this address has
+    failed too often (an empty token guesses nothing and is not counted)."""
+    error = (
+        "That is not the admin token. Paste it again (relay up prints it; "
+        "in distributed mode it is RELAY_ADMIN_TOKEN)."
+    )
+    if given:
+        counted = failed_credential(request, runtime, "sign_in", refusal)
+        if isinstance(counted, TooManyFailures):
+            wait = counted.retry_after_s
+            page = render(
+                request,
+                "sign_in.html",
+                429,
+                next=next_path,
+                notice="",
+                error=f"Too many wrong tokens from this address: wait {wait} s, then retry.",
+            )
+            page.headers["Retry-After"] = str(wait)
+            return page
+    return render(request, "sign_in.html", 401, next=next_path, notice="", error=error)
+
+
 @router.post("/sign-out", dependencies=[Depends(checked_form)])
-async def sign_out(request: Request, runtime: RuntimeDep) -> Response:
+async def sign_out(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
+    """This session ends on the server too: its cookie, copied or not, opens nothing more."""
+    await end_session(runtime, session)
     return signed_out(request, runtime, SIGN_IN)
 
 
 @router.post("/sign-out-everywhere", dependencies=[Depends(checked_form)])
 async def sign_out_everywhere(request: Request, runtime: RuntimeDep) -> Response:
-    """Every session ends, in every browser (a copied cookie too): the epoch moves on."""
-    epoch = await session_epoch(runtime)
-    await runtime.run(runtime.config.put_setting, sessions.EPOCH_SETTING, str(epoch + 1))
+    """Every session ends, in every browser (a copied cookie too), the codec's too: the
+    epoch moves on."""
+    await end_every_session(runtime)
     log.info("console: every session signed out")
     return signed_out(request, runtime, f"{SIGN_IN}?everywhere=1")
 
@@ -99,7 +124,7 @@ def signed_out(request: Request, runtime: Runtime, to: str) -> Response:
     response.delete_cookie(
         sessions.COOKIE,
         path=sessions.PATH,
-        secure=_secure(request, runtime.settings.public_url),
+        secure=secure_cookie(request, runtime.settings.public_url),
         httponly=True,
         samesite="strict",
     )

@@ -68,6 +68,24 @@ def kept(form: dict[str, str], names: tuple[str, ...]) -> dict[str, str]:
     return {name: form.get(name, "") for name in names}
 
 
+# A campaign form has one checkbox per network, named by this prefix and the network's ID.
+NETWORK_BOX = "network-"
+
+
+def ticked_networks(form: dict[str, str]) -> list[str]:
+    """The networks a campaign form allows: those whose box is ticked (none: any network)."""
+    return [
+        name.removeprefix(NETWORK_BOX)
+        for name in form
+        if name.startswith(NETWORK_BOX) and ticked(form, name)
+    ]
+
+
+def network_boxes(network_ids: list[str]) -> dict[str, str]:
+    """The form values that tick these networks' boxes."""
+    return {NETWORK_BOX + network_id: "on" for network_id in network_ids}
+
+
 def _messages(exc: ValidationError, names: frozenset[str]) -> dict[str, str]:
     errors: dict[str, str] = {}
     for error in exc.errors():

@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from api.deps import RuntimeDep
 from api.routes.campaigns import get_campaign
 from api.routes.funnel import list_custom_conversions, list_outbound_postbacks
+from api.routes.networks import list_networks
 from api.routes.pixels import create_pixel, list_pixels, update_pixel
 from api.routes.reading import workspace_zone
 from api.schemas import PixelIn, PixelPatch
@@ -22,6 +23,7 @@ from api.ui.campaign_forms import (
     FormState,
     Refusal,
     kept,
+    network_boxes,
     optional,
     submitted,
     ticked,
@@ -34,6 +36,7 @@ from relay.runtime import Runtime
 
 router = APIRouter(route_class=ConsoleRoute)
 B = TypeVar("B", bound=BaseModel)
+Choice = tuple[str, str]  # a form option: its value and its label
 
 CAMPAIGN_FIELDS = ("name", "offer_url", "currency", "attribution_window_days", "repeatable_events")
 EDITABLE_PIXEL_FIELDS = ("name", "primary", "event_name", "test_event_code", "tiktok_api")
@@ -66,7 +69,18 @@ def campaign_values(campaign: Campaign) -> dict[str, str]:
         "currency": campaign.currency,
         "attribution_window_days": str(campaign.attribution_window_days),
         "repeatable_events": ", ".join(campaign.repeatable_events),
+        **network_boxes(campaign.allowed_networks),
     }
+
+
+async def network_choices(runtime: Runtime, campaign: Campaign | None = None) -> list[Choice]:
+    """The campaign form's network boxes: every network by name, and a network the campaign
+    still lists although it was deleted (so saving the form does not widen the campaign to
+    any network unasked)."""
+    live = [(n.id, n.name) for n in await list_networks(runtime)]
+    known = {network_id for network_id, _ in live}
+    listed = campaign.allowed_networks if campaign else []
+    return live + [(n, f"{n} (deleted)") for n in listed if n not in known]
 
 
 def _pixel_values(pixel: Pixel) -> dict[str, str]:
@@ -140,6 +154,7 @@ async def show_campaign(
     customs = await list_custom_conversions(campaign_id, runtime)
     postbacks = await list_outbound_postbacks(campaign_id, runtime)
     zone = await workspace_zone(runtime)
+    networks = await network_choices(runtime, campaign)
     forms = _forms(campaign, pixels, customs, postbacks)
     error = ""
     if failed is not None:
@@ -154,6 +169,8 @@ async def show_campaign(
         created=campaign.created_at.astimezone(zone),
         zone=str(zone),
         link=tracking_link(request, runtime, campaign.id),
+        networks=networks,
+        network_names=dict(networks),
         public_url_set=runtime.settings.public_url is not None,
         pixels=pixels,
         pixel_names={p.id: f"{p.name} ({p.platform.value})" for p in pixels},

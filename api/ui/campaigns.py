@@ -21,8 +21,17 @@ from api.routes.reading import workspace_zone
 from api.schemas import CampaignIn, CampaignPatch
 from api.ui import campaign_deletes, campaign_funnel, campaign_page
 from api.ui.activity import recent_activity
-from api.ui.campaign_forms import NOTICES, FormState, Refusal, kept, listed, submitted
-from api.ui.campaign_page import CAMPAIGN_FIELDS, change, to_campaign
+from api.ui.campaign_forms import (
+    NOTICES,
+    FormState,
+    Refusal,
+    kept,
+    listed,
+    network_boxes,
+    submitted,
+    ticked_networks,
+)
+from api.ui.campaign_page import CAMPAIGN_FIELDS, change, network_choices, to_campaign
 from api.ui.pages import ConsoleRoute, FormDep, SessionDep, render
 from relay.runtime import Runtime
 from relay.store.rows import utc_now
@@ -35,13 +44,20 @@ router.include_router(campaign_deletes.router)
 NEW_CAMPAIGN = FormState({"currency": "USD", "attribution_window_days": "30"})
 
 
+def _kept(form: dict[str, str]) -> dict[str, str]:
+    """A refused campaign form's values, its ticked networks too."""
+    return kept(form, CAMPAIGN_FIELDS) | network_boxes(ticked_networks(form))
+
+
 def _campaign_body(form: dict[str, str]) -> dict[str, object]:
     """The API's body from the form: empty fields left to the API's defaults (a new
-    campaign) or unchanged (an edit); events comma-separated."""
+    campaign) or unchanged (an edit); events comma-separated; the networks ticked (none:
+    any network)."""
     body: dict[str, object] = {
         name: form[name] for name in CAMPAIGN_FIELDS if form.get(name, "").strip()
     }
     body["repeatable_events"] = listed(form.get("repeatable_events", ""))
+    body["allowed_networks"] = ticked_networks(form)
     body.setdefault("name", form.get("name", ""))
     body.setdefault("offer_url", form.get("offer_url", ""))
     return body
@@ -65,6 +81,7 @@ async def _list_page(
         rows=rows,
         recent=recent,
         new=new,
+        networks=await network_choices(runtime),
         zone=str(zone),
         notice=NOTICES.get(request.query_params.get("done", ""), ""),
     )
@@ -85,7 +102,7 @@ async def new_campaign(request: Request, runtime: RuntimeDep, form: FormDep) -> 
             CampaignIn, _campaign_body(form), lambda body: create_campaign(body, runtime)
         )
     except Refusal as exc:
-        state = FormState(kept(form, CAMPAIGN_FIELDS), exc.errors)
+        state = FormState(_kept(form), exc.errors)
         return await _list_page(request, runtime, exc.status, state)
     return to_campaign(created.id, "created")
 
@@ -97,7 +114,7 @@ async def edit_campaign(
     """Change a campaign as `PATCH /api/campaigns/{id}` does."""
     call = functools.partial(update_campaign, campaign_id, runtime=runtime)
     submit = (CampaignPatch, _campaign_body(form), call)
-    refill = ("campaign", kept(form, CAMPAIGN_FIELDS))
+    refill = ("campaign", _kept(form))
     return await change(request, runtime, campaign_id, refill, submit, "saved")
 
 

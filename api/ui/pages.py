@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,9 +22,12 @@ from pydantic import ValidationError
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import RuntimeDep
+from api.params import FORM_MAX_BYTES, FORM_MAX_FIELDS
+from api.params import read_form as capped_form
 from api.ui import session as sessions
 from relay.errors import RelayError
 from relay.runtime import Runtime
+from relay.store.config import ConfigStore
 from relay.store.pool import STORE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
-MAX_FORM_FIELDS = 32
+_REVOKE_TRIES = 3
 
 
 def _local_time(value: datetime | None) -> str:
@@ -169,11 +172,44 @@ def _next_path(request: Request) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
-async def session_epoch(runtime: Runtime) -> int:
-    """The workspace's session epoch: Sign out everywhere moves it on (0 until then). A
-    value that is not a number fails every console request (closed), not back to 0."""
-    stored = await runtime.run(runtime.config.get_setting, sessions.EPOCH_SETTING)
-    return int(stored) if stored else 0
+def _stored_state(config: ConfigStore) -> sessions.SessionState:
+    return sessions.SessionState.parse(
+        config.get_setting(sessions.EPOCH_SETTING), config.get_setting(sessions.REVOKED_SETTING)
+    )
+
+
+async def session_state(runtime: Runtime) -> sessions.SessionState:
+    """The workspace's session state (epoch, revoked sessions), read from the store at
+    every signed-in request: a sign-out through any API process holds from the next
+    request on, in this process and every other sharing the store. A stored value that is
+    not what Relay writes fails every session request (closed), not back to none."""
+    return await runtime.run(_stored_state, runtime.config)
+
+
+async def end_session(runtime: Runtime, session: sessions.Session) -> None:
+    """Revoke one session on the server: its cookie, copied or not, opens nothing more.
+    The list is one setting, read, extended and written: a sign-out in another process at
+    the same moment may write over this one, so it is read back and written again (a
+    third failure ends every session instead). That narrows the race to a write landing
+    between this read-back and the other's own, within milliseconds of each other."""
+    for _ in range(_REVOKE_TRIES):
+        state = await session_state(runtime)
+        if session.session_id in state.revoked:
+            return
+        revoked = state.revoking(session)
+        if revoked is None:  # the list is full: end every session rather than grow it
+            break
+        await runtime.run(runtime.config.put_setting, sessions.REVOKED_SETTING, revoked)
+    else:
+        if session.session_id in (await session_state(runtime)).revoked:
+            return
+    await end_every_session(runtime)
+
+
+async def end_every_session(runtime: Runtime) -> None:
+    """Move the epoch on: every console and codec session ends, in every browser."""
+    epoch = (await session_state(runtime)).epoch
+    await runtime.run(runtime.config.put_setting, sessions.EPOCH_SETTING, str(epoch + 1))
 
 
 async def require_session(request: Request, runtime: RuntimeDep) -> sessions.Session:
@@ -181,8 +217,8 @@ async def require_session(request: Request, runtime: RuntimeDep) -> sessions.Ses
     cookie = request.cookies.get(sessions.COOKIE, "")
     if not cookie:
         raise SignInRequired(_next_path(request) if request.method == "GET" else HOME)
-    epoch = await session_epoch(runtime)
-    found = sessions.read_session(runtime.keys, runtime.admin_token, cookie, epoch=epoch)
+    state = await session_state(runtime)
+    found = state.read(runtime.keys, runtime.admin_token, cookie)
     if found is None:
         raise SignInRequired(_next_path(request) if request.method == "GET" else HOME)
     request.state.console_session = found
@@ -202,17 +238,23 @@ def _same_origin(request: Request, public_url: str | None) -> bool:
     return urlsplit(origin).netloc in ours
 
 
-async def read_form(request: Request, runtime: RuntimeDep) -> dict[str, str]:
-    """The URL-encoded form, one value per field (the first given); a form from another
-    site is refused (403)."""
+def secure_cookie(request: Request, public_url: str | None) -> bool:
+    """Whether a session cookie must be Secure: the browser reached Relay over https (or a
+    proxy ending TLS does, as RELAY_PUBLIC_URL says)."""
+    return request.url.scheme == "https" or (public_url or "").lower().startswith("https://")
+
+
+async def read_form(
+    request: Request,
+    runtime: RuntimeDep,
+    max_bytes: int = FORM_MAX_BYTES,
+    max_fields: int = FORM_MAX_FIELDS,
+) -> dict[str, str]:
+    """The URL-encoded form (`api.params.read_form`: capped, one value per field, the first
+    given); a form from another site is refused (403)."""
     if not _same_origin(request, runtime.settings.public_url):
         raise Refused(403, "this form was sent from another site")
-    body = (await request.body()).decode("utf-8", "replace")
-    try:
-        fields = parse_qs(body, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
-    except ValueError:
-        raise Refused(400, f"a form has at most {MAX_FORM_FIELDS} fields") from None
-    return {name: values[0] for name, values in fields.items()}
+    return await capped_form(request, max_bytes, max_fields)
 
 
 async def checked_form(

@@ -1,27 +1,38 @@
-"""The console's session: a signed, expiring cookie, and the CSRF token tied to it.
+"""Sessions, the console's and the codec's: a signed, expiring cookie, the CSRF token tied
+to it, and the server-side state that ends sessions before they expire.
 
 The cookie holds `{session_id}.{expires}.{mac}` and nothing secret: the MAC is HMAC-SHA256
 under a key derived from the key ring (so a restart keeps sessions), from the admin token
-(so a new admin token ends every session) and from the workspace's session epoch (so *Sign
-out everywhere*, which moves the epoch on, ends every session too); the admin token itself
+(so a new admin token ends every session), from the workspace's session epoch (so *Sign
+out everywhere*, which moves the epoch on, ends every session too) and from the session's
+purpose (a console cookie does not open the codec, nor the reverse); the admin token itself
 is never in it. Any key of the ring verifies, so rotating `RELAY_ENCRYPTION_KEY` does not
-sign anyone out. Sessions are not stored: signing out clears the cookie in that browser,
-and the session ends when it expires, the admin token changes or the epoch moves on."""
+sign anyone out.
+
+Signing out ends the session on the server too: its ID joins the workspace's revoked
+sessions (`SessionState.revoked`, a workspace setting, each ID until its session would have
+expired anyway, so the list holds only the last 12 hours' sign-outs). Past `MAX_REVOKED` a
+sign-out moves the epoch on instead, ending every session: the list stays small."""
 
 import base64
 import hashlib
 import hmac
+import json
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from relay.crypto import KeyRing
 
 COOKIE = "relay_console"
 PATH = "/ui"
 SESSION_TTL_S = 12 * 3600
-_PURPOSE = "console session"
+CONSOLE = "console session"  # a session's purpose: its signing keys derive from it
+CODEC = "codec session"
 EPOCH_SETTING = "console_session_epoch"  # the workspace setting that holds the epoch
+REVOKED_SETTING = "revoked_sessions"  # the one that holds the revoked sessions
+MAX_REVOKED = 256
 
 
 @dataclass(frozen=True)
@@ -33,12 +44,12 @@ class Session:
     csrf_token: str
 
 
-def _signing_keys(keys: KeyRing, admin_token: str, epoch: int) -> list[bytes]:
+def _signing_keys(keys: KeyRing, admin_token: str, epoch: int, purpose: str) -> list[bytes]:
     """One signing key per ring key, the primary's first. Epoch 0 signs as before epochs
     existed, so an upgrade signs no one out."""
     secret = admin_token if epoch == 0 else f"{admin_token}\n{epoch}"
     return [
-        hmac.new(keys.subkey(_PURPOSE, key_id), secret.encode(), hashlib.sha256).digest()
+        hmac.new(keys.subkey(purpose, key_id), secret.encode(), hashlib.sha256).digest()
         for key_id in keys.key_ids
     ]
 
@@ -52,30 +63,44 @@ def _session(key: bytes, session_id: str, expires: int) -> Session:
     return Session(session_id, expires, _mac(key, f"csrf.{session_id}"))
 
 
+def _now(now: float | None) -> float:
+    return now if now is not None else time.time()
+
+
 def new_session(
-    keys: KeyRing, admin_token: str, now: float | None = None, epoch: int = 0
+    keys: KeyRing,
+    admin_token: str,
+    now: float | None = None,
+    epoch: int = 0,
+    purpose: str = CONSOLE,
 ) -> tuple[Session, str]:
     """A fresh session and the cookie value that carries it."""
     session_id = base64.urlsafe_b64encode(os.urandom(18)).decode()
-    expires = int(now if now is not None else time.time()) + SESSION_TTL_S
-    key = _signing_keys(keys, admin_token, epoch)[0]
+    expires = int(_now(now)) + SESSION_TTL_S
+    key = _signing_keys(keys, admin_token, epoch, purpose)[0]
     payload = f"{session_id}.{expires}"
     return _session(key, session_id, expires), f"{payload}.{_mac(key, payload)}"
 
 
 def read_session(
-    keys: KeyRing, admin_token: str, cookie: str, now: float | None = None, epoch: int = 0
+    keys: KeyRing,
+    admin_token: str,
+    cookie: str,
+    now: float | None = None,
+    epoch: int = 0,
+    purpose: str = CONSOLE,
 ) -> Session | None:
-    """The session a cookie value carries, or None if it is malformed, forged or expired."""
+    """The session a cookie value carries, or None if it is malformed, forged or expired
+    (revocation is `SessionState.read`'s to check)."""
     session_id, _, rest = cookie.partition(".")
     expires_text, _, mac = rest.partition(".")
     if not (session_id and expires_text.isdigit() and mac):
         return None
     expires = int(expires_text)
-    if expires <= (now if now is not None else time.time()):
+    if expires <= _now(now):
         return None
     payload = f"{session_id}.{expires_text}"
-    for key in _signing_keys(keys, admin_token, epoch):
+    for key in _signing_keys(keys, admin_token, epoch, purpose):
         if hmac.compare_digest(mac.encode(), _mac(key, payload).encode()):
             return _session(key, session_id, expires)
     return None
@@ -84,3 +109,45 @@ def read_session(
 def csrf_matches(session: Session, given: str) -> bool:
     """Whether a form's CSRF field is this session's token (constant time)."""
     return hmac.compare_digest(given.encode(), session.csrf_token.encode())
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """What the server holds about sessions: the epoch, and the revoked session IDs with
+    when each would have expired."""
+
+    epoch: int = 0
+    revoked: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, epoch: str | None, revoked: str | None) -> "SessionState":
+        """From the two workspace settings. A value that is not what Relay writes fails
+        (closed: every session request fails) rather than reading as nothing revoked."""
+        found = json.loads(revoked) if revoked else {}
+        if not isinstance(found, dict) or not all(isinstance(v, int) for v in found.values()):
+            raise ValueError(f"the {REVOKED_SETTING} setting is not a JSON object of ints")
+        return cls(int(epoch) if epoch else 0, found)
+
+    def read(
+        self,
+        keys: KeyRing,
+        admin_token: str,
+        cookie: str,
+        purpose: str = CONSOLE,
+        now: float | None = None,
+    ) -> Session | None:
+        """The live session a cookie carries: signed in this epoch, not expired, not revoked."""
+        found = read_session(keys, admin_token, cookie, now, self.epoch, purpose)
+        if found is None or found.session_id in self.revoked:
+            return None
+        return found
+
+    def revoking(self, session: Session, now: float | None = None) -> str | None:
+        """The revoked sessions' setting with `session` added and the expired ones left out,
+        or None when that would be more than `MAX_REVOKED` (move the epoch on instead)."""
+        at = _now(now)
+        kept = {sid: until for sid, until in self.revoked.items() if until > at}
+        kept[session.session_id] = session.expires
+        if len(kept) > MAX_REVOKED:
+            return None
+        return json.dumps(kept, separators=(",", ":"), sort_keys=True)

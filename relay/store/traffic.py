@@ -16,7 +16,7 @@ from relay.store.rows import select_dicts, utc_now
 _CONVERSION_COLS = (
     "conversion_id, click_id, campaign_id, network_id, event_type, payout, currency, txid, "
     "email_sha256, phone_meta_sha256, phone_tiktok_sha256, external_id_sha256, pii_dropped, "
-    "is_duplicate, attributed, received_at"
+    "is_duplicate, attributed, received_at, refusal"
 )
 
 # The delivery states a conversion has only from its run's `delivery_states` record.
@@ -69,6 +69,16 @@ class TrafficStore:
             {"id": click_id},
         )
         return Click.model_validate(rows[0]) if rows else None
+
+    def click_campaign(self, click_id: str) -> str | None:
+        """The campaign of the click, or None if no such click is recorded: one column of
+        one granule (the sort key), for accepting a postback (relay/ingest.py)."""
+        rows = select_dicts(
+            self._client,
+            "SELECT campaign_id FROM clicks WHERE click_id = {id:String} LIMIT 1",
+            {"id": click_id},
+        )
+        return str(rows[0]["campaign_id"]) if rows else None
 
     def recorded_receipt(self, conversion_id: str) -> datetime | None:
         """When the recorded conversion with this ID was received, or None if unrecorded."""
@@ -137,7 +147,8 @@ class TrafficStore:
                 (
                     c.conversion_id
                     for c in others
-                    if c.click_id == conversion.click_id and not c.is_duplicate
+                    # A refused conversion (its network not allowed) counts for nothing.
+                    if c.click_id == conversion.click_id and not c.is_duplicate and not c.refusal
                 ),
                 None,
             ),
@@ -158,7 +169,8 @@ class TrafficStore:
         rows = select_dicts(
             self._client,
             "SELECT conversion_id FROM conversions FINAL WHERE click_id = {c:String} "
-            "AND event_type = {e:String} AND is_duplicate = 0 ORDER BY received_at LIMIT 1",
+            "AND event_type = {e:String} AND is_duplicate = 0 AND refusal = '' "
+            "ORDER BY received_at LIMIT 1",
             {"c": click_id, "e": event_type},
         )
         return str(rows[0]["conversion_id"]) if rows else None
@@ -184,7 +196,7 @@ class TrafficStore:
             self._client,
             "SELECT conversion_id FROM conversions FINAL WHERE click_id = {c:String} "
             "AND has({reversals:Array(String)}, event_type) = {want_reversals:UInt8} "
-            "AND is_duplicate = 0 AND (txid = {t:String} OR "
+            "AND is_duplicate = 0 AND refusal = '' AND (txid = {t:String} OR "
             + ("{t:String} = ''" if reversal else "txid = ''")
             + ") ORDER BY received_at",
             {
