@@ -1,6 +1,6 @@
 # The image `relay api`, `relay worker` and `relay migrate` run from in docker-compose.yml.
 # Without the `embedded` extra: no chdb (nor its pandas and pyarrow) and no `temporal` binary,
-# which only `relay up` uses (about 1 GB less; see README, Distributed mode).
+# which only `relay up` uses (about 1 GB less; see docs/deploying.md, Distributed mode).
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./

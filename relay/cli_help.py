@@ -140,7 +140,7 @@ def variables_help(names: list[str]) -> str:
             lines.append(
                 textwrap.fill(description, 88, initial_indent=" " * 6, subsequent_indent=" " * 6)
             )
-    lines.append("See README.md, Configuration, for every variable.")
+    lines.append("See docs/configuration.md for every variable.")
     return "\n".join(lines)
 
 

@@ -157,7 +157,7 @@ class DevServer:
             "warn",
             # Its HTTP API (a random loopback port) answers only requests addressed to
             # loopback by name: a web page whose name was rebound to 127.0.0.1 (DNS
-            # rebinding) cannot use it. The UI has no such setting (README, security).
+            # rebinding) cannot use it. The UI has no such setting (docs/security.md).
             "--dynamic-config-value",
             f"frontend.httpAllowedHosts={json.dumps(LOOPBACK_HOSTS)}",
             *dev_server_flags(),

@@ -430,12 +430,17 @@ class Inbox:
         await self._call(op)
 
     async def forget_older(self) -> int:
-        """Drop the dedup memory older than `memory_days`; ClickHouse remembers beyond."""
+        """Drop the dedup memory older than `memory_days`; ClickHouse remembers beyond. An
+        entry still waiting to be forwarded (Temporal away longer than the window) keeps
+        its memory: its resend must answer `existing`, not collide with it in `pending`."""
         cutoff = time.time() - self.memory_s
+        waiting = "conversion_id NOT IN (SELECT conversion_id FROM pending)"
 
         def op(conn: sqlite3.Connection) -> int:
-            gone = conn.execute("DELETE FROM seen WHERE accepted_at < ?", (cutoff,)).rowcount
-            conn.execute("DELETE FROM claims WHERE accepted_at < ?", (cutoff,))
+            gone = conn.execute(
+                f"DELETE FROM seen WHERE accepted_at < ? AND {waiting}", (cutoff,)
+            ).rowcount
+            conn.execute(f"DELETE FROM claims WHERE accepted_at < ? AND {waiting}", (cutoff,))
             return int(gone)
 
         return await self._call(op)

@@ -68,7 +68,10 @@ class Buyer:
         """Click a link or a form's button; wait until the next page has replaced this one."""
         page = self.browser.find_element(By.TAG_NAME, "html")
         element.click()
-        WebDriverWait(self.browser, WAIT_S).until(expected_conditions.staleness_of(page))
+        wait = WebDriverWait(self.browser, WAIT_S)
+        wait.until(expected_conditions.staleness_of(page))
+        # The next page whole (a redirect's target included), before anything is found on it.
+        wait.until(lambda b: b.execute_script("return document.readyState") == "complete")
 
     def follow(self, link_text: str) -> None:
         """Follow the first link whose text holds `link_text`."""
@@ -119,7 +122,7 @@ class Buyer:
         raise AssertionError(f"{wanted!r} never showed:\n{self.text()}")
 
     def screenshot(self, name: str) -> None:
-        """With RELAY_SCREENSHOTS set to a folder, the page as `name`.png there (the README's
+        """With RELAY_SCREENSHOTS set to a folder, the page as `name`.png there (docs/console.md's
         screenshots come from here: real data, a real browser)."""
         if self.screenshots:
             height = self.browser.execute_script("return document.documentElement.scrollHeight")

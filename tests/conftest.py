@@ -115,10 +115,14 @@ async def skipping_relay(
         yield running
 
 
-# `pytest -m unit`: the contributors' fast subset (under 30 s). A test is a unit test when
-# it needs none of the real services above and starts no process of its own; the modules
-# listed start processes (relay up, the relay roles, servers, the browser) through helpers
-# rather than fixtures, so they never count, whatever fixtures their tests take.
+# The suite in three layers, marked at collection (`pytest -m unit`, `-m integration`,
+# `-m e2e`); every test has exactly one:
+# - unit: needs none of the real services above and starts no process of its own, the
+#   contributors' fast subset (under 30 s);
+# - integration: uses a real service through a fixture (Temporal, ClickHouse, the
+#   platform stand-in), in this process;
+# - e2e: starts processes (relay up, the relay roles, servers, the browser). The modules
+#   and tests listed do so through helpers rather than fixtures, so fixtures cannot tell.
 SERVICE_FIXTURES = frozenset(
     {"dev_env", "skipping_env", "clickhouse", "clickhouse_location", "store", "platforms"}
 )
@@ -156,10 +160,18 @@ PROCESS_TESTS = frozenset(
 )
 
 
+# Tests that need no service but take long enough to leave the fast subset (`-m unit`):
+# replaying every history against a deliberately broken workflow (~0.5 s each).
+SLOW_TESTS = frozenset({"test_incompatible_change_fails_replay"})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         module = item.path.stem
-        started = module in PROCESS_MODULES or item.name.split("[")[0] in PROCESS_TESTS
-        if not fixtures & SERVICE_FIXTURES and not started:
+        if module in PROCESS_MODULES or item.name.split("[")[0] in PROCESS_TESTS:
+            item.add_marker(pytest.mark.e2e)
+        elif fixtures & SERVICE_FIXTURES or item.name.split("[")[0] in SLOW_TESTS:
+            item.add_marker(pytest.mark.integration)
+        else:
             item.add_marker(pytest.mark.unit)

@@ -16,13 +16,15 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from relay.crypto import KeyRing
+from relay.redelivery import RedeliveryResult
 from relay.runtime import Runtime, running_intake
 from relay.settings import Settings
 from relay.store.pool import ClickHouse
 from relay.worker import relay_worker
 from relay.workflow_io import ConversionResult
-from tests.platform_server import PlatformServer
+from tests.platform_server import PlatformServer, Scripted
 from workflows.conversion import ConversionWorkflow
+from workflows.redelivery import RedeliveryWorkflow
 
 ADMIN_TOKEN = "test-admin-token"
 # The key ring the committed histories were recorded with (tests/record_histories.py): test
@@ -30,6 +32,8 @@ ADMIN_TOKEN = "test-admin-token"
 RECORDING_KEYS = "rec:coCppUmKj4FTtxOSmwTllSGtShROctHfsqUcQ3n0CEg="
 LOOPBACK_SOURCES = "127.0.0.1/32"
 BROWSER_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1"
+# Meta's answer to a token it does not accept: a permanent failure, so a fire fails for good.
+BAD_TOKEN = Scripted(status=400, body=PlatformServer.meta_error(190))
 
 
 @dataclass
@@ -141,6 +145,35 @@ def network_conversions(clickhouse: ClickHouse, network_id: str) -> int:
     return int(result.result_rows[0][0])
 
 
+async def failed_conversions(relay: Relay, count: int = 1) -> tuple[dict[str, Any], list[str]]:
+    """`count` conversions on a new campaign whose Meta pixel refuses each one's first
+    request for good (then accepts again); waits until every workflow is done. The pixel
+    and the conversions' IDs."""
+    network = await relay.network()
+    campaign = await relay.campaign()
+    pixel = await relay.pixel(campaign["id"], "meta")
+    relay.platforms.script("meta", pixel["platform_pixel_id"], *[BAD_TOKEN] * count)
+    ids = []
+    for _ in range(count):
+        click_id = await relay.click(campaign["id"])
+        answer = await relay.postback(key=network["postback_key"], click_id=click_id)
+        ids.append(answer.json()["conversion_id"])
+    await asyncio.gather(*(relay.result(i) for i in ids))
+    return pixel, ids
+
+
+async def redelivery_ended(relay: Relay, workflow_id: str) -> RedeliveryResult:
+    """Wait for a redelivery workflow's end: its result."""
+    handle = relay.runtime.temporal.get_workflow_handle_for(RedeliveryWorkflow.run, workflow_id)
+    return await asyncio.wait_for(handle.result(), 60)
+
+
+def meta_event_ids(relay: Relay, pixel: dict[str, Any]) -> list[tuple[str, int]]:
+    """(event_id, HTTP status) of every request the Meta pixel got, oldest first."""
+    requests = relay.platforms.requests_for("meta", pixel["platform_pixel_id"])
+    return [(r.body["data"][0]["event_id"], r.status) for r in requests]
+
+
 @asynccontextmanager
 async def running_relay(
     env: WorkflowEnvironment,
@@ -163,18 +196,19 @@ async def running_relay(
             workflow_sandbox=True,  # workflow code that breaks determinism fails here
             **overrides,
         )
-        async with _relay(env, clickhouse, platforms, keys, settings) as relay:
+        async with relay_with(env, clickhouse, platforms, keys, settings) as relay:
             yield relay
 
 
 @asynccontextmanager
-async def _relay(
+async def relay_with(
     env: WorkflowEnvironment,
     clickhouse: ClickHouse,
     platforms: PlatformServer,
     keys: KeyRing,
     settings: Settings,
 ) -> AsyncIterator[Relay]:
+    """Relay on exactly these settings (no fresh task queue or inbox: the caller's own)."""
     temporal = env.client
     runtime = Runtime(settings, clickhouse, temporal, keys, ADMIN_TOKEN, embedded=True)
 

@@ -82,7 +82,25 @@ async def test_tokens_no_platform_accepts_are_refused_on_save(relay: Relay, toke
 
 async def test_surrounding_whitespace_of_a_token_is_trimmed(relay: Relay) -> None:
     campaign = await relay.campaign()
-    await relay.pixel(campaign["id"], "meta", access_token="  EAAB-pasted-token\n")
+    pixel = await relay.pixel(campaign["id"], "meta", access_token="  EAAB-pasted-token\n")
+    path = f"/api/campaigns/{campaign['id']}/pixels/{pixel['id']}"
+
+    async def sent_token(token: str) -> str:
+        """A sale's Meta request, accepted by the stand-in bound to `token` only (as Meta
+        refuses a token with a space): the token it carried."""
+        relay.platforms.expect_token("meta", pixel["platform_pixel_id"], token)
+        [fire] = (await relay.result(await _sale(relay, campaign["id"]))).fires
+        assert fire.delivered, fire.error
+        sent = relay.platforms.requests_for("meta", pixel["platform_pixel_id"])[-1]
+        assert (sent.status, sent.problems) == (200, [])
+        return str(sent.body["access_token"])
+
+    assert await sent_token("EAAB-pasted-token") == "EAAB-pasted-token"
+    rotated = await relay.http.patch(
+        path, json={"access_token": "\tEAAB-rotated-token \n"}, headers=relay.admin
+    )
+    assert rotated.status_code == 200, rotated.text
+    assert await sent_token("EAAB-rotated-token") == "EAAB-rotated-token"
 
 
 async def test_undecryptable_token_logs_a_permanent_row(relay: Relay) -> None:

@@ -14,9 +14,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser import chromium
 from tests.buyer import Buyer
-from tests.harness import ADMIN_TOKEN, Relay
+from tests.harness import ADMIN_TOKEN, Relay, failed_conversions, meta_event_ids
 from tests.served import serving
-from tests.test_redelivery import _event_ids, _failed
 
 
 def _sign_in_from(browser: WebDriver, page: str) -> str:
@@ -53,14 +52,14 @@ def _redeliver_in_browser(base: str, conversion_id: str) -> tuple[str, str, str]
 
 
 async def test_a_buyer_signs_in_and_redelivers_a_failed_fire(relay: Relay) -> None:
-    pixel, [conversion_id] = await _failed(relay)
+    pixel, [conversion_id] = await failed_conversions(relay)
     async with serving(relay.runtime) as base:
         # Selenium blocks: it runs in a thread while the server answers on this loop.
         landed, before, after = await asyncio.to_thread(_redeliver_in_browser, base, conversion_id)
     assert landed == f"/ui/conversions/{conversion_id}"  # back where the buyer was going
     assert "failed" in before and ADMIN_TOKEN not in before
     assert "COMPLETED" in after and "delivered" in after
-    assert [status for _, status in _event_ids(relay, pixel)] == [400, 200]
+    assert [status for _, status in meta_event_ids(relay, pixel)] == [400, 200]
 
 
 def _forged_form(base: str) -> tuple[str, str]:

@@ -18,7 +18,7 @@ from relay.platforms.classify import (
 )
 
 D, R, P = Verdict.DELIVERED, Verdict.RETRYABLE, Verdict.PERMANENT
-# Throttled without a usable Retry-After, a send waits this long (README, "Deliveries retry").
+# Throttled without a usable Retry-After, a send waits this long (docs/postback-contract.md).
 THROTTLE_WAIT_S = 60.0
 
 

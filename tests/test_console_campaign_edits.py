@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
+from tests.console import api_json, error_of, signed_in, submit
 from tests.harness import Relay
-from tests.test_console_campaigns import _api, _error_of, _post, _signed_in
 
 SECRET_URL = "https://t.example/cb?c={click_id}&p={payout}&api_key=SECRET-pb-key-1"
 
@@ -28,7 +28,7 @@ async def _setup(relay: Relay) -> tuple[str, str, str, dict[str, Any], dict[str,
     meta = await relay.pixel(campaign["id"], "meta", primary=False)
     tiktok = await relay.pixel(campaign["id"], "tiktok", name="TikTok other")
     path = f"/ui/campaigns/{campaign['id']}"
-    return f"/api/campaigns/{campaign['id']}", path, await _signed_in(relay, path), meta, tiktok
+    return f"/api/campaigns/{campaign['id']}", path, await signed_in(relay, path), meta, tiktok
 
 
 async def _funnel(relay: Relay, api: str, pixel_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -47,20 +47,20 @@ async def test_a_custom_conversion_is_edited_through_its_form(relay: Relay) -> N
     assert f'id="{form_id}"' in page.text and not _opened(page, form_id)
 
     edit = f"{path}/custom-conversions/{custom['id']}"
-    refused = await _post(
+    refused = await submit(
         relay, edit, csrf=csrf, inbound_event="Kept event", pixel=tiktok["id"], event_name=""
     )
     assert refused.status_code == 422
-    assert "at least 1 character" in _error_of(refused, "event_name")
+    assert "at least 1 character" in error_of(refused, "event_name")
     assert _opened(refused, form_id) and 'value="Kept event"' in refused.text
-    unknown = await _post(
+    unknown = await submit(
         relay, edit, csrf=csrf, inbound_event="Lead", pixel="px_nope", event_name="Lead"
     )
     assert unknown.status_code == 422 and _opened(unknown, form_id)
-    assert "is not a pixel of this campaign" in _error_of(unknown, "pixel")
-    assert await _api(relay, f"{api}/custom-conversions/{custom['id']}") == custom
+    assert "is not a pixel of this campaign" in error_of(unknown, "pixel")
+    assert await api_json(relay, f"{api}/custom-conversions/{custom['id']}") == custom
 
-    saved = await _post(
+    saved = await submit(
         relay,
         edit,
         csrf=csrf,
@@ -70,7 +70,7 @@ async def test_a_custom_conversion_is_edited_through_its_form(relay: Relay) -> N
     )
     assert saved.status_code == 303, saved.text
     assert saved.headers["location"] == f"{path}?done=custom-conversion-saved"
-    stored = await _api(relay, f"{api}/custom-conversions/{custom['id']}")
+    stored = await api_json(relay, f"{api}/custom-conversions/{custom['id']}")
     assert stored["pixel_id"] == tiktok["id"]
     assert stored["inbound_event"] == "CompleteRegistration"
     assert stored["event_name"] == "CompleteRegistration"
@@ -89,41 +89,43 @@ async def test_an_outbound_postback_is_edited_and_its_secret_never_shown(relay: 
     assert f'id="{form_id}"' in pages[0].text and "api_key=[REDACTED]" in pages[0].text
 
     # An empty URL field keeps the URL; the other fields change.
-    saved = await _post(relay, edit, csrf=csrf, url_template="", method="POST", events="sale, lead")
+    saved = await submit(
+        relay, edit, csrf=csrf, url_template="", method="POST", events="sale, lead"
+    )
     assert saved.status_code == 303, saved.text
     assert saved.headers["location"] == f"{path}?done=postback-saved"
-    stored = await _api(relay, f"{api}/postbacks/{postback['id']}")
+    stored = await api_json(relay, f"{api}/postbacks/{postback['id']}")
     assert stored["url_template"] == SECRET_URL
     assert stored["method"] == "POST" and stored["events"] == ["sale", "lead"]
     pages.append(await relay.http.get(saved.headers["location"]))
     assert "Outbound postback saved." in pages[-1].text
 
     long_event = "e" * 65
-    refused = await _post(relay, edit, csrf=csrf, url_template="", method="GET", events=long_event)
+    refused = await submit(relay, edit, csrf=csrf, url_template="", method="GET", events=long_event)
     assert refused.status_code == 422 and _opened(refused, form_id)
-    assert "at most 64 characters" in _error_of(refused, "events")
+    assert "at most 64 characters" in error_of(refused, "events")
     assert f'value="{long_event}"' in refused.text
-    bad_macro = await _post(
+    bad_macro = await submit(
         relay, edit, csrf=csrf, url_template="https://t.example/cb?c={clickid}", method="GET"
     )
     assert bad_macro.status_code == 422 and _opened(bad_macro, form_id)
-    assert "unknown macro {clickid}" in _error_of(bad_macro, "url_template")
+    assert "unknown macro {clickid}" in error_of(bad_macro, "url_template")
     assert 'value="https://t.example/cb?c={clickid}"' in bad_macro.text
     # The redacted URL pasted back would store `[REDACTED]` in place of the key: refused.
     pasted = "https://t.example/cb?c={click_id}&p={payout}&api_key=[REDACTED]"
-    redacted = await _post(relay, edit, csrf=csrf, url_template=pasted, method="GET")
+    redacted = await submit(relay, edit, csrf=csrf, url_template=pasted, method="GET")
     assert redacted.status_code == 422
-    assert "leave the field empty to keep" in _error_of(redacted, "url_template")
+    assert "leave the field empty to keep" in error_of(redacted, "url_template")
     pages += [refused, bad_macro, redacted]
-    assert await _api(relay, f"{api}/postbacks/{postback['id']}") == stored
+    assert await api_json(relay, f"{api}/postbacks/{postback['id']}") == stored
 
     # A whole new URL replaces it; its secret is not shown either.
     new_url = "https://t2.example/cb?c={click_id}&token=SECRET-pb-key-2"
-    replaced = await _post(relay, edit, csrf=csrf, url_template=new_url, method="GET", events="")
+    replaced = await submit(relay, edit, csrf=csrf, url_template=new_url, method="GET", events="")
     assert replaced.status_code == 303, replaced.text
-    stored = await _api(relay, f"{api}/postbacks/{postback['id']}")
+    stored = await api_json(relay, f"{api}/postbacks/{postback['id']}")
     assert stored["url_template"] == new_url and stored["events"] == []
-    events_refused = await _post(relay, edit, csrf=csrf, url_template="", events=long_event)
+    events_refused = await submit(relay, edit, csrf=csrf, url_template="", events=long_event)
     assert events_refused.status_code == 422
     pages += [await relay.http.get(path), events_refused]
     for page in pages:
@@ -142,14 +144,14 @@ async def test_deletes_need_the_box_ticked(relay: Relay) -> None:
         action = f"{path}/{kind}/{record['id']}/delete"
         form = page.text[page.text.index(f'action="{action}"') :].split("</form>")[0]
         assert 'name="confirm" value="yes" required' in form and "Yes, delete" in form
-        refused = await _post(relay, action, csrf=csrf)
+        refused = await submit(relay, action, csrf=csrf)
         assert refused.status_code == 422
-        assert "tick the box" in _error_of(refused, "confirm")
+        assert "tick the box" in error_of(refused, "confirm")
         shown = refused.text[refused.text.index(f'action="{action}"') :].split("</form>")[0]
         assert 'id="confirm-error"' in shown  # next to this item's box, not another's
         assert "SECRET-" not in refused.text
-        await _api(relay, f"{api}/{kind}/{record['id']}")  # still there
-        deleted = await _post(relay, action, csrf=csrf, confirm="yes")
+        await api_json(relay, f"{api}/{kind}/{record['id']}")  # still there
+        deleted = await submit(relay, action, csrf=csrf, confirm="yes")
         assert deleted.status_code == 303, deleted.text
         assert deleted.headers["location"] == f"{path}?done={done}"
         gone = await relay.http.get(f"{api}/{kind}/{record['id']}", headers=relay.admin)
@@ -169,13 +171,13 @@ async def test_edits_and_deletes_need_the_csrf_token_and_a_session(relay: Relay)
         f"{path}/pixels/{meta['id']}/delete",
     ]
     for target, form in [*edits.items(), *((d, {"confirm": "yes"}) for d in deletes)]:
-        refused = await _post(relay, target, **form, csrf="wrong" if "custom" in target else "")
+        refused = await submit(relay, target, **form, csrf="wrong" if "custom" in target else "")
         assert refused.status_code == 403, target
         relay.http.cookies.clear()
-        signed_out = await _post(relay, target, **form, csrf=csrf)
+        signed_out = await submit(relay, target, **form, csrf=csrf)
         assert signed_out.status_code == 303, target
         assert signed_out.headers["location"].startswith("/ui/sign-in")
-        csrf = await _signed_in(relay, path)
-    assert await _api(relay, f"{api}/custom-conversions/{custom['id']}") == custom
-    assert await _api(relay, f"{api}/postbacks/{postback['id']}") == postback
-    await _api(relay, f"{api}/pixels/{meta['id']}")
+        csrf = await signed_in(relay, path)
+    assert await api_json(relay, f"{api}/custom-conversions/{custom['id']}") == custom
+    assert await api_json(relay, f"{api}/postbacks/{postback['id']}") == postback
+    await api_json(relay, f"{api}/pixels/{meta['id']}")

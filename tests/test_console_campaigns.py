@@ -3,49 +3,18 @@ TikTok flavours), custom conversions and outbound postbacks, created through the
 seen through the JSON API, with the API's messages next to the fields it refuses."""
 
 import re
-from typing import Any
-
-import httpx
 
 from api.ui.campaign_page import MACRO_MEANINGS
 from relay.outbound import MACROS
-from tests.console import csrf_of, sign_in
+from tests.console import api_json, error_of, signed_in, submit
 from tests.harness import Relay
 
 TOKEN = "SECRET-console-token-1234"
 
 
-async def _signed_in(relay: Relay, path: str = "/ui/campaigns") -> str:
-    """Sign in; the CSRF token of the page at `path`."""
-    await sign_in(relay)
-    page = await relay.http.get(path)
-    assert page.status_code == 200, page.text
-    return csrf_of(page)
-
-
-async def _post(relay: Relay, path: str, **form: str) -> httpx.Response:
-    return await relay.http.post(path, data=form, follow_redirects=False)
-
-
-async def _api(relay: Relay, path: str) -> Any:
-    answer = await relay.http.get(path, headers=relay.admin)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
-def _error_of(page: httpx.Response, field: str) -> str:
-    """The message shown next to `field`, which names it as its description."""
-    found = re.search(
-        rf'<span class="error" id="{field}-error" role="alert">([^<]*)</span>', page.text
-    )
-    assert found, page.text
-    assert f'name="{field}"' in page.text and f'aria-describedby="{field}-error"' in page.text
-    return found.group(1)
-
-
 async def test_a_campaign_created_through_the_form_is_in_the_api(relay: Relay) -> None:
-    csrf = await _signed_in(relay)
-    created = await _post(
+    csrf = await signed_in(relay)
+    created = await submit(
         relay,
         "/ui/campaigns",
         csrf=csrf,
@@ -59,7 +28,7 @@ async def test_a_campaign_created_through_the_form_is_in_the_api(relay: Relay) -
     location = created.headers["location"]
     assert location.startswith("/ui/campaigns/cmp_") and location.endswith("?done=created")
     campaign_id = location.removeprefix("/ui/campaigns/").split("?")[0]
-    stored = await _api(relay, f"/api/campaigns/{campaign_id}")
+    stored = await api_json(relay, f"/api/campaigns/{campaign_id}")
     assert stored["name"] == "Console summer" and stored["currency"] == "EUR"
     assert stored["attribution_window_days"] == 7
     assert stored["repeatable_events"] == ["deposit", "rebill"]
@@ -73,7 +42,7 @@ async def test_a_campaign_created_through_the_form_is_in_the_api(relay: Relay) -
     assert f'href="/ui/campaigns/{campaign_id}">Console summer</a>' in listing.text
 
     # Edited through its form, as PATCH does.
-    edited = await _post(
+    edited = await submit(
         relay,
         f"/ui/campaigns/{campaign_id}",
         csrf=csrf,
@@ -84,14 +53,14 @@ async def test_a_campaign_created_through_the_form_is_in_the_api(relay: Relay) -
         repeatable_events="",
     )
     assert edited.status_code == 303, edited.text
-    stored = await _api(relay, f"/api/campaigns/{campaign_id}")
+    stored = await api_json(relay, f"/api/campaigns/{campaign_id}")
     assert stored["name"] == "Console autumn" and stored["repeatable_events"] == []
 
 
 async def test_a_bad_campaign_shows_the_api_message_next_to_its_field(relay: Relay) -> None:
-    csrf = await _signed_in(relay)
-    before = len(await _api(relay, "/api/campaigns"))
-    refused = await _post(
+    csrf = await signed_in(relay)
+    before = len(await api_json(relay, "/api/campaigns"))
+    refused = await submit(
         relay,
         "/ui/campaigns",
         csrf=csrf,
@@ -100,46 +69,48 @@ async def test_a_bad_campaign_shows_the_api_message_next_to_its_field(relay: Rel
         currency="USD",
     )
     assert refused.status_code == 422
-    assert "URL scheme should be" in _error_of(refused, "offer_url")
+    assert "URL scheme should be" in error_of(refused, "offer_url")
     assert 'value="Kept name"' in refused.text and 'value="ftp://shop.example/{click_id}"' in (
         refused.text
     )
-    assert len(await _api(relay, "/api/campaigns")) == before
+    assert len(await api_json(relay, "/api/campaigns")) == before
 
 
 async def test_the_campaign_forms_set_the_networks_allowed_to_post(relay: Relay) -> None:
     first, second = await relay.network(), await relay.network()
-    csrf = await _signed_in(relay)
+    csrf = await signed_in(relay)
     listing = await relay.http.get("/ui/campaigns")
     assert f'name="network-{first["id"]}"' in listing.text
     fields = {"csrf": csrf, "name": "Bound", "offer_url": "https://shop.example/{click_id}"}
-    created = await _post(relay, "/ui/campaigns", **fields, **{f"network-{first['id']}": "on"})
+    created = await submit(relay, "/ui/campaigns", **fields, **{f"network-{first['id']}": "on"})
     assert created.status_code == 303, created.text
     campaign_id = created.headers["location"].removeprefix("/ui/campaigns/").split("?")[0]
     path = f"/ui/campaigns/{campaign_id}"
-    assert (await _api(relay, f"/api/campaigns/{campaign_id}"))["allowed_networks"] == [first["id"]]
+    assert (await api_json(relay, f"/api/campaigns/{campaign_id}"))["allowed_networks"] == [
+        first["id"]
+    ]
     page = await relay.http.get(path)
     assert f'name="network-{first["id"]}" checked' in page.text
     assert f'name="network-{second["id"]}">' in page.text  # not ticked
 
-    edited = await _post(relay, path, **fields, **{f"network-{second['id']}": "on"})
+    edited = await submit(relay, path, **fields, **{f"network-{second['id']}": "on"})
     assert edited.status_code == 303, edited.text
-    stored = await _api(relay, f"/api/campaigns/{campaign_id}")
+    stored = await api_json(relay, f"/api/campaigns/{campaign_id}")
     assert stored["allowed_networks"] == [second["id"]]
-    refused = await _post(relay, path, **fields, **{"network-net_gone": "on"})
+    refused = await submit(relay, path, **fields, **{"network-net_gone": "on"})
     assert refused.status_code == 422
     assert re.search(r'id="allowed_networks-error" role="alert">[^<]*net_gone', refused.text)
     assert f'name="network-{second["id"]}">' in refused.text  # the form as sent: unticked
-    cleared = await _post(relay, path, **fields)  # none ticked: any network
+    cleared = await submit(relay, path, **fields)  # none ticked: any network
     assert cleared.status_code == 303, cleared.text
-    assert (await _api(relay, f"/api/campaigns/{campaign_id}"))["allowed_networks"] == []
+    assert (await api_json(relay, f"/api/campaigns/{campaign_id}"))["allowed_networks"] == []
     assert "<dd>any network</dd>" in (await relay.http.get(path)).text
 
 
 async def test_pixels_of_both_platforms_and_both_tiktok_flavours(relay: Relay) -> None:
     campaign = await relay.campaign()
     path = f"/ui/campaigns/{campaign['id']}"
-    csrf = await _signed_in(relay, path)
+    csrf = await signed_in(relay, path)
     pixels = {
         "Meta main": {"platform": "meta", "platform_pixel_id": "1234567890", "primary": "on"},
         "TikTok new": {
@@ -156,12 +127,14 @@ async def test_pixels_of_both_platforms_and_both_tiktok_flavours(relay: Relay) -
         },
     }
     for name, fields in pixels.items():
-        added = await _post(
+        added = await submit(
             relay, f"{path}/pixels", csrf=csrf, name=name, access_token=f" {TOKEN} ", **fields
         )
         assert added.status_code == 303, added.text
         assert added.headers["location"] == f"{path}?done=pixel-added"
-    stored = {p["name"]: p for p in await _api(relay, f"/api/campaigns/{campaign['id']}/pixels")}
+    stored = {
+        p["name"]: p for p in await api_json(relay, f"/api/campaigns/{campaign['id']}/pixels")
+    }
     assert stored["Meta main"]["platform"] == "meta" and stored["Meta main"]["primary"] is True
     assert stored["TikTok new"]["tiktok_api"] == "events_2_0"
     assert stored["TikTok new"]["primary"] is False  # its box was not ticked
@@ -187,7 +160,7 @@ async def test_pixels_of_both_platforms_and_both_tiktok_flavours(relay: Relay) -
 
     # Rotating the token: an empty field keeps it, a new one replaces it.
     old = stored["TikTok old"]
-    kept = await _post(
+    kept = await submit(
         relay,
         f"{path}/pixels/{old['id']}",
         csrf=csrf,
@@ -198,7 +171,7 @@ async def test_pixels_of_both_platforms_and_both_tiktok_flavours(relay: Relay) -
         test_event_code="",
     )
     assert kept.status_code == 303, kept.text
-    changed = await _api(relay, f"/api/campaigns/{campaign['id']}/pixels/{old['id']}")
+    changed = await api_json(relay, f"/api/campaigns/{campaign['id']}/pixels/{old['id']}")
     assert changed["name"] == "TikTok legacy" and changed["tiktok_api"] == "events_2_0"
     assert changed["event_name"] is None and changed["test_event_code"] is None
     assert (
@@ -207,7 +180,7 @@ async def test_pixels_of_both_platforms_and_both_tiktok_flavours(relay: Relay) -
         )
         == TOKEN
     )
-    rotated = await _post(
+    rotated = await submit(
         relay,
         f"{path}/pixels/{old['id']}",
         csrf=csrf,
@@ -222,9 +195,9 @@ async def test_pixels_of_both_platforms_and_both_tiktok_flavours(relay: Relay) -
         == "SECRET-new-token-5678"
     )
 
-    deleted = await _post(relay, f"{path}/pixels/{old['id']}/delete", csrf=csrf, confirm="yes")
+    deleted = await submit(relay, f"{path}/pixels/{old['id']}/delete", csrf=csrf, confirm="yes")
     assert deleted.status_code == 303
-    left = await _api(relay, f"/api/campaigns/{campaign['id']}/pixels")
+    left = await api_json(relay, f"/api/campaigns/{campaign['id']}/pixels")
     assert old["id"] not in {p["id"] for p in left} and len(left) == 2
     for page_path in (path, f"{path}?done=pixel-deleted", "/ui/campaigns"):
         assert "SECRET-" not in (await relay.http.get(page_path)).text
@@ -235,8 +208,8 @@ async def test_a_bad_pixel_id_is_shown_next_to_it_and_the_token_is_not_kept(
 ) -> None:
     campaign = await relay.campaign()
     path = f"/ui/campaigns/{campaign['id']}"
-    csrf = await _signed_in(relay, path)
-    refused = await _post(
+    csrf = await signed_in(relay, path)
+    refused = await submit(
         relay,
         f"{path}/pixels",
         csrf=csrf,
@@ -247,12 +220,12 @@ async def test_a_bad_pixel_id_is_shown_next_to_it_and_the_token_is_not_kept(
         primary="on",
     )
     assert refused.status_code == 422
-    assert "should match pattern" in _error_of(refused, "platform_pixel_id")
+    assert "should match pattern" in error_of(refused, "platform_pixel_id")
     assert 'value="123 456"' in refused.text and 'value="Kept pixel name"' in refused.text
     assert TOKEN not in refused.text and "Type it again" in refused.text
-    assert await _api(relay, f"/api/campaigns/{campaign['id']}/pixels") == []
+    assert await api_json(relay, f"/api/campaigns/{campaign['id']}/pixels") == []
 
-    bad_token = await _post(
+    bad_token = await submit(
         relay,
         f"{path}/pixels",
         csrf=csrf,
@@ -262,7 +235,7 @@ async def test_a_bad_pixel_id_is_shown_next_to_it_and_the_token_is_not_kept(
         name="T",
     )
     assert bad_token.status_code == 422
-    assert "printable ASCII" in _error_of(bad_token, "access_token")
+    assert "printable ASCII" in error_of(bad_token, "access_token")
     assert "has a space inside" not in bad_token.text
 
 
@@ -273,9 +246,9 @@ async def test_custom_conversions_and_outbound_postbacks_are_added_and_deleted(
     pixel = await relay.pixel(campaign["id"], "meta", primary=False)
     api = f"/api/campaigns/{campaign['id']}"
     path = f"/ui/campaigns/{campaign['id']}"
-    csrf = await _signed_in(relay, path)
+    csrf = await signed_in(relay, path)
 
-    unknown = await _post(
+    unknown = await submit(
         relay,
         f"{path}/custom-conversions",
         csrf=csrf,
@@ -284,9 +257,9 @@ async def test_custom_conversions_and_outbound_postbacks_are_added_and_deleted(
         event_name="AddToCart",
     )
     assert unknown.status_code == 422
-    assert "is not a pixel of this campaign" in _error_of(unknown, "pixel")
+    assert "is not a pixel of this campaign" in error_of(unknown, "pixel")
     assert 'value="AddToCart"' in unknown.text
-    added = await _post(
+    added = await submit(
         relay,
         f"{path}/custom-conversions",
         csrf=csrf,
@@ -295,13 +268,13 @@ async def test_custom_conversions_and_outbound_postbacks_are_added_and_deleted(
         event_name="AddToCart",
     )
     assert added.status_code == 303, added.text
-    [custom] = await _api(relay, f"{api}/custom-conversions")
+    [custom] = await api_json(relay, f"{api}/custom-conversions")
     assert custom["pixel_id"] == pixel["id"] and custom["inbound_event"] == "AddToCart"
     page = await relay.http.get(added.headers["location"])
     assert "Custom conversion added." in page.text and 'id="new-custom-conversion"' in page.text
     assert f"{pixel['name']} (meta)" in page.text
 
-    private = await _post(
+    private = await submit(
         relay,
         f"{path}/postbacks",
         csrf=csrf,
@@ -310,8 +283,8 @@ async def test_custom_conversions_and_outbound_postbacks_are_added_and_deleted(
         events="sale",
     )
     assert private.status_code == 422
-    assert "169.254.169.254" in _error_of(private, "url_template")
-    unknown_macro = await _post(
+    assert "169.254.169.254" in error_of(private, "url_template")
+    unknown_macro = await submit(
         relay,
         f"{path}/postbacks",
         csrf=csrf,
@@ -320,9 +293,9 @@ async def test_custom_conversions_and_outbound_postbacks_are_added_and_deleted(
         events="",
     )
     assert unknown_macro.status_code == 422
-    assert "unknown macro {clickid}" in _error_of(unknown_macro, "url_template")
+    assert "unknown macro {clickid}" in error_of(unknown_macro, "url_template")
     template = "https://t.example/cb?c={click_id}&p={payout}&api_key=SECRET-in-url"
-    added = await _post(
+    added = await submit(
         relay,
         f"{path}/postbacks",
         csrf=csrf,
@@ -331,7 +304,7 @@ async def test_custom_conversions_and_outbound_postbacks_are_added_and_deleted(
         events="sale, lead",
     )
     assert added.status_code == 303, added.text
-    [postback] = await _api(relay, f"{api}/postbacks")
+    [postback] = await api_json(relay, f"{api}/postbacks")
     assert postback["url_template"] == template and postback["method"] == "POST"
     assert postback["events"] == ["sale", "lead"]
     page = await relay.http.get(path)
@@ -339,20 +312,20 @@ async def test_custom_conversions_and_outbound_postbacks_are_added_and_deleted(
     assert "SECRET-" not in page.text and "{sub5}" in page.text
 
     for kind, record in (("custom-conversions", custom), ("postbacks", postback)):
-        gone = await _post(relay, f"{path}/{kind}/{record['id']}/delete", csrf=csrf, confirm="yes")
+        gone = await submit(relay, f"{path}/{kind}/{record['id']}/delete", csrf=csrf, confirm="yes")
         assert gone.status_code == 303, gone.text
-        assert await _api(relay, f"{api}/{kind}") == []
+        assert await api_json(relay, f"{api}/{kind}") == []
 
 
 async def test_deleting_a_campaign_needs_the_confirmation(relay: Relay) -> None:
     campaign = await relay.campaign(name="Doomed")
     path = f"/ui/campaigns/{campaign['id']}"
-    csrf = await _signed_in(relay, path)
-    unconfirmed = await _post(relay, f"{path}/delete", csrf=csrf)
+    csrf = await signed_in(relay, path)
+    unconfirmed = await submit(relay, f"{path}/delete", csrf=csrf)
     assert unconfirmed.status_code == 422
-    assert "tick the box" in _error_of(unconfirmed, "confirm")
-    await _api(relay, f"/api/campaigns/{campaign['id']}")  # still there
-    confirmed = await _post(relay, f"{path}/delete", csrf=csrf, confirm="yes")
+    assert "tick the box" in error_of(unconfirmed, "confirm")
+    await api_json(relay, f"/api/campaigns/{campaign['id']}")  # still there
+    confirmed = await submit(relay, f"{path}/delete", csrf=csrf, confirm="yes")
     assert confirmed.status_code == 303
     assert confirmed.headers["location"] == "/ui/campaigns?done=deleted"
     gone = await relay.http.get(f"/api/campaigns/{campaign['id']}", headers=relay.admin)
@@ -370,13 +343,13 @@ async def test_changes_need_the_csrf_token_and_pages_a_session(relay: Relay) -> 
         assert answer.status_code == 303
         assert answer.headers["location"].startswith("/ui/sign-in?next=")
     form = {"name": "X", "offer_url": "https://shop.example/"}
-    assert (await _post(relay, "/ui/campaigns", **form)).status_code == 303  # to sign in
-    await _signed_in(relay)
-    before = len(await _api(relay, "/api/campaigns"))
+    assert (await submit(relay, "/ui/campaigns", **form)).status_code == 303  # to sign in
+    await signed_in(relay)
+    before = len(await api_json(relay, "/api/campaigns"))
     for target in ("/ui/campaigns", f"{path}/pixels", f"{path}/postbacks", f"{path}/delete"):
-        refused = await _post(relay, target, **form, confirm="yes")
+        refused = await submit(relay, target, **form, confirm="yes")
         assert refused.status_code == 403, target
-    assert len(await _api(relay, "/api/campaigns")) == before
+    assert len(await api_json(relay, "/api/campaigns")) == before
 
 
 def test_every_outbound_macro_is_explained() -> None:

@@ -2,13 +2,12 @@
 GET /api/pixel-logs and GET /api/postback-logs."""
 
 from tests.console import sign_in
-from tests.harness import Relay
-from tests.test_redelivery import _failed
+from tests.harness import Relay, failed_conversions
 from tests.traffic_source import TrafficSource
 
 
 async def test_pixel_logs_list_attempts_and_filter_them(relay: Relay) -> None:
-    pixel, [conversion_id] = await _failed(relay)  # its Meta pixel refused it for good
+    pixel, [conversion_id] = await failed_conversions(relay)  # its Meta pixel refused it for good
     await sign_in(relay)
     campaign_id = pixel["campaign_id"]
     page = await relay.http.get("/ui/pixel-logs", params={"campaign_id": campaign_id})

@@ -16,9 +16,8 @@ from relay.crypto import KeyRing
 from relay.store.overview import Overview, bucket_starts
 from relay.store.pool import ClickHouse
 from tests.console import csrf_of, sign_in
-from tests.harness import Relay, running_relay
+from tests.harness import BAD_TOKEN, Relay, redelivery_ended, running_relay
 from tests.platform_server import PlatformServer, Scripted
-from tests.test_redelivery import BAD_TOKEN, _ended
 from tests.traffic_source import TrafficSource
 
 
@@ -87,7 +86,7 @@ async def test_the_overview_counts_each_send_once_per_platform_and_lists_failure
     )
     assert answer.status_code == 303, answer.text
     workflow_id = answer.headers["location"].split("redelivery=")[1]
-    await _ended(relay, workflow_id)
+    await redelivery_ended(relay, workflow_id)
     for _ in range(50):  # the new record is written with the redelivery's end
         again = await relay.http.get(
             "/ui/overview", params={"range": "24h", "campaign_id": campaign["id"]}

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from tests.console import csrf_of, sign_in
-from tests.harness import Relay
-from tests.test_redelivery import _ended, _event_ids, _failed
+from tests.harness import Relay, failed_conversions, meta_event_ids, redelivery_ended
 
 ZONE = "Asia/Kathmandu"  # +05:45: no other zone's times look like it
 
@@ -141,7 +140,7 @@ async def test_a_conversion_shows_every_attempt_and_never_a_token(
 
 
 async def test_a_failed_fire_is_redelivered_from_the_page(relay: Relay) -> None:
-    pixel, [conversion_id] = await _failed(relay)
+    pixel, [conversion_id] = await failed_conversions(relay)
     await sign_in(relay)
     page = await relay.http.get(f"/ui/conversions/{conversion_id}")
     assert "Redeliver all 1 failed" in page.text
@@ -154,9 +153,9 @@ async def test_a_failed_fire_is_redelivered_from_the_page(relay: Relay) -> None:
     location = answer.headers["location"]
     workflow_id = location.partition("?redelivery=")[2]
     assert location.startswith(f"/ui/conversions/{conversion_id}?redelivery=redeliver_")
-    result = await _ended(relay, workflow_id)
+    result = await redelivery_ended(relay, workflow_id)
     assert result.outcome == "delivered"
-    assert _event_ids(relay, pixel) == [(conversion_id, 400), (conversion_id, 200)]
+    assert meta_event_ids(relay, pixel) == [(conversion_id, 400), (conversion_id, 200)]
 
     after = await relay.http.get(location)
     assert f"Redelivery <code>{workflow_id}</code> started: <strong>COMPLETED</strong>" in (
@@ -171,7 +170,7 @@ async def test_a_failed_fire_is_redelivered_from_the_page(relay: Relay) -> None:
     )
     assert again.status_code == 200 and "Nothing to send again" in again.text
     assert "already delivered" in again.text
-    assert len(_event_ids(relay, pixel)) == 2
+    assert len(meta_event_ids(relay, pixel)) == 2
 
 
 async def test_an_unknown_conversion_is_a_404_page(relay: Relay) -> None:

@@ -17,10 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from relay import search_attributes
 from relay.delivery_states import DeliveryState, conversion_state, send_state
-from tests.harness import Relay
-from tests.platform_server import PlatformServer, Scripted
-
-BAD_TOKEN = Scripted(status=400, body=PlatformServer.meta_error(190))
+from tests.harness import BAD_TOKEN, Relay
+from tests.platform_server import Scripted
 
 
 async def _conversion(relay: Relay, *pixels: tuple[str, tuple[Scripted, ...]]) -> dict[str, Any]:

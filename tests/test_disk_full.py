@@ -5,13 +5,11 @@ everything answered 200 is delivered without a restart and /readyz is 200 again.
 The inbox lives on a small tmpfs mounted for this test (needs root, or CAP_SYS_ADMIN), filled
 by a filler file; the rest is the real API, worker, Temporal and ClickHouse."""
 
-import asyncio
 import os
 import shutil
 import subprocess
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +19,9 @@ from temporalio.testing import WorkflowEnvironment
 from relay.crypto import KeyRing
 from relay.settings import Settings
 from relay.store.pool import ClickHouse
-from tests.harness import LOOPBACK_SOURCES, Relay, _relay
+from tests.harness import LOOPBACK_SOURCES, Relay, relay_with
 from tests.platform_server import PlatformServer
+from tests.support import until
 
 DISK = "1m"
 ROOM = 96 * 1024  # left after filling: a few postbacks fit, then their removal does not
@@ -71,13 +70,6 @@ def fill(disk: Path, room: int) -> Path:
     return filler
 
 
-async def until(check: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting for {what}"
-        await asyncio.sleep(0.1)
-
-
 async def inbox_empty(relay: Relay) -> bool:
     intake = relay.runtime.intake
     assert intake is not None
@@ -105,7 +97,7 @@ async def test_a_full_disk_answers_503_then_delivers_everything_accepted_without
         outbound_allowed_networks=[LOOPBACK_SOURCES],
         workflow_sandbox=True,
     )
-    async with _relay(dev_env, clickhouse, platforms, keys, settings) as relay:
+    async with relay_with(dev_env, clickhouse, platforms, keys, settings) as relay:
         key = (await relay.network())["postback_key"]
         campaign = await relay.campaign()
         pixel = await relay.pixel(campaign["id"], "meta")

@@ -11,7 +11,7 @@ from tests.platform_server import PlatformServer, Scripted
 META = PlatformServer.meta_error
 TIKTOK = PlatformServer.tiktok_error
 POLICY_FIRST_BACKOFF_S = 2.0
-THROTTLE_WAIT_S = 60.0  # throttled without a Retry-After (README, "Deliveries retry")
+THROTTLE_WAIT_S = 60.0  # throttled without a Retry-After (docs/postback-contract.md, retries)
 
 # (platform, the platform's answer, retried?, backoff the next attempt must wait)
 ROWS: list[tuple[str, Scripted, bool, float]] = [

@@ -8,17 +8,17 @@ A real inbox on a real SQLite file; faults are injected into its real connection
 
 import asyncio
 import sqlite3
-import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from relay import inbox as inbox_module
 from relay.forwarder import Forwarder
-from relay.inbox import Candidate, Inbox, PendingEntry
+from relay.inbox import Inbox
 from relay.supervision import PARTS, supervise
+from tests.support import Starts, candidate, until
 
 DISK_FULL = "database or disk is full"
 
@@ -79,21 +79,6 @@ def reading_pending(sql: str, batch: list[str]) -> bool:
 
 
 @dataclass
-class Starts:
-    """Temporal's stand-in: records each start; raises for IDs in `failing`."""
-
-    seen: Counter[str] = field(default_factory=Counter)
-    failing: set[str] = field(default_factory=set)
-    refused: int = 0
-
-    async def __call__(self, entry: PendingEntry) -> None:
-        if entry.conversion_id in self.failing:
-            self.refused += 1
-            raise RuntimeError(f"Temporal refused {entry.conversion_id} (simulated)")
-        self.seen[entry.conversion_id] += 1
-
-
-@dataclass
 class Bench:
     inbox: Inbox
     starts: Starts
@@ -129,32 +114,7 @@ class Bench:
             left = {e.conversion_id for e in await self.inbox.take(0, 100_000)}
             return all(self.starts.seen[c] for c in ids) and not left & set(ids)
 
-        await wait_for(done, timeout_s, f"{len(ids)} entries started and removed")
-
-
-def candidate(conversion_id: str) -> Candidate:
-    return Candidate(
-        conversion_id=conversion_id,
-        network_id="net_faults",
-        click_id=f"click_{conversion_id}",
-        event_type="sale",
-        txid="",
-        claims_click=True,
-        body="{}",
-    )
-
-
-async def wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> None:
-    """Poll `condition` (a function, or one returning an awaitable) until true or time out."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting for {what}"
-        await asyncio.sleep(0.02)
+        await until(done, timeout_s, f"{len(ids)} entries started and removed")
 
 
 def stuck(part: str) -> str | None:
@@ -192,16 +152,16 @@ async def test_a_failing_removal_is_retried_and_nothing_is_forgotten(bench: Benc
     full = bench.inject(Fault(commit_removing, DISK_FULL))
     ids = await bench.accept(20, "a")
 
-    await wait_for(lambda: "cannot remove" in (stuck("forwarder") or ""), 10, "forwarder stuck")
+    await until(lambda: "cannot remove" in (stuck("forwarder") or ""), 10, "forwarder stuck")
     assert DISK_FULL in (stuck("forwarder") or "")
-    await wait_for(lambda: all(bench.starts.seen[c] for c in ids), 10, "all started")
+    await until(lambda: all(bench.starts.seen[c] for c in ids), 10, "all started")
     assert bench.inbox.depth == 20  # started, but not one removed while commits fail
 
     # Postbacks keep being accepted meanwhile; the forwarder stays alive for them too.
     later = await bench.accept(5, "b")
     full.armed = False
     await bench.delivered(ids + later)
-    await wait_for(lambda: ready("forwarder") and ready("inbox"), 10, "forwarder ok again")
+    await until(lambda: ready("forwarder") and ready("inbox"), 10, "forwarder ok again")
     assert bench.inbox.depth == 0
     assert full.raised >= 1
 
@@ -236,8 +196,9 @@ async def test_a_failed_rollback_after_a_failed_commit_does_not_stop_the_committ
 
 @pytest.mark.unit
 async def test_an_idle_stuck_inbox_probes_until_it_can_write_again(
-    tmp_path: Path, clean_parts: None
+    tmp_path: Path, clean_parts: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(inbox_module, "PROBE_S", 0.1)  # the probe's pace, not its point
     inbox = Inbox(tmp_path / "inbox.sqlite", 100, 1.0, factory=FaultyConnection)
     conn = inbox._conn
     assert isinstance(conn, FaultyConnection)
@@ -246,10 +207,10 @@ async def test_an_idle_stuck_inbox_probes_until_it_can_write_again(
         conn.faults.append(full)
         with pytest.raises(sqlite3.OperationalError):
             await inbox.accept(candidate("conv_refused"))
-        await wait_for(lambda: full.raised >= 2, 5, "a probe while nothing is queued")
+        await until(lambda: full.raised >= 2, 5, "a probe while nothing is queued")
         assert stuck("inbox")
         full.armed = False
-        await wait_for(lambda: ready("inbox"), 5, "the inbox ok again without any postback")
+        await until(lambda: ready("inbox"), 5, "the inbox ok again without any postback")
     finally:
         await inbox.close()
 
@@ -260,23 +221,23 @@ async def test_an_inbox_that_cannot_be_read_is_read_again(bench: Bench) -> None:
     await bench.delivered(ids)
     unreadable = bench.inject(Fault(reading_pending, "disk I/O error"))
     later = await bench.accept(6, "b")
-    await wait_for(lambda: "cannot read the inbox" in (stuck("forwarder") or ""), 10, "stuck")
+    await until(lambda: "cannot read the inbox" in (stuck("forwarder") or ""), 10, "stuck")
     assert not any(bench.starts.seen[c] for c in later)
     unreadable.armed = False
     await bench.delivered(later)
-    await wait_for(lambda: ready("forwarder"), 10, "forwarder ok again")
+    await until(lambda: ready("forwarder"), 10, "forwarder ok again")
 
 
 @pytest.mark.unit
 async def test_a_start_that_fails_is_retried_and_reported(bench: Bench) -> None:
     bench.starts.failing = {"conv_a001", "conv_a004"}
     ids = await bench.accept(6, "a")
-    await wait_for(lambda: "cannot start conv_a00" in (stuck("forwarder") or ""), 10, "stuck")
-    await wait_for(lambda: bench.starts.refused >= 4, 10, "starts retried")
+    await until(lambda: "cannot start conv_a00" in (stuck("forwarder") or ""), 10, "stuck")
+    await until(lambda: bench.starts.refused >= 4, 10, "starts retried")
     assert bench.inbox.depth >= 2  # the refused ones wait in the inbox
     bench.starts.failing = set()
     await bench.delivered(ids)
-    await wait_for(lambda: ready("forwarder"), 10, "forwarder ok again")
+    await until(lambda: ready("forwarder"), 10, "forwarder ok again")
 
 
 class BrokenOnce:
@@ -306,10 +267,10 @@ async def test_a_forwarder_that_raises_is_restarted_by_its_supervisor(
     bench.forwarder.pressure = BrokenOnce()  # type: ignore[assignment]
     # The forwarding task that takes this entry starts it, then meets the bug.
     trigger = await bench.accept(1, "b")
-    await wait_for(lambda: "ValueError" in (stuck("forwarder") or ""), 10, "restart reported")
+    await until(lambda: "ValueError" in (stuck("forwarder") or ""), 10, "restart reported")
     assert "restarting (attempt 1)" in (stuck("forwarder") or "")
     later = await bench.accept(3, "c")
     await bench.delivered(trigger + later)
-    await wait_for(lambda: ready("forwarder"), 10, "forwarder ok after its restart")
+    await until(lambda: ready("forwarder"), 10, "forwarder ok after its restart")
     logged = [r for r in caplog.records if "forwarder cannot make progress" in r.getMessage()]
     assert len(logged) == 1 and logged[0].exc_info is not None  # once, with its cause

@@ -49,7 +49,7 @@ async def _until(check: object, timeout_s: float = 10.0) -> None:
 
 async def test_a_refused_row_is_written_later_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(late_rows, "backoff", lambda failures: 0.05)
-    store = Store(refusals=30)  # more than the wait's own tries
+    store = Store(refusals=5)  # more than the wait's own tries
     assert not await store_within(store.submit, 0.3, keep=True)
     assert store.stored == 0
     await _until(lambda: store.stored == 1 and late_rows.writing() == 0)

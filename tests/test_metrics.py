@@ -16,9 +16,9 @@ from relay.store.pool import ClickHouse
 from relay.temporal_setup import connect_temporal
 from tests.harness import Relay, running_relay
 from tests.platform_server import PlatformServer, Scripted
+from tests.support import Samples, delta, samples
 
 SCRAPE_TOKEN = "scrape-only-token"
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 @pytest.fixture
@@ -31,24 +31,11 @@ async def scraped(
         yield relay
 
 
-def samples(text: str) -> Samples:
-    found: Samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return found
-
-
 async def scrape(http: httpx.AsyncClient, token: str = SCRAPE_TOKEN) -> Samples:
     response = await http.get("/metrics", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     return samples(response.text)
-
-
-def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
-    key = (name, tuple(sorted(labels.items())))
-    return after.get(key, 0.0) - before.get(key, 0.0)
 
 
 async def test_relay_series_after_conversions(scraped: Relay) -> None:

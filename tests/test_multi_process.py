@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from relay.crypto import KeyRing
 from tests.distributed import ClickHouseHttp, Cluster, Role
 from tests.platform_server import PlatformServer, Scripted
+from tests.support import until
 
 ADMIN = "multi-process-admin-token-of-32-characters"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
@@ -144,11 +145,14 @@ async def _setup(http: httpx.AsyncClient, api1: Role, api2: Role) -> tuple[str, 
         await create(
             f"/api/campaigns/{campaign['id']}/pixels", {**body, "access_token": f"token-{pixel}"}
         )
-    # Written through API 1, read by API 2 and the workers within RELAY_CONFIG_REFRESH_S.
-    async with asyncio.timeout(20):
-        while (await http.get(f"{api2.url}/c/{campaign['id']}")).status_code != 302:  # noqa: ASYNC110 - polls another process
-            await asyncio.sleep(0.1)
-    await asyncio.sleep(1.0)
+    # Written through API 1, read by API 2 within RELAY_CONFIG_REFRESH_S (its snapshot then
+    # holds the network too, written first). The workers need no wait: each plans a
+    # conversion from a configuration at least as new as its receipt (current_since).
+
+    async def api2_knows_the_campaign() -> bool:
+        return (await http.get(f"{api2.url}/c/{campaign['id']}")).status_code == 302
+
+    await until(api2_knows_the_campaign, 20, "API 2 to serve the new campaign")
     return network["postback_key"], campaign["id"]
 
 
@@ -199,8 +203,10 @@ async def test_two_apis_and_two_workers_share_temporal_and_clickhouse(
                 await sender.sale(clicks[i], f"P2-{i}")
                 await asyncio.sleep(0.4)
 
+        phase_1 = len(sender.answers)
         sending = asyncio.create_task(traffic())
-        await asyncio.sleep(0.8)
+        # API 2 stops with phase 2 under way: once one of its sales has been answered.
+        await until(lambda: len(sender.answers) > phase_1, 30, "a phase 2 postback answered")
         assert await asyncio.to_thread(api2.terminate) == 0
         api2.start()
         await asyncio.to_thread(api2.wait_ready)

@@ -10,7 +10,7 @@ D, R, P = Verdict.DELIVERED, Verdict.RETRYABLE, Verdict.PERMANENT
 BASE = "https://ts.example/pb"
 
 
-# The macros the README documents: `{click_id}` ... `{external_id}`, `{sub1}`..`{sub5}`.
+# The macros docs/postback-contract.md lists: `{click_id}` ... `{external_id}`, `{sub1}`..`{sub5}`.
 DOCUMENTED_MACROS = [
     *("click_id", "conversion_id", "event_id", "payout", "currency", "event", "txid"),
     "external_id",

@@ -8,36 +8,10 @@ import pytest
 
 from relay.platforms.facts import EventFacts, TikTokApi, UserHashes
 from relay.platforms.meta import build_meta_body, build_meta_event, meta_events_path
-from relay.platforms.normalize import hash_user_identifiers, sha256_hex
+from relay.platforms.normalize import sha256_hex
 from relay.platforms.tiktok import build_tiktok_body, tiktok_path
+from tests.support import EMAIL, FBCLID, FULL, USER
 
-EMAIL, PHONE = "Joe.Buyer@Example.com", "+1 (650) 555-1212"
-FBCLID = "IwAR2xYz-AbC_def"  # case and '-'/'_' must survive untouched
-USER = hash_user_identifiers(EMAIL, PHONE, "User-123", "US")
-
-FULL = EventFacts(
-    pixel_id="1234567890",
-    event_name="Purchase",
-    event_id="conv_AbCdEfGhIjKlMnOpQrStUvWx",
-    event_time=1764403200,
-    currency="usd",
-    value=Decimal("12.50"),
-    order_id="conv_AbCdEfGhIjKlMnOpQrStUvWx",
-    event_source_url="https://shop.example/landing?x=1",
-    referrer_url="https://ads.example/",
-    client_ip="203.0.113.9",
-    user_agent="Mozilla/5.0 (X11; Linux x86_64)",
-    fbclid=FBCLID,
-    fbp="fb.1.1596403881668.1116446470",
-    ttclid="E.C.P.abcDEF",
-    ttp="ttp-cookie-value",
-    click_time_ms=1764403100123,
-    country="US",
-    region="California",
-    city="Menlo Park",
-    zip_code="98121-4892",
-    user=USER,
-)
 MINIMAL = EventFacts(
     pixel_id="42", event_name="Lead", event_id="conv_x", event_time=1764403200, currency="USD"
 )

@@ -14,7 +14,7 @@ from relay.platforms.meta import build_meta_body
 from relay.platforms.normalize import meta_hash
 from relay.platforms.tiktok import build_tiktok_body
 from relay.store.rows import utc_now
-from tests.test_payloads import FULL, USER
+from tests.support import FULL, USER
 
 # Everything in FULL that is about the visitor, raw or hashed as the builders send it.
 PERSONAL = [

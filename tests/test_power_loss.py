@@ -33,10 +33,18 @@ from relay.store.rows import select_dicts
 from relay.workflow_io import ConversionInput
 from tests.harness import RECORDING_KEYS, Relay, physical_rows, running_relay
 from tests.platform_server import PlatformServer
+from tests.support import workflow_type
 from workflows.conversion import ConversionWorkflow
 
 RERECORD_DEADLINE_S = 60.0
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+# The conversion workflow's histories (the others hold no first step).
+HISTORIES = [
+    path
+    for path in sorted((Path(__file__).parent / "histories").glob("*.json"))
+    if workflow_type(path) == "ConversionWorkflow"
+]
 
 
 def _row(store: ClickHouse, conversion_id: str) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from relay.supervision import PARTS
 from tests.harness import Relay
-from tests.test_metrics import Samples, samples
+from tests.support import Samples, samples
 
 PART = "test-batch-writer"
 

@@ -15,32 +15,21 @@ from temporalio.worker import Replayer
 
 from relay.cli_redeliver import when
 from relay.crypto import KeyRing
-from relay.redelivery import BulkInput, RedeliveryFilter, RedeliveryResult
+from relay.redelivery import BulkInput, RedeliveryFilter
 from relay.store.pool import ClickHouse
 from relay.store.rows import utc_now
 from relay.worker import WORKFLOWS
-from tests.harness import ADMIN_TOKEN, Relay, running_relay
-from tests.platform_server import PlatformServer, Scripted
+from tests.harness import (
+    ADMIN_TOKEN,
+    Relay,
+    failed_conversions,
+    meta_event_ids,
+    redelivery_ended,
+    running_relay,
+)
+from tests.platform_server import PlatformServer
 from tests.served import serving
-from workflows.redelivery import BulkRedeliveryWorkflow, RedeliveryWorkflow
-
-BAD_TOKEN = Scripted(status=400, body=PlatformServer.meta_error(190))
-
-
-async def _failed(relay: Relay, count: int = 1) -> tuple[dict[str, Any], list[str]]:
-    """`count` conversions on a new campaign whose Meta pixel refuses each one's first
-    request for good (then accepts again); waits until every workflow is done."""
-    network = await relay.network()
-    campaign = await relay.campaign()
-    pixel = await relay.pixel(campaign["id"], "meta")
-    relay.platforms.script("meta", pixel["platform_pixel_id"], *[BAD_TOKEN] * count)
-    ids = []
-    for _ in range(count):
-        click_id = await relay.click(campaign["id"])
-        answer = await relay.postback(key=network["postback_key"], click_id=click_id)
-        ids.append(answer.json()["conversion_id"])
-    await asyncio.gather(*(relay.result(i) for i in ids))
-    return pixel, ids
+from workflows.redelivery import BulkRedeliveryWorkflow
 
 
 async def _redeliver(relay: Relay, conversion_id: str, **body: str) -> Any:
@@ -49,18 +38,8 @@ async def _redeliver(relay: Relay, conversion_id: str, **body: str) -> Any:
     )
 
 
-async def _ended(relay: Relay, workflow_id: str) -> RedeliveryResult:
-    handle = relay.runtime.temporal.get_workflow_handle_for(RedeliveryWorkflow.run, workflow_id)
-    return await asyncio.wait_for(handle.result(), 60)
-
-
-def _event_ids(relay: Relay, pixel: dict[str, Any]) -> list[tuple[str, int]]:
-    requests = relay.platforms.requests_for("meta", pixel["platform_pixel_id"])
-    return [(r.body["data"][0]["event_id"], r.status) for r in requests]
-
-
 async def test_a_failed_fire_is_redelivered_once_with_the_same_event_id(relay: Relay) -> None:
-    pixel, [conv_id] = await _failed(relay)
+    pixel, [conv_id] = await failed_conversions(relay)
     before = await relay.conversion(conv_id)
     assert before["delivery_state"] == "failed"
 
@@ -71,11 +50,11 @@ async def test_a_failed_fire_is_redelivered_once_with_the_same_event_id(relay: R
         {"kind": "pixel", "target_id": pixel["id"], "action": "redeliver", "reason": ""}
     ]
     assert started["follow"]["api"] == f"/api/redeliveries/{started['workflow_id']}"
-    result = await _ended(relay, started["workflow_id"])
+    result = await redelivery_ended(relay, started["workflow_id"])
     assert result.outcome == "delivered" and result.state == "delivered"
 
     # Two requests in all, both with the conversion's ID as event_id; the second accepted.
-    assert _event_ids(relay, pixel) == [(conv_id, 400), (conv_id, 200)]
+    assert meta_event_ids(relay, pixel) == [(conv_id, 400), (conv_id, 200)]
     after = await relay.conversion(conv_id)
     assert after["delivery_state"] == "delivered"
     assert [s["state"] for s in after["sends"]] == ["delivered"]
@@ -93,7 +72,7 @@ async def test_a_failed_fire_is_redelivered_once_with_the_same_event_id(relay: R
     assert again.status_code == 200, again.text
     assert again.json()["workflow_id"] is None
     assert [s["action"] for s in again.json()["sends"]] == ["already delivered"]
-    assert len(_event_ids(relay, pixel)) == 2
+    assert len(meta_event_ids(relay, pixel)) == 2
 
     # The redelivery's history replays on the registered workflows.
     handle = relay.runtime.temporal.get_workflow_handle(started["workflow_id"])
@@ -102,7 +81,7 @@ async def test_a_failed_fire_is_redelivered_once_with_the_same_event_id(relay: R
 
 
 async def test_one_send_is_named_by_its_pixel(relay: Relay) -> None:
-    pixel, [conv_id] = await _failed(relay)
+    pixel, [conv_id] = await failed_conversions(relay)
     wrong = await _redeliver(relay, conv_id, pixel_id="px_elsewhere")
     assert wrong.status_code == 422
     assert wrong.json()["error"]["param"] == "pixel_id"
@@ -115,14 +94,14 @@ async def test_one_send_is_named_by_its_pixel(relay: Relay) -> None:
     answer = await _redeliver(relay, conv_id, pixel_id=pixel["id"])
     assert answer.status_code == 202, answer.text
     assert answer.json()["workflow_id"].endswith(f"_{pixel['id']}")
-    result = await _ended(relay, answer.json()["workflow_id"])
+    result = await redelivery_ended(relay, answer.json()["workflow_id"])
     assert [s.action for s in result.sends] == ["delivered"]
 
 
 async def test_a_conversion_past_the_platforms_limit_is_reported_not_sendable(
     relay: Relay,
 ) -> None:
-    pixel, [conv_id] = await _failed(relay)
+    pixel, [conv_id] = await failed_conversions(relay)
     traffic = relay.runtime.traffic
     conversion = traffic.get_conversion(conv_id)
     assert conversion is not None
@@ -142,7 +121,7 @@ async def test_a_conversion_past_the_platforms_limit_is_reported_not_sendable(
     assert bulk.status_code == 202, bulk.text
     progress = await _bulk_done(relay, bulk.json()["id"])
     assert progress["not_sendable"] == 1 and progress["not_sendable_ids"] == [conv_id]
-    assert len(_event_ids(relay, pixel)) == 1
+    assert len(meta_event_ids(relay, pixel)) == 1
 
 
 async def _bulk_done(relay: Relay, bulk_id: str, seen: list[dict[str, Any]] | None = None) -> Any:
@@ -172,7 +151,7 @@ async def test_bulk_redelivery_reports_progress_and_delivers_every_fire(
 
 
 async def _bulk_redelivery(relay: Relay) -> None:
-    pixel, ids = await _failed(relay, BULK)
+    pixel, ids = await failed_conversions(relay, BULK)
     body = {"campaign_id": pixel["campaign_id"], "state": "failed"}
     answer = await relay.http.post("/api/redeliveries", json=body, headers=relay.admin)
     assert answer.status_code == 202, answer.text
@@ -184,7 +163,7 @@ async def _bulk_redelivery(relay: Relay) -> None:
     # Progress was followed while it ran (50 a second, in pages of 100: several seconds).
     assert any(0 < p["done"] < BULK for p in seen if not p["finished"])
 
-    accepted = [e for e, status in _event_ids(relay, pixel) if status == 200]
+    accepted = [e for e, status in meta_event_ids(relay, pixel) if status == 200]
     assert sorted(accepted) == sorted(ids)  # each conversion once, with its own event_id
     states = await asyncio.gather(*(relay.conversion(i) for i in ids))
     assert {s["delivery_state"] for s in states} == {"delivered"}
@@ -198,11 +177,11 @@ async def _bulk_redelivery(relay: Relay) -> None:
     again = await relay.http.post("/api/redeliveries", json=body, headers=relay.admin)
     assert again.json()["matching"] == 0
     assert (await _bulk_done(relay, again.json()["id"]))["done"] == 0
-    assert len(_event_ids(relay, pixel)) == 2 * BULK
+    assert len(meta_event_ids(relay, pixel)) == 2 * BULK
 
 
 async def test_a_large_bulk_redelivery_continues_as_new(relay: Relay) -> None:
-    pixel, ids = await _failed(relay, 5)
+    pixel, ids = await failed_conversions(relay, 5)
     client = relay.runtime.temporal
     where = RedeliveryFilter(campaign_id=pixel["campaign_id"])
     handle = await client.start_workflow(
@@ -244,17 +223,19 @@ async def test_the_cli_follows_a_bulk_redelivery_and_ctrl_c_leaves_it_running(
         running_relay(dev_env, clickhouse, platforms, keys, redelivery_rate_per_s=2) as relay,
         serving(relay.runtime) as url,
     ):
-        pixel, ids = await _failed(relay, 6)
+        pixel, ids = await failed_conversions(relay, 6)
         campaign = ["--failed", "--since", "1h", "--campaign", pixel["campaign_id"]]
         interrupted = await _cli(url, *campaign, "--pixel", pixel["id"])
         assert interrupted.stdout is not None
         first = await asyncio.wait_for(interrupted.stdout.readline(), 30)
         assert b"6 conversions" in first
-        await asyncio.sleep(1)
+        # Interrupted once it follows: it has shown the progress (six take three seconds).
+        shown = await asyncio.wait_for(interrupted.stdout.readline(), 30)
+        assert b"/6  delivered" in shown or b"RUNNING" in shown, shown
         interrupted.send_signal(signal.SIGINT)
         out, err = await asyncio.wait_for(interrupted.communicate(), 30)
         assert interrupted.returncode == 130, err.decode()
-        text = (first + out).decode()
+        text = (first + shown + out).decode()
         bulk_id = re.search(r"relay redeliver --follow (\S+)", text)
         assert bulk_id is not None, text
         assert "goes on" in text
@@ -264,7 +245,7 @@ async def test_the_cli_follows_a_bulk_redelivery_and_ctrl_c_leaves_it_running(
         out, err = await asyncio.wait_for(following.communicate(), 60)
         assert following.returncode == 0, err.decode()
         assert "6/6  delivered 6  failed 0  not sendable 0" in out.decode()
-        accepted = [e for e, status in _event_ids(relay, pixel) if status == 200]
+        accepted = [e for e, status in meta_event_ids(relay, pixel) if status == 200]
         assert sorted(accepted) == sorted(ids)
 
         # Nothing left to redeliver: a new command ends at once with nothing sent.
@@ -272,7 +253,7 @@ async def test_the_cli_follows_a_bulk_redelivery_and_ctrl_c_leaves_it_running(
         out, err = await asyncio.wait_for(again.communicate(), 60)
         assert again.returncode == 0, err.decode()
         assert "0 conversions" in out.decode()
-        assert len(_event_ids(relay, pixel)) == 12
+        assert len(meta_event_ids(relay, pixel)) == 12
 
 
 def test_ages_become_times() -> None:

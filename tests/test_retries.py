@@ -40,6 +40,46 @@ async def test_500_twice_then_200_is_delivered_on_attempt_3(skipping_relay: Rela
     assert len(relay.platforms.requests_for("meta", pixel["platform_pixel_id"])) == 3
 
 
+# A pixel send's retries back off from 2 s, doubling, to the 10-minute cap: 2 s, 4 s, 8 s,
+# ... (the retry schedule in docs/postback-contract.md). Since shape 2 every try is a
+# regular activity, the first one too (shape 1's local first try and 2 s timer made it
+# 2 s, 2 s, 4 s; the recorded histories keep that).
+FIRST_BACKOFF_S = 2
+CAP_S = 600
+# A gap is never shorter than its backoff, and longer only by the attempt itself and its
+# dispatch: well under 2 s, so a 2 s gap cannot pass for a 4 s one or the other way round.
+GAP_SLACK_S = 1.5
+
+
+def backoffs(gaps: int) -> list[int]:
+    """The policy's waits between consecutive attempts, in seconds."""
+    return [min(FIRST_BACKOFF_S * 2**n, CAP_S) for n in range(gaps)]
+
+
+def within_slack(gaps: list[float], wanted: list[int]) -> bool:
+    """Whether each gap is its wanted wait, within the slack (seconds)."""
+    return all(
+        want - 0.1 <= gap < want + GAP_SLACK_S for want, gap in zip(wanted, gaps, strict=True)
+    )
+
+
+async def test_the_quick_attempts_are_2_then_4_seconds_apart(relay: Relay) -> None:
+    # On the real dev server: the stand-in's arrival times are wall-clock.
+    conv_id, pixel = await _fire_once(relay, "meta", *[Scripted(status=503)] * 2)
+    [fire] = (await relay.result(conv_id)).fires
+    assert fire.delivered
+    sent = relay.platforms.requests_for("meta", pixel["platform_pixel_id"])
+    assert [r.status for r in sent] == [503, 503, 200]
+    gaps = [b.received_at - a.received_at for a, b in itertools.pairwise(sent)]
+    assert within_slack(gaps, [2, 4]), gaps
+    logged = (await relay.conversion(conv_id))["fires"]
+    assert [(f["attempt"], f["verdict"]) for f in logged] == [
+        (1, "retryable"),
+        (2, "retryable"),
+        (3, "delivered"),
+    ]
+
+
 async def test_meta_invalid_token_is_not_retried(skipping_relay: Relay) -> None:
     relay = skipping_relay
     error = PlatformServer.meta_error(190)
@@ -143,14 +183,14 @@ async def test_retry_after_sets_the_next_attempt_delay(relay: Relay) -> None:
     first, second = (await relay.conversion(conv_id))["fires"]
     assert (first["verdict"], second["verdict"]) == ("retryable", "delivered")
     gap = datetime.fromisoformat(second["fired_at"]) - datetime.fromisoformat(first["fired_at"])
-    # The policy's own first backoff is 2 s; Retry-After asked for 5.
-    assert gap.total_seconds() >= 4.9
+    # The policy's own first backoff is 2 s; Retry-After asked for 5, and got no more.
+    assert within_slack([gap.total_seconds()], [5]), gap
 
 
 async def test_a_platform_down_for_an_hour_is_delivered_when_it_recovers(
     skipping_relay: Relay,
 ) -> None:
-    # 15 answers of 503 span 2+4+...+512 s, then 600 s apart (the cap): about 67 minutes.
+    # 15 answers of 503, 2, 4, ..., 512 s apart, then 600 s (the cap): over an hour.
     relay = skipping_relay
     conv_id, pixel = await _fire_once(relay, "meta", *[Scripted(status=503)] * 15)
     [fire] = (await relay.result(conv_id)).fires
@@ -158,16 +198,14 @@ async def test_a_platform_down_for_an_hour_is_delivered_when_it_recovers(
     logged = (await relay.conversion(conv_id))["fires"]
     assert [f["attempt"] for f in logged] == list(range(1, 17))  # every attempt logged
     assert [f["verdict"] for f in logged] == ["retryable"] * 15 + ["delivered"]
-    # The first try is a local activity, scheduled in the worker's (unskipped) time; the
-    # retries are scheduled by the server, whose time the test server skips.
-    retries = logged[1:]
-    first, last = (datetime.fromisoformat(retries[i]["scheduled_at"]) for i in (0, -1))
-    assert last - first > timedelta(minutes=55)
-    gaps = [
-        datetime.fromisoformat(b["scheduled_at"]) - datetime.fromisoformat(a["scheduled_at"])
-        for a, b in itertools.pairwise(retries)
-    ]
-    assert max(gaps) <= timedelta(minutes=10, seconds=5)  # the backoff is capped
+    # In the server's time, which the test server skips. It stamps a retry's scheduled time
+    # when the attempt before failed: the first gap is the first attempt's run, each later
+    # one the backoff before the attempt in between plus that attempt's (unskipped) run.
+    scheduled = [datetime.fromisoformat(f["scheduled_at"]) for f in logged]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(scheduled)]
+    wanted = backoffs(len(gaps) - 1)
+    assert wanted[:3] == [2, 4, 8] and wanted[-5:] == [CAP_S] * 5
+    assert gaps[0] < GAP_SLACK_S and within_slack(gaps[1:], wanted), gaps
     assert len(relay.platforms.requests_for("meta", pixel["platform_pixel_id"])) == 16
 
 
@@ -184,8 +222,7 @@ async def test_transient_failures_stop_when_the_retry_window_closes(
         [fire] = (await relay.result(conv_id)).fires
         assert not fire.delivered
         logged = (await relay.conversion(conv_id))["fires"]
-        retries = logged[1:]  # after the local first try (see above)
-        first, last = (datetime.fromisoformat(retries[i]["scheduled_at"]) for i in (0, -1))
+        first, last = (datetime.fromisoformat(logged[i]["scheduled_at"]) for i in (0, -1))
         assert timedelta(minutes=15) < last - first <= timedelta(minutes=30)
         assert all(f["verdict"] == "retryable" for f in logged)
         # The last attempt still says "retryable": it is marked final, and its fire failed.

@@ -6,15 +6,19 @@ first try is a local activity; a try that should be retried continues as a regul
 with the declared retry policy and the retry window, so retries survive worker restarts and
 show in the history as attempts.
 
-Versions: a run started with `shape` 2 (`CURRENT_SHAPE`) sends as regular activities from
-the first try: each send's completion is in the history as soon as it happens, so after a
-crash only the sends then in flight go again (a local activity's result is recorded only
-when its workflow task completes, and a crash before that re-ran every send of the task).
-A delivered send whose attempt row could not be written returns the row, recorded here by
-its own activity. Shape 1 runs replay with local first tries; both shapes take the other
-branches without markers. Runs started before shapes replay on the branches their
-`workflow.patched` markers chose: before the inbox (persist, then plan, as activities),
-before local first tries, before recorded delivery states.
+Versions: a run takes its branches from the `shape` its input recorded. Each behaviour
+tests its floor, the shape it began at (`SHAPED`, `REGULAR_SENDS` below), with `>=`; none
+tests `CURRENT_SHAPE`, what new runs start with, so bumping that for the next change leaves
+every recorded run on its branches (docs/workflow-changes.md). From `REGULAR_SENDS` (2)
+runs send as regular activities from the first try: each send's completion is in the
+history as soon as it happens, so after a crash only the sends then in flight go again (a
+local activity's result is recorded only when its workflow task completes, and a crash
+before that re-ran every send of the task). A delivered send whose attempt row could not
+be written returns the row, recorded here by its own activity. Shape 1 runs replay with
+local first tries; both shapes take the other branches without markers. Runs started
+before shapes replay on the branches their `workflow.patched` markers chose: before the
+inbox (persist, then plan, as activities), before local first tries, before recorded
+delivery states.
 """
 
 import asyncio
@@ -76,6 +80,8 @@ LOCAL_FIRST_PATCH = "send-first-try-local"
 # attributes, upsert their campaign and delivery state.
 STATE_PATCH = "delivery-state"
 REVERSAL = "reversal: fires no pixel, only postbacks configured for it"
+# Shape floors: the shape each behaviour began at. Test `input.shape >= FLOOR`, never
+# against CURRENT_SHAPE (a moving value: recorded runs would change branch when it moves).
 SHAPED = 1  # the first shape: no patch markers
 REGULAR_SENDS = 2  # the shape whose sends are regular activities from the first try
 

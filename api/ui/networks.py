@@ -40,7 +40,7 @@ from relay.store.rows import utc_now
 router = APIRouter(route_class=ConsoleRoute)
 
 KEY_PLACEHOLDER = "YOUR_POSTBACK_KEY"
-# The generic URL: the network replaces each with its own macro (README, "The postback contract").
+# The generic URL: the network replaces each with its own macro (docs/postback-contract.md).
 GENERIC = {
     "click_id": "CLICK_ID",
     "payout": "PAYOUT",
