@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import ui
 from api.docs import frame_refusal, install_docs
 from api.errors import install_error_handlers
-from api.gate import Direct, RequestGate
+from api.gate import Direct, DirectRoutes, RequestGate
 from api.openapi import install_openapi
 from api.routes import (
     campaigns,
@@ -80,12 +80,11 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
     app.add_middleware(codec.CodecCors)  # inside the gate
     app.add_middleware(RequestGate, body_caps={"/postback": postbacks.MAX_BODY})
     app.add_middleware(PageHeaders, pages=PAGE_HEADERS)
+    # The postback, the hot path, is served ahead of the router and the other middleware:
+    # added last, this middleware runs first.
+    postback = Direct("/postback", postbacks.postback, postbacks.MAX_BODY, postback_refused)
+    app.add_middleware(DirectRoutes, routes=[postback])
     install_openapi(app)
-    # The postback, the hot path, is served ahead of the router and all the middleware
-    # (Starlette runs `middleware_stack` once built); the router still has it for the
-    # OpenAPI document and its other methods (405).
-    direct = {"/postback": Direct(postbacks.postback, postbacks.MAX_BODY, postback_refused)}
-    app.middleware_stack = DirectFirst(app.build_middleware_stack(), direct)
     return app
 
 
@@ -118,19 +117,3 @@ class PageHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-class DirectFirst:
-    """Serves the `direct` routes (GET and POST) itself; everything else goes on to `app`."""
-
-    def __init__(self, app: ASGIApp, direct: dict[str, Direct]) -> None:
-        self.app = app
-        self.direct = direct
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "POST"):
-            direct = self.direct.get(scope["path"])
-            if direct is not None:
-                await direct(scope, receive, send)
-                return
-        await self.app(scope, receive, send)

@@ -3,7 +3,8 @@
 Relay's own errors, FastAPI's validation, Starlette's 404 and 405, an unreadable body, a
 store that does not answer (503) and anything unexpected (500) all answer in it. A client
 that went away before its body arrived is not an error: nothing is answered, it is counted
-(`relay_http_clients_gone`) and logged at DEBUG."""
+(`relay_http_clients_gone`) and logged at DEBUG. `error_response` is the one mapping from
+an exception to its answer, whether FastAPI or `api.gate.Direct` served the request."""
 
 import logging
 
@@ -57,13 +58,7 @@ def relay_error_response(exc: RelayError) -> JSONResponse:
     )
 
 
-async def _relay_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RelayError)
-    return relay_error_response(exc)
-
-
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def _validation_error(exc: RequestValidationError) -> JSONResponse:
     first = exc.errors()[0]
     if first.get("type") == "json_invalid":
         # Its location is a character offset, not a parameter.
@@ -78,28 +73,21 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("invalid_parameter", message, param), status_code=422)
 
 
-# nginx's "client closed request": never sent (nobody reads it), only returned to Starlette.
+# nginx's "client closed request": the answer to a client already gone, which the server drops.
 CLIENT_CLOSED_REQUEST = 499
 
 
-def client_gone(method: str, route: str) -> Response:
+def _client_gone(request: Request) -> Response:
     """The client closed the connection (or a read deadline of `relay.http_limits` closed
     it) before its body arrived: counted by route, logged at DEBUG, answered to nobody."""
+    # Bounded: a route's template (FastAPI's router, or `api.gate.Direct`, records it).
+    route = getattr(request.scope.get("route"), "path", "other")
     CLIENTS_GONE.labels(route).inc()
-    log.debug("%s %s: the client went away before its body arrived", method, route)
+    log.debug("%s %s: the client went away before its body arrived", request.method, route)
     return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
-async def _client_gone(request: Request, exc: Exception) -> Response:
-    route = getattr(request.scope.get("route"), "path", "other")  # bounded: templates
-    return client_gone(request.method, route)
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    if isinstance(exc.__cause__, ClientDisconnect):
-        # FastAPI reports a body it could not read as a 400; here the client left.
-        return await _client_gone(request, exc.__cause__)
+def _http_error(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
     if status == 404:
         message = f"no route {request.url.path}"
@@ -120,7 +108,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 STORE_RETRY_AFTER_S = 5  # a store that did not answer: its calls time out and are retried
 
 
-def store_error_response(request: Request, exc: Exception) -> JSONResponse:
+def _store_error(request: Request, exc: Exception) -> JSONResponse:
     log.warning("%s %s: the store failed: %s", request.method, request.url.path, type(exc).__name__)
     wait = STORE_RETRY_AFTER_S
     message = f"the store did not answer ({type(exc).__name__}); retry after {wait} s"
@@ -131,26 +119,56 @@ def store_error_response(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _store_error(request: Request, exc: Exception) -> JSONResponse:
-    return store_error_response(request, exc)
+def error_response(request: Request, exc: Exception, log_unexpected: bool = True) -> Response:
+    """Relay's answer to an exception raised while serving `request`: the one mapping, used
+    by FastAPI's exception handlers (`install_error_handlers`) and by the routes served
+    ahead of FastAPI (`api.gate.Direct`) alike, so the two cannot answer differently.
 
-
-def unexpected_error_response() -> JSONResponse:
+    A client gone before its body arrived gets a 499 nobody reads (`_client_gone`);
+    anything unexpected is logged with its traceback and answered 500, its detail kept
+    from the client."""
+    if isinstance(exc, RelayError):
+        return relay_error_response(exc)
+    if isinstance(exc, STORE_ERRORS):
+        return _store_error(request, exc)
+    if isinstance(exc, ClientDisconnect):
+        return _client_gone(request)
+    if isinstance(exc, HTTPException):
+        if isinstance(exc.__cause__, ClientDisconnect):
+            # FastAPI reports a body it could not read as a 400; here the client left.
+            return _client_gone(request)
+        return _http_error(request, exc)
+    if isinstance(exc, RequestValidationError):
+        return _validation_error(exc)
+    if log_unexpected:
+        log.error("unexpected error serving %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(
         error_body("internal_error", "an unexpected error occurred", None), status_code=500
     )
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    # Starlette logs the traceback and re-raises after this answer.
-    return unexpected_error_response()
+async def _handle(request: Request, exc: Exception) -> Response:
+    return error_response(request, exc)
+
+
+async def _handle_unexpected(request: Request, exc: Exception) -> Response:
+    # Starlette re-raises after this answer and the server logs the traceback: once.
+    return error_response(request, exc, log_unexpected=False)
+
+
+# Each class `error_response` tells apart needs its own registration: Starlette answers
+# `Exception` alone in its outermost middleware, which re-raises after answering.
+_MAPPED: tuple[type[Exception], ...] = (
+    RelayError,
+    RequestValidationError,
+    HTTPException,
+    ClientDisconnect,
+    *STORE_ERRORS,
+)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(RelayError, _relay_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(ClientDisconnect, _client_gone)
-    for store_error in STORE_ERRORS:
-        app.add_exception_handler(store_error, _store_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    """Every exception a route raises is answered by `error_response`."""
+    for exc_class in _MAPPED:
+        app.add_exception_handler(exc_class, _handle)
+    app.add_exception_handler(Exception, _handle_unexpected)

@@ -6,27 +6,19 @@ alone would parse a 60 MB body from anyone before answering 401. Here the token 
 on the headers, a declared `Content-Length` over the cap is refused at once, and the bytes
 of a chunked body are counted as they arrive. Refusals are Relay errors (401, 413)."""
 
-import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.datastructures import Headers
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import admin_refusal, failed_credential
-from api.errors import (
-    client_gone,
-    relay_error_response,
-    store_error_response,
-    unexpected_error_response,
-)
+from api.errors import CLIENT_CLOSED_REQUEST, error_response, relay_error_response
 from relay.errors import BodyTooLarge, RelayError
 from relay.runtime import Runtime
-from relay.store.pool import STORE_ERRORS
 
-log = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response]]
 Refused = Callable[[int], None]
 
@@ -78,26 +70,29 @@ class RequestGate:
 
 
 class Direct:
-    """One route (GET and POST) served ahead of FastAPI's router and all its middleware,
-    by the app itself (`api.app.RelayApp`): about a third of the postback's CPU under load
-    went to them (py-spy on bench/relay_up.py). The gate's checks apply (body cap); the
-    handler takes a Request and returns a Response. Relay's errors and store errors answer
-    as the app's handlers would; anything else is logged and answered 500 in Relay's shape,
-    as the app's outer error middleware does. Every error answer is counted by `refused`;
-    a success is the handler's to count. A client gone before its body arrived is neither:
-    `api.errors.client_gone` counts it."""
+    """One route (GET and POST), served by `DirectRoutes` ahead of FastAPI's router and all
+    the other middleware: about a third of the postback's CPU under load went to them
+    (py-spy on bench/relay_up.py). The gate's checks apply (body cap, admin token); the
+    handler takes a Request and returns a Response. Whatever it raises is answered by
+    `api.errors.error_response`, as on FastAPI's routes. Every error answer is counted by
+    `refused`; a success is the handler's to count, and a client gone before its body
+    arrived is neither (`error_response` counts it)."""
 
-    def __init__(self, handler: Handler, cap: int, refused: Refused = lambda status: None):
+    def __init__(
+        self, path: str, handler: Handler, cap: int, refused: Refused = lambda status: None
+    ) -> None:
+        self.path = path
         self.handler = handler
         self.cap = cap
         self.refused = refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # As FastAPI's router records its match: the template names a client gone.
+        scope["route"] = self
         runtime: Runtime = scope["app"].state.runtime
         refusal = _refusal(scope, runtime, self.cap)
         if refusal is not None:
-            self.refused(refusal.status_code)
-            await relay_error_response(refusal)(scope, receive, send)
+            await self._answer_error(Request(scope, receive), refusal)(scope, receive, send)
             return
         await _CappedRequest(self._serve, self.cap)(scope, receive, send)
 
@@ -105,21 +100,34 @@ class Direct:
         request = Request(scope, receive)
         try:
             response = await self.handler(request)
-        except ClientDisconnect:  # gone mid-body: nobody to answer, and no error of ours
-            client_gone(scope["method"], scope["path"])
-            return
-        except RelayError as exc:
-            response = relay_error_response(exc)
-            self.refused(response.status_code)
-        except STORE_ERRORS as exc:
-            response = store_error_response(request, exc)
-            self.refused(response.status_code)
-        except Exception:
-            self.refused(500)
-            log.exception("unexpected error serving %s", scope["path"])
-            await unexpected_error_response()(scope, receive, send)
-            return
+        except Exception as exc:
+            response = self._answer_error(request, exc)
         await response(scope, receive, send)
+
+    def _answer_error(self, request: Request, exc: Exception) -> Response:
+        response = error_response(request, exc)
+        if response.status_code != CLIENT_CLOSED_REQUEST:
+            self.refused(response.status_code)
+        return response
+
+
+class DirectRoutes:
+    """ASGI middleware serving the `routes` itself (GET and POST; other methods, such as
+    HEAD, go on to the router, which has these routes too for the OpenAPI document and
+    its 405s). Added last with `app.add_middleware`, so that it is the first user
+    middleware: only Starlette's outermost error middleware runs before it."""
+
+    def __init__(self, app: ASGIApp, routes: Iterable[Direct]) -> None:
+        self.app = app
+        self.routes = {route.path: route for route in routes}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "POST"):
+            route = self.routes.get(scope["path"])
+            if route is not None:
+                await route(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class _CappedRequest:

@@ -147,6 +147,7 @@ PROCESS_MODULES = frozenset(
         "test_clickhouse_http",
         "test_platform_server",
         "test_power_loss",
+        "test_walkthrough",
     }
 )
 

@@ -298,11 +298,11 @@ def _assert_outcome(
     assert cut, "worker A was killed with no send in flight"
     for conversion_id, platform, attempts, success in logged:
         assert success == 1
-        # No gap but an attempt the SIGKILL cut: it has a number and no row (its retry,
-        # by worker B, logs the next number).
+        # No gap but the attempt the SIGKILL cut: it has a number and no row (its retry,
+        # by worker B, logs the next number), whether its request had reached the platform
+        # (then it is in `cut`) or not yet (killed between its start and its send).
         missing = set(range(1, max(attempts) + 1)) - set(attempts)
-        cut_here = [r for r in cut if r.platform == platform and _event(r) == conversion_id]
-        assert len(attempts) == len(set(attempts)) and len(missing) <= len(cut_here), attempts
+        assert len(attempts) == len(set(attempts)) and len(missing) <= 1, attempts
         sent = [r for r in requests if r.platform == platform and _event(r) == conversion_id]
         by_b = [r for r in sent if r in egress[1].requests_for()]
         assert len(by_b) <= len(attempts) <= len(sent)
