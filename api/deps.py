@@ -3,7 +3,7 @@ token's checks, whose wrong guesses count towards the client's failure limit."""
 
 import hmac
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -15,14 +15,6 @@ from relay.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False)
 Credential = Literal["sign_in", "bearer", "codec", "postback_key"]
-# `responses=` of a route whose credential is limited (api.openapi's `errors` has no 429;
-# its installer adds the error shape).
-TOO_MANY_FAILURES: dict[int | str, dict[str, Any]] = {
-    429: {
-        "description": "Too many wrong credentials from this address (RELAY_AUTH_FAILURE_LIMIT "
-        "in RELAY_AUTH_FAILURE_WINDOW_S); retry after `Retry-After` seconds.",
-    }
-}
 
 
 async def get_runtime(request: Request) -> Runtime:

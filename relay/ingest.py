@@ -112,9 +112,8 @@ async def _click_campaign(intake: "Intake", click_id: str) -> str | None:
     if clicks is not None and (click := clicks.cached(click_id)) is not None:
         return click.campaign_id
     try:
-        if clicks is not None:  # the whole click, kept for the workflow's first step
-            found = await asyncio.wait_for(asyncio.to_thread(clicks.get, click_id), CLICK_READ_S)
-            return found.campaign_id if found is not None else None
+        # Its campaign column only: the whole click costs more to read and, in `relay api`,
+        # the worker that would reuse it runs in another process.
         read = intake.traffic.click_campaign
         return await asyncio.wait_for(asyncio.to_thread(read, click_id), CLICK_READ_S)
     except TimeoutError:

@@ -26,7 +26,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.common.v1 import Payload
 
 from api.deps import (
-    TOO_MANY_FAILURES,
     RuntimeDep,
     admin_refusal,
     check_admin_token,
@@ -135,7 +134,7 @@ def _codec_route(path: str) -> Callable[[_Route], _Route]:
         path,
         response_model=CodecPayloads,
         dependencies=[Depends(require_codec_admin)],
-        responses=TOO_MANY_FAILURES,
+        responses=errors(429),
         openapi_extra=_BODY,
     )
 
@@ -197,7 +196,7 @@ async def session_form() -> HTMLResponse:
 @router.post(
     "/session",
     response_class=HTMLResponse,
-    responses={**errors(401, 413), **TOO_MANY_FAILURES},
+    responses=errors(401, 413, 429),
     openapi_extra=_FORM_BODY,
 )
 async def open_session(request: Request, runtime: RuntimeDep) -> HTMLResponse:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import TOO_MANY_FAILURES, failed_credential
+from api.deps import failed_credential
 from api.openapi import errors
 from api.params import decoded_pairs, json_object, nested_too_deeply, one_value_each
 from relay.errors import BadParameter, Unauthorized, Unavailable
@@ -62,13 +62,13 @@ async def _raw_params(request: Request) -> dict[str, str]:
     "/postback",
     response_model=PostbackOut,
     operation_id="postback_get",
-    responses={**errors(400, 401, 403, 503), **TOO_MANY_FAILURES},
+    responses=errors(400, 401, 403, 429, 503),
 )
 @router.post(
     "/postback",
     response_model=PostbackOut,
     operation_id="postback_post",
-    responses={**errors(400, 401, 403, 413, 503), **TOO_MANY_FAILURES},
+    responses=errors(400, 401, 403, 413, 429, 503),
 )
 async def postback(request: Request) -> JSONResponse:
     """Record a conversion; answered once it is durable in the inbox (fsynced).
