@@ -15,13 +15,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.late_rows import keep_writing
-from relay.config_cache import ConfigCache
-from relay.crypto import KeyRingError
-from relay.metrics import attempt_finished
-from relay.models import Click, Conversion, DeliveryAttempt, Pixel
-from relay.platforms.classify import Classification, Verdict
+from relay.core.crypto import KeyRingError
+from relay.core.metrics import attempt_finished
+from relay.destinations.classify import Classification
+from relay.domain.models import Click, Conversion, DeliveryAttempt, Pixel, Verdict
 from relay.store.attempt_log import AttemptLog
 from relay.store.click_cache import ClickCache
+from relay.store.config_cache import ConfigCache
 from relay.store.pool import STORE_ERRORS
 
 T = TypeVar("T")

@@ -1,6 +1,6 @@
 """A campaign's allowed networks, applied by the conversion's first step (activities/prepare.py)
 to the postbacks accepting could not check: their click could not be read then
-(relay/ingest.py refuses the others with 403).
+(relay/ingest/accept.py refuses the others with 403).
 
 A postback from a network the click's campaign does not allow is recorded refused: kept and
 shown (unattributed, with its `refusal`), never counted for its click, never sent. A refused
@@ -9,9 +9,9 @@ replicas) does not make the allowed network's conversion a duplicate.
 """
 
 from activities.attempts import store_call
-from relay.models import Campaign, Conversion
+from relay.domain.models import Campaign, Conversion
+from relay.domain.workflow_io import ConversionInput, Prepared
 from relay.store.traffic import ConversionMemory, TrafficStore
-from relay.workflow_io import ConversionInput, Prepared
 
 NOT_ALLOWED = "network not allowed for campaign"
 

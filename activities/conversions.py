@@ -5,64 +5,18 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.attempts import store_call
-from relay.models import CustomConversion, OutboundPostback, Pixel
-from relay.platforms.event_names import is_reversal, meta_event_name, tiktok_event_name
-from relay.store.config import ConfigStore
-from relay.store.traffic import TrafficStore
-from relay.workflow_io import (
+from relay.conversions.plan import fires_for, pixel_targets
+from relay.domain.events import is_reversal
+from relay.domain.models import CustomConversion, OutboundPostback
+from relay.domain.workflow_io import (
     ConversionInput,
     DeliveryPlan,
     PersistResult,
-    PixelTarget,
     PlanInput,
     PostbackTarget,
 )
-
-
-def platform_event_name(pixel: Pixel, event_type: str) -> str:
-    """The pixel's override, else the default mapping of product.md section 7."""
-    if pixel.event_name:
-        return pixel.event_name
-    if pixel.platform == "meta":
-        return meta_event_name(event_type)
-    return tiktok_event_name(event_type, pixel.tiktok_api)
-
-
-def pixel_targets(
-    pixels: list[Pixel], customs: list[CustomConversion], event_type: str
-) -> list[PixelTarget]:
-    """Custom conversions of the event route it; without one, the primary pixels fire."""
-    by_id = {p.id: p for p in pixels}
-    routed = [
-        PixelTarget(
-            pixel_id=c.pixel_id,
-            platform=by_id[c.pixel_id].platform,
-            pixel_name=by_id[c.pixel_id].name,
-            event_name=c.event_name,
-        )
-        for c in customs
-        if c.inbound_event == event_type and c.pixel_id in by_id
-    ]
-    if routed:
-        return routed
-    return [
-        PixelTarget(
-            pixel_id=p.id,
-            platform=p.platform,
-            pixel_name=p.name,
-            event_name=platform_event_name(p, event_type),
-        )
-        for p in pixels
-        if p.primary
-    ]
-
-
-def fires_for(postback: OutboundPostback, event_type: str) -> bool:
-    """A postback listing events fires for those; one listing none, for every conversion
-    event but not for reversals, which go only where they are asked for."""
-    if postback.events:
-        return event_type in postback.events
-    return not is_reversal(event_type)
+from relay.store.config import ConfigStore
+from relay.store.traffic import TrafficStore
 
 
 class ConversionActivities:

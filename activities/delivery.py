@@ -22,27 +22,26 @@ from activities.attempts import (
     store_call,
     unfinished_row,
 )
-from relay.config_cache import ConfigCache
-from relay.crypto import KeyRing
-from relay.delivery_states import NOT_SENDABLE_REASON
-from relay.models import Click, Conversion, Pixel, PixelFire, Platform
-from relay.outbound import REDACTED
-from relay.platforms.classify import (
+from relay.core.crypto import KeyRing
+from relay.core.settings import Settings
+from relay.destinations.classify import (
     Classification,
-    Verdict,
     classify_meta,
     classify_tiktok,
     classify_transport_error,
 )
-from relay.platforms.facts import EventFacts, UserHashes
-from relay.platforms.meta import build_meta_body, meta_events_path
-from relay.platforms.tiktok import build_tiktok_body, tiktok_path
-from relay.settings import Settings
+from relay.destinations.facts import EventFacts, UserHashes
+from relay.destinations.meta import build_meta_body, meta_events_path
+from relay.destinations.postback import REDACTED
+from relay.destinations.tiktok import build_tiktok_body, tiktok_path
+from relay.domain.delivery_states import NOT_SENDABLE_REASON
+from relay.domain.models import Click, Conversion, Pixel, PixelFire, Platform, Verdict
+from relay.domain.workflow_io import SendPixelInput, SendPixelResult
 from relay.store.attempt_log import AttemptLog
 from relay.store.click_cache import ClickCache
+from relay.store.config_cache import ConfigCache
 from relay.store.rows import utc_now
 from relay.store.traffic import TrafficStore
-from relay.workflow_io import SendPixelInput, SendPixelResult
 
 
 def event_facts(

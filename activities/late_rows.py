@@ -9,8 +9,8 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Future
 
+from relay.core.supervision import backoff
 from relay.store.pool import STORE_ERRORS
-from relay.supervision import backoff
 
 log = logging.getLogger(__name__)
 _WRITING: set["asyncio.Task[None]"] = set()

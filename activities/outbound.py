@@ -19,17 +19,24 @@ from activities.attempts import (
     store_call,
     unfinished_row,
 )
-from relay.config_cache import ConfigCache
-from relay.destinations import DestinationRefused
-from relay.models import Click, Conversion, OutboundPostback, PostbackAttempt, PostbackAttemptRow
-from relay.outbound import classify_postback, expand, redact_url
-from relay.personal_data import erase_macros
-from relay.platforms.classify import Verdict, parse_retry_after
+from relay.destinations.addresses import DestinationRefused
+from relay.destinations.classify import parse_retry_after
+from relay.destinations.postback import classify_postback, expand, redact_url
+from relay.domain.models import (
+    Click,
+    Conversion,
+    OutboundPostback,
+    PostbackAttempt,
+    PostbackAttemptRow,
+    Verdict,
+)
+from relay.domain.personal_data import erase_macros
+from relay.domain.workflow_io import SendPostbackInput, SendPostbackResult
 from relay.store.attempt_log import AttemptLog
 from relay.store.click_cache import ClickCache
+from relay.store.config_cache import ConfigCache
 from relay.store.rows import utc_now
 from relay.store.traffic import TrafficStore
-from relay.workflow_io import SendPostbackInput, SendPostbackResult
 
 
 def macro_values(conversion: Conversion, click: Click | None) -> dict[str, str]:

@@ -6,7 +6,7 @@ conversion row (group-committed) before any send is scheduled, and plans every s
 in-process configuration cache. Retried until it succeeds: an outage delays, never loses.
 
 A conversion Relay did not accept fails it for good, before anything is read, recorded or
-sent: its ID must be the one its click, event and txid make (relay/ids.py), and the ID of
+sent: its ID must be the one its click, event and txid make (relay/core/ids.py), and the ID of
 its run. Only a start from outside Relay (whoever reaches the Temporal frontend) breaks
 that; the payout and the rest of such an input are never logged.
 """
@@ -18,16 +18,16 @@ from temporalio.exceptions import ApplicationError
 
 from activities.attempts import cached_click, store_call, store_submit
 from activities.campaign_networks import bind_to_campaign, with_refusal
-from activities.conversions import fires_for, pixel_targets
-from relay.config_cache import ConfigCache, ConfigSnapshot
-from relay.ids import is_conversion_id_of
-from relay.models import Campaign, Click, Conversion
-from relay.platforms.event_names import is_reversal
-from relay.platforms.normalize import hash_user_identifiers
-from relay.settings import Settings
+from relay.conversions.plan import fires_for, pixel_targets
+from relay.core.ids import is_conversion_id_of
+from relay.core.settings import Settings
+from relay.destinations.normalize import hash_user_identifiers
+from relay.domain.events import is_reversal
+from relay.domain.models import Campaign, Click, Conversion
+from relay.domain.workflow_io import ConversionInput, PostbackTarget, Prepared
 from relay.store.click_cache import ClickCache
+from relay.store.config_cache import ConfigCache, ConfigSnapshot
 from relay.store.traffic import ConversionMemory, TrafficStore
-from relay.workflow_io import ConversionInput, PostbackTarget, Prepared
 
 EARLIER_RUN = "recorded by an earlier run; not delivered again"
 NOT_ITS_ID = "conversion ID does not match its click, event and txid"

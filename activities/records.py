@@ -7,7 +7,7 @@ import asyncio
 from temporalio import activity
 
 from activities.attempts import store_submit
-from relay.models import PixelFire, PostbackAttempt, PostbackAttemptRow
+from relay.domain.models import PixelFire, PostbackAttempt, PostbackAttemptRow
 from relay.store.attempt_log import AttemptLog
 
 

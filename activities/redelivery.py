@@ -8,8 +8,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.attempts import store_call
-from relay.models import PixelFire, PostbackAttempt
-from relay.redelivery import (
+from relay.domain.models import PixelFire, PostbackAttempt
+from relay.domain.redelivery import (
     NotRedeliverable,
     RedeliveryFilter,
     RedeliveryInput,

@@ -3,8 +3,8 @@
 from temporalio import activity
 
 from activities.attempts import store_submit
+from relay.domain.workflow_io import DeliveryStateInput
 from relay.store.delivery_states import DeliveryStates
-from relay.workflow_io import DeliveryStateInput
 
 
 class StateActivities:

@@ -28,7 +28,7 @@ from api.routes import (
     redeliveries,
     settings,
 )
-from relay.metrics import postback_refused
+from relay.core.metrics import postback_refused
 from relay.runtime import Runtime, running_intake
 
 RuntimeFactory = Callable[[], AbstractAsyncContextManager[Runtime]]

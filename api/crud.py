@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from relay.errors import InvalidField, NotFound
+from relay.core.errors import InvalidField, NotFound
 from relay.runtime import Runtime
 from relay.store.rows import utc_now
 

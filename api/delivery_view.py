@@ -6,9 +6,9 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel
 
-from relay.delivery_states import DeliveryState, send_state
-from relay.models import DeliveryAttempt, PixelFire, PostbackAttempt
-from relay.workflow_io import DeliveryStateInput
+from relay.domain.delivery_states import DeliveryState, send_state
+from relay.domain.models import DeliveryAttempt, PixelFire, PostbackAttempt
+from relay.domain.workflow_io import DeliveryStateInput
 
 SendKind = Literal["pixel", "postback"]
 A = TypeVar("A", bound=DeliveryAttempt)

@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from relay.errors import RelayError, Unauthorized
-from relay.metrics import auth_failed
-from relay.rate_limit import FailureLimits, TooManyFailures
+from relay.core.errors import RelayError, Unauthorized
+from relay.core.metrics import auth_failed
+from relay.core.rate_limit import FailureLimits, TooManyFailures
 from relay.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False)

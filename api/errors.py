@@ -16,8 +16,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from relay.errors import RelayError
-from relay.http_metrics import CLIENTS_GONE
+from relay.core.errors import RelayError
+from relay.core.http_metrics import CLIENTS_GONE
 from relay.store.pool import STORE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ CLIENT_CLOSED_REQUEST = 499
 
 
 def _client_gone(request: Request) -> Response:
-    """The client closed the connection (or a read deadline of `relay.http_limits` closed
+    """The client closed the connection (or a read deadline of `relay.process.http_limits` closed
     it) before its body arrived: counted by route, logged at DEBUG, answered to nobody."""
     # Bounded: a route's template (FastAPI's router, or `api.gate.Direct`, records it).
     route = getattr(request.scope.get("route"), "path", "other")

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import admin_refusal, failed_credential
 from api.errors import CLIENT_CLOSED_REQUEST, error_response, relay_error_response
-from relay.errors import BodyTooLarge, RelayError
+from relay.core.errors import BodyTooLarge, RelayError
 from relay.runtime import Runtime
 
 Handler = Callable[[Request], Awaitable[Response]]

@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from relay.errors import BadParameter, BodyTooLarge
+from relay.core.errors import BadParameter, BodyTooLarge
 
 MAX_PARAMS = 64
 # Forms: the console's, and the sign-in forms (the console's and the codec session's),

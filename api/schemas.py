@@ -13,10 +13,9 @@ from pydantic import (
     TypeAdapter,
 )
 
-from relay.models import Platform
-from relay.outbound import template_problems
-from relay.platforms.facts import TikTokApi
-from relay.postback_params import identifier_problem, iso_currency, text_problem
+from relay.destinations.postback import template_problems
+from relay.domain.models import Platform, TikTokApi
+from relay.domain.postback_params import identifier_problem, iso_currency, text_problem
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=512)]

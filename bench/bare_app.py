@@ -1,6 +1,6 @@
 """(b)'s reference: a bare FastAPI endpoint answering a constant JSON on GET /postback.
 
-Run as `python -m bench.bare_app --port P`. It is served through `relay.cli._uvicorn`, the
+Run as `python -m bench.bare_app --port P`. It is served through `relay.process.cli._uvicorn`, the
 very function that configures `relay up`'s server, so both use the same uvicorn options.
 """
 
@@ -9,8 +9,8 @@ import asyncio
 
 from fastapi import FastAPI
 
-from relay.cli import _uvicorn
-from relay.settings import Settings
+from relay.core.settings import Settings
+from relay.process.cli import _uvicorn
 
 ANSWER = {
     "conversion_id": "conv_3q2-7wEvtpGh2ZeyQ1bKCoSx",

@@ -21,10 +21,10 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
-from relay.store.activity import activity
 from relay.store.database import apply_migrations, open_clickhouse
 from relay.store.overview import Overview
 from relay.store.pool import ClickHouse
+from relay.store.recent import activity
 from relay.store.retrying import retrying_sends
 
 SPAN_S = 30 * 86_400

@@ -21,9 +21,9 @@ from typing import TypeVar
 
 from temporalio.testing import WorkflowEnvironment
 
-from relay.crypto import KeyRing
-from relay.payload_codec import relay_data_converter
+from relay.core.crypto import KeyRing
 from relay.store.database import apply_migrations, open_clickhouse
+from relay.temporal.payload_codec import relay_data_converter
 from tests.harness import Relay, running_relay
 from tests.platform_server import PlatformServer
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from bench import http_load
 from bench.procs import Children, venv_binary, wait_port
 from bench.relay_instance import ADMIN_TOKEN, BENCH_PIXELS, Campaign, RelayUp
-from relay.crypto import KeyRing
-from relay.search_attributes import dev_server_flags
+from relay.core.crypto import KeyRing
+from relay.temporal.search_attributes import dev_server_flags
 from tests.distributed import Cluster, Role
 from tests.embedded import free_port
 

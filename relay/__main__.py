@@ -1,5 +1,5 @@
 """`python -m relay` is the `relay` command."""
 
-from relay.cli import main
+from relay.process.cli import main
 
 main()

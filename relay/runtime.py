@@ -9,25 +9,25 @@ from typing import Any, TypeVar
 
 from temporalio.client import Client as TemporalClient
 
-from relay import search_attributes
-from relay.config_cache import ConfigCache
-from relay.crypto import KeyRing
-from relay.forwarder import Forwarder, workflow_starter
-from relay.inbox import Inbox
-from relay.ingest import Admission, Intake
-from relay.models import PixelFire, PostbackAttempt
-from relay.rerecord import rerecord_missing
-from relay.settings import Settings
+from relay.core.crypto import KeyRing
+from relay.core.settings import Settings
+from relay.core.supervision import backoff, supervise
+from relay.domain.models import PixelFire, PostbackAttempt
+from relay.ingest.accept import Admission, Intake
+from relay.ingest.forwarder import Forwarder, workflow_starter
+from relay.ingest.inbox import Inbox
+from relay.ingest.rerecord import rerecord_missing
 from relay.store.attempt_log import AttemptLog, pixel_fire_log, postback_log
 from relay.store.click_cache import ClickCache
 from relay.store.config import ConfigStore
+from relay.store.config_cache import ConfigCache
 from relay.store.database import apply_migrations, check_schema, open_clickhouse
 from relay.store.network_keys import hash_clear_postback_keys, report_stranded_postback_keys
 from relay.store.pool import ClickHouse
 from relay.store.retention import apply_retention
 from relay.store.traffic import TrafficStore
-from relay.supervision import backoff, supervise
-from relay.temporal_setup import connect_temporal
+from relay.temporal import search_attributes
+from relay.temporal.setup import connect_temporal
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class Runtime:
         return postback_log(self.clickhouse)
 
 
-# How far back a start looks for conversions ClickHouse lost (relay/rerecord.py): the last
+# How far back a start looks for conversions ClickHouse lost (relay/ingest/rerecord.py): the last
 # writes before an OS crash or power cut, were they not yet on disk.
 RERECORD_WINDOW_S = 86_400.0
 

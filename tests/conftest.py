@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from relay import search_attributes
-from relay.crypto import KeyRing
-from relay.payload_codec import relay_data_converter
+from relay.core.crypto import KeyRing
 from relay.store.database import apply_migrations, open_clickhouse
 from relay.store.pool import ClickHouse
+from relay.temporal import search_attributes
+from relay.temporal.payload_codec import relay_data_converter
 from tests.harness import Relay, running_relay
 from tests.platform_server import PlatformServer
 

@@ -15,13 +15,13 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from relay.crypto import KeyRing
-from relay.redelivery import RedeliveryResult
+from relay.core.crypto import KeyRing
+from relay.core.settings import Settings
+from relay.domain.redelivery import RedeliveryResult
+from relay.domain.workflow_io import ConversionResult
+from relay.process.worker import relay_worker
 from relay.runtime import Runtime, running_intake
-from relay.settings import Settings
 from relay.store.pool import ClickHouse
-from relay.worker import relay_worker
-from relay.workflow_io import ConversionResult
 from tests.platform_server import PlatformServer, Scripted
 from workflows.conversion import ConversionWorkflow
 from workflows.redelivery import RedeliveryWorkflow

@@ -24,12 +24,12 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from relay import search_attributes
-from relay.crypto import KeyRing
-from relay.ids import click_claim_id, txid_claim_id
-from relay.payload_codec import relay_data_converter
-from relay.redelivery import BULK_PREFIX, BulkInput, RedeliveryFilter
+from relay.core.crypto import KeyRing
+from relay.core.ids import click_claim_id, txid_claim_id
+from relay.domain.redelivery import BULK_PREFIX, BulkInput, RedeliveryFilter
 from relay.store.database import apply_migrations, open_clickhouse
+from relay.temporal import search_attributes
+from relay.temporal.payload_codec import relay_data_converter
 from tests.conftest import binary
 from tests.harness import RECORDING_KEYS, Relay, running_relay
 from tests.platform_server import PlatformServer, Scripted

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from relay.inbox import Candidate, PendingEntry
-from relay.platforms.facts import EventFacts
-from relay.platforms.normalize import hash_user_identifiers
+from relay.destinations.facts import EventFacts
+from relay.destinations.normalize import hash_user_identifiers
+from relay.ingest.inbox import Candidate, PendingEntry
 
 
 async def until(check: Callable[[], object], timeout_s: float, what: str) -> None:

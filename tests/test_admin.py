@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from relay.models import PixelFire, Platform
+from relay.domain.models import PixelFire, Platform
 from tests.harness import Relay
 
 

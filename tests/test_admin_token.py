@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from relay.cli import run_api
-from relay.crypto import KeyRing
-from relay.secrets import (
+from relay.core.crypto import KeyRing
+from relay.core.settings import Settings
+from relay.process.cli import run_api
+from relay.process.secrets import (
     MIN_ADMIN_TOKEN_CHARS,
     MissingSecret,
     admin_token_weakness,
     check_admin_token,
     resolve_secrets,
 )
-from relay.settings import Settings
 
 GOOD = "x" * MIN_ADMIN_TOKEN_CHARS
 HOW = r"generate one with: python -c 'import secrets; print\(secrets\.token_urlsafe\(32\)\)'"

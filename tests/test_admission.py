@@ -6,7 +6,7 @@ import asyncio
 
 from temporalio.testing import WorkflowEnvironment
 
-from relay.crypto import KeyRing
+from relay.core.crypto import KeyRing
 from relay.store.pool import ClickHouse
 from tests.harness import running_relay
 from tests.platform_server import PlatformServer

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from activities.attempts import failure_verdict
-from relay.platforms.classify import Verdict
+from relay.domain.models import Verdict
 from tests.harness import Relay
 from tests.platform_server import Scripted
 from tests.traffic_source import TrafficSource

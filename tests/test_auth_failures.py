@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from relay.metrics import REGISTRY
+from relay.core.metrics import REGISTRY
 from tests.harness import Relay
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from relay.core.supervision import PARTS
 from relay.store import batcher as batcher_module
 from relay.store.batcher import MAX_RETRY_WAIT_S, BatchInserter, part_name, retry_wait
-from relay.supervision import PARTS
 
 pytestmark = pytest.mark.unit
 

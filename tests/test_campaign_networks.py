@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-import relay.ingest as ingest
-from relay.config_cache import ConfigSnapshot
-from relay.config_cache import _welcome_everywhere as welcome_everywhere
-from relay.models import Campaign
+import relay.ingest.accept as ingest
+from relay.domain.models import Campaign
+from relay.store.config_cache import ConfigSnapshot
+from relay.store.config_cache import _welcome_everywhere as welcome_everywhere
 from relay.store.rows import utc_now
 from tests.harness import Relay, network_conversions
 
@@ -150,7 +150,7 @@ def _campaign(campaign_id: str, *network_ids: str) -> Campaign:
 
 
 def test_only_a_network_some_campaign_leaves_out_needs_the_clicks_campaign() -> None:
-    """The accept path reads the click only for such a network (relay/ingest.py)."""
+    """The accept path reads the click only for such a network (relay/ingest/accept.py)."""
     assert not ConfigSnapshot().restricts("net_a")
     campaigns = [_campaign("c0"), _campaign("c1", "net_a", "net_b"), _campaign("c2", "net_a")]
     snapshot = ConfigSnapshot(welcome_everywhere=welcome_everywhere(campaigns))

@@ -8,14 +8,14 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.attempts import raise_for_verdict
-from relay.platforms.classify import (
+from relay.destinations.classify import (
     Classification,
-    Verdict,
     classify_meta,
     classify_tiktok,
     classify_transport_error,
     parse_retry_after,
 )
+from relay.domain.models import Verdict
 
 D, R, P = Verdict.DELIVERED, Verdict.RETRYABLE, Verdict.PERMANENT
 # Throttled without a usable Retry-After, a send waits this long (docs/postback-contract.md).

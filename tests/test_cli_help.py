@@ -8,8 +8,8 @@ from importlib.metadata import version
 
 import pytest
 
-from relay.cli_help import COMMANDS
-from relay.settings import Settings
+from relay.core.settings import Settings
+from relay.process.cli_help import COMMANDS
 
 
 def relay(*args: str) -> str:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from relay.secrets import MissingSecret, check_admin_token
-from relay.settings import Settings
+from relay.core.settings import Settings
+from relay.process.secrets import MissingSecret, check_admin_token
 
 ROOT = Path(__file__).parent.parent
 KNOWN = {f"RELAY_{name.upper()}" for name in Settings.model_fields}
@@ -149,7 +149,7 @@ def test_health_checks_and_a_stop_grace_beyond_the_drain(rendered: dict[str, Any
     for name in ("postgresql", "temporal", "clickhouse", "relay-api", "relay-worker"):
         assert services[name].get("healthcheck", {}).get("test"), f"{name} has no health check"
     worker = services["relay-worker"]
-    assert worker["healthcheck"]["test"] == ["CMD", "python", "-m", "relay.health"]
+    assert worker["healthcheck"]["test"] == ["CMD", "python", "-m", "relay.process.health"]
     grace = float(worker["environment"]["RELAY_WORKER_SHUTDOWN_GRACE_S"])
     assert float(worker["stop_grace_period"].rstrip("s")) > grace
 

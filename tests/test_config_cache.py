@@ -5,9 +5,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from relay.config_cache import ConfigCache
-from relay.models import Campaign
+from relay.domain.models import Campaign
 from relay.store.config import ConfigStore
+from relay.store.config_cache import ConfigCache
 from relay.store.pool import ClickHouse
 from relay.store.rows import utc_now
 

@@ -3,7 +3,7 @@ write that follows another wins even when the earlier writer's clock ran ahead."
 
 import time
 
-from relay.models import Network
+from relay.domain.models import Network
 from relay.store.config import ConfigStore
 from relay.store.pool import ClickHouse
 from relay.store.rows import utc_now

@@ -12,7 +12,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.ui.overview_chart import bucket_name
-from relay.crypto import KeyRing
+from relay.core.crypto import KeyRing
 from relay.store.overview import Overview, bucket_starts
 from relay.store.pool import ClickHouse
 from tests.console import csrf_of, sign_in

@@ -12,7 +12,7 @@ import pytest
 
 from api.routes.reading import ConversionOut
 from api.ui.conversions import retried_until
-from relay.delivery_states import DeliveryState
+from relay.domain.delivery_states import DeliveryState
 from relay.store.pool import ClickHouse
 from relay.store.retrying import Retrying, retrying_sends
 from tests.console import sign_in

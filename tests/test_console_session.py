@@ -4,7 +4,7 @@ token, kept across restarts and key rotation, and never carrying the token."""
 import pytest
 
 from api.ui import session as sessions
-from relay.crypto import KeyRing
+from relay.core.crypto import KeyRing
 
 TOKEN = "admin-token-for-sessions"
 NOW = 1_800_000_000.0

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from relay.secrets import resolve_secrets
-from relay.settings import Settings
+from relay.core.settings import Settings
+from relay.process.secrets import resolve_secrets
 from tests.embedded import EmbeddedRelay
 from tests.platform_server import PlatformServer
 

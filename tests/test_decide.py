@@ -16,9 +16,8 @@ import pytest
 
 from activities.campaign_networks import NOT_ALLOWED, bind_to_campaign, with_refusal
 from activities.prepare import EARLIER_RUN, decide, plan
-from relay.config_cache import ConfigSnapshot
-from relay.ids import conversion_id
-from relay.models import (
+from relay.core.ids import conversion_id
+from relay.domain.models import (
     Campaign,
     Click,
     Conversion,
@@ -27,9 +26,10 @@ from relay.models import (
     Pixel,
     Platform,
 )
+from relay.domain.workflow_io import ConversionInput, PixelTarget, PostbackTarget, Prepared
+from relay.store.config_cache import ConfigSnapshot
 from relay.store.pool import ClickHouse
 from relay.store.traffic import ConversionMemory, TrafficStore
-from relay.workflow_io import ConversionInput, PixelTarget, PostbackTarget, Prepared
 
 NOW = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 CLICK_ID = "clk_decide"

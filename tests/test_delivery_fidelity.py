@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from relay.ids import conversion_id
-from relay.log_redaction import AccessLogRedaction
-from relay.models import Conversion
+from relay.core.ids import conversion_id
+from relay.core.log_redaction import AccessLogRedaction
+from relay.domain.models import Conversion
+from relay.domain.workflow_io import ConversionInput
 from relay.store.rows import utc_now
-from relay.workflow_io import ConversionInput
 from tests.harness import Relay
 from workflows.conversion import ConversionWorkflow
 

@@ -15,8 +15,8 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from relay import search_attributes
-from relay.delivery_states import DeliveryState, conversion_state, send_state
+from relay.domain.delivery_states import DeliveryState, conversion_state, send_state
+from relay.temporal import search_attributes
 from tests.harness import BAD_TOKEN, Relay
 from tests.platform_server import Scripted
 

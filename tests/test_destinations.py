@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.attempts import RESPONSE_LOG_LIMIT
-from relay.crypto import KeyRing
-from relay.destinations import literal_address, refusal, template_destination_problem
-from relay.settings import Settings
+from relay.core.crypto import KeyRing
+from relay.core.settings import Settings
+from relay.destinations.addresses import literal_address, refusal, template_destination_problem
 from relay.store.pool import ClickHouse
 from tests.harness import Relay, running_relay
 from tests.platform_server import PlatformServer

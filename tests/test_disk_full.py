@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from relay.crypto import KeyRing
-from relay.settings import Settings
+from relay.core.crypto import KeyRing
+from relay.core.settings import Settings
 from relay.store.pool import ClickHouse
 from tests.harness import LOOPBACK_SOURCES, Relay, relay_with
 from tests.platform_server import PlatformServer

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from temporalio.common import RetryPolicy
 
-from relay.settings import Settings
+from relay.core.settings import Settings
 from workflows.retry_policies import (
     DELIVERY_RETRY,
     OUTBOUND_RETRY,

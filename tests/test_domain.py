@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from relay.crypto import KeyRing, KeyRingError
-from relay.errors import BadParameter, Unauthorized
-from relay.ids import conversion_id
-from relay.postback_params import parse_postback
-from relay.secrets import MissingSecret, resolve_secrets
-from relay.settings import Settings
+from relay.core.crypto import KeyRing, KeyRingError
+from relay.core.errors import BadParameter, Unauthorized
+from relay.core.ids import conversion_id
+from relay.core.settings import Settings
+from relay.domain.postback_params import parse_postback
+from relay.process.secrets import MissingSecret, resolve_secrets
 from relay.store.database import apply_migrations
 from relay.store.pool import ClickHouse
 

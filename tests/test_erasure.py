@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from relay.models import Click
-from relay.personal_data import CLICK_FIELDS, CONVERSION_FIELDS, ERASED
+from relay.domain.models import Click
+from relay.domain.personal_data import CLICK_FIELDS, CONVERSION_FIELDS, ERASED
 from relay.store.click_cache import ClickCache
 from relay.store.pool import ClickHouse
 from relay.store.rows import utc_now

@@ -22,12 +22,12 @@ from api.app import PageHeaders, create_app
 from api.gate import DirectRoutes, RequestGate
 from api.routes import postbacks
 from api.routes.codec import CodecCors
-from relay.errors import RelayError
-from relay.ingest import RetryLater
-from relay.metrics import REGISTRY
-from relay.rate_limit import TooManyFailures
+from relay.core.errors import RelayError
+from relay.core.metrics import REGISTRY
+from relay.core.rate_limit import TooManyFailures
+from relay.core.settings import Settings
+from relay.ingest.accept import RetryLater
 from relay.runtime import Runtime
-from relay.settings import Settings
 
 
 def _relay_errors(cls: type[RelayError] = RelayError) -> Iterator[type[RelayError]]:

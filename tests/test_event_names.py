@@ -2,16 +2,15 @@
 
 import pytest
 
-from relay.platforms.event_names import (
+from relay.destinations.event_names import (
     META_STANDARD_EVENTS,
     TIKTOK_LEGACY_EVENTS,
     TIKTOK_STANDARD_EVENTS_2_0,
-    is_reversal,
     meta_event_name,
-    normalize_event_type,
     tiktok_event_name,
 )
-from relay.platforms.facts import TikTokApi
+from relay.domain.events import is_reversal, normalize_event_type
+from relay.domain.models import TikTokApi
 
 NEW, LEGACY = TikTokApi.EVENTS_2_0, TikTokApi.PIXEL_TRACK
 

@@ -1,6 +1,6 @@
 """Forged conversions through Temporal (issue 18, finding 1): whoever reaches the Temporal
 frontend can start Relay's workflows or schedule its activities. A worker runs only inputs
-encrypted with the key ring (relay/payload_codec.py), and only conversions whose ID is the
+encrypted with the key ring (relay/temporal/payload_codec.py), and only conversions whose ID is the
 one their click, event and txid make, on the run of that ID (activities/prepare.py)."""
 
 import uuid
@@ -18,12 +18,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.prepare import FORGED_TYPE, NOT_ITS_ID, NOT_ITS_RUN
-from relay.devserver import DevServer
-from relay.ids import conversion_id
-from relay.models import Conversion
-from relay.payload_codec import NOT_ENCRYPTED_MESSAGE, NOT_ENCRYPTED_TYPE
+from relay.core.ids import conversion_id
+from relay.domain.models import Conversion
+from relay.domain.workflow_io import CURRENT_SHAPE, ConversionInput
+from relay.process.devserver import DevServer
 from relay.store.rows import utc_now
-from relay.workflow_io import CURRENT_SHAPE, ConversionInput
+from relay.temporal.payload_codec import NOT_ENCRYPTED_MESSAGE, NOT_ENCRYPTED_TYPE
 from tests.embedded import free_port
 from tests.harness import Relay, physical_rows
 

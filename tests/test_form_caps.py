@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.types import Message
 
 from api.params import FORM_MAX_FIELDS, SIGN_IN_MAX_BYTES, decoded_pairs, read_form
-from relay.errors import BadParameter, BodyTooLarge
+from relay.core.errors import BadParameter, BodyTooLarge
 
 REPRO = b"a=b&" * 262_000  # printf 'a=b&%.0s' $(seq 262000)
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from relay import inbox as inbox_module
-from relay.forwarder import Forwarder
-from relay.inbox import Inbox
-from relay.supervision import PARTS, supervise
+from relay.core.supervision import PARTS, supervise
+from relay.ingest import inbox as inbox_module
+from relay.ingest.forwarder import Forwarder
+from relay.ingest.inbox import Inbox
 from tests.support import Starts, candidate, until
 
 DISK_FULL = "database or disk is full"

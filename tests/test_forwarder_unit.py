@@ -1,4 +1,4 @@
-"""The forwarder on its own (relay/forwarder.py): a real inbox on a real SQLite file, and
+"""The forwarder on its own (relay/ingest/forwarder.py): a real inbox on a real SQLite file, and
 Temporal's recording stand-in at the forwarder's one seam, its start function (the `Starts`
 of tests/test_forwarder_faults.py, which covers the faults). Here: entries are started
 oldest first and leave the inbox; a forwarder stopped mid-way (a failed start, a start in
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import relay.forwarder
-from relay.forwarder import Forwarder
-from relay.inbox import Inbox, PendingEntry
-from relay.supervision import PARTS
+import relay.ingest.forwarder
+from relay.core.supervision import PARTS
+from relay.ingest.forwarder import Forwarder
+from relay.ingest.inbox import Inbox, PendingEntry
 from tests.support import Starts, candidate, until
 
 
@@ -129,7 +129,7 @@ async def test_stopped_and_started_again_it_starts_what_is_left_and_nothing_that
 async def test_the_forwarder_sweeps_the_inbox_memory(
     tmp_path: Path, forget_parts: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(relay.forwarder, "_MEMORY_SWEEP_S", 0.0)  # sweep on every look
+    monkeypatch.setattr(relay.ingest.forwarder, "_MEMORY_SWEEP_S", 0.0)  # sweep on every look
     window_s = 0.05
     inbox = Inbox(tmp_path / "inbox.sqlite", capacity=100, memory_days=window_s / 86_400)
     starts = Starts()

@@ -10,7 +10,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from relay.models import Click
+from relay.domain.models import Click
 from relay.store.rows import utc_now
 from tests.harness import Relay
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from relay.forwarder import Pressure
-from relay.inbox import Inbox, InboxInUse, ensure_free, lock_path
+from relay.ingest.forwarder import Pressure
+from relay.ingest.inbox import Inbox, InboxInUse, ensure_free, lock_path
 from tests.embedded import ADMIN, EmbeddedRelay, devserver_pid, funnel
 from tests.platform_server import PlatformServer
 
@@ -156,7 +156,7 @@ async def test_a_second_inbox_on_the_same_file_is_refused_until_the_first_closes
 LOCK_HOLDER = """
 import sys
 from pathlib import Path
-from relay.inbox import Inbox
+from relay.ingest.inbox import Inbox
 inbox = Inbox(Path(sys.argv[1]), 10, 1.0)
 print("open", flush=True)
 sys.stdin.read()

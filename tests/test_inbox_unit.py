@@ -1,4 +1,4 @@
-"""The inbox on its own (relay/inbox.py), on a real SQLite file: what `accept` decides
+"""The inbox on its own (relay/ingest/inbox.py), on a real SQLite file: what `accept` decides
 (first per click and event, a resend, a transaction-ID resend), the capacity refusal, the
 dedup memory's window (RELAY_INBOX_MEMORY_DAYS, `forget_older`), durability across a
 reopen, and its stats. tests/test_inbox.py runs it end to end under `relay up`."""
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from relay.inbox import Acceptance, Candidate, Inbox, InboxClosed, InboxFull, read_stats
-from relay.settings import Settings
-from relay.supervision import PARTS
+from relay.core.settings import Settings
+from relay.core.supervision import PARTS
+from relay.ingest.inbox import Acceptance, Candidate, Inbox, InboxClosed, InboxFull, read_stats
 
 DAY_S = 86_400
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from relay.errors import BadParameter
-from relay.postback_params import parse_postback
+from relay.core.errors import BadParameter
+from relay.domain.postback_params import parse_postback
 from tests.harness import Relay, network_conversions
 
 MANY = "&".join(f"p{i}=x" for i in range(64))

@@ -18,8 +18,8 @@ from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from relay.logs import BindIds, JsonFormatter, json_handler
-from relay.worker import workflow_runner
+from relay.core.logs import BindIds, JsonFormatter, json_handler
+from relay.process.worker import workflow_runner
 from tests.harness import Relay
 from tests.platform_server import Scripted
 
@@ -47,7 +47,7 @@ def json_lines() -> Iterator[list[dict[str, Any]]]:
 def test_configured_json_lines() -> None:
     """`configure_logging("json")`, as `relay` runs it with RELAY_LOG_FORMAT=json."""
     script = (
-        "import logging; from relay.logs import configure_logging; configure_logging('json'); "
+        "import logging; from relay.core.logs import configure_logging; configure_logging('json'); "
         "logging.getLogger('relay').warning('one %s', 'line'); "
         "logging.getLogger('httpx').info('GET /postback?email=ann@example.com')"
     )

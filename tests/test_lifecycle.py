@@ -9,16 +9,16 @@ from pathlib import Path
 
 import httpx
 
-from relay.devserver import DevServer
+from relay.process.devserver import DevServer
 from tests.embedded import EmbeddedRelay, child_pids, devserver_pid, port_open, wait_for
 from tests.platform_server import PlatformServer
 
 # `relay up` with a short stop budget: RELAY_WORKER_SHUTDOWN_GRACE_S (1 s) + 2 s.
 SHORT_BUDGET_S = 3.0
 SHORT_STOP = """
-import relay.cli
-relay.cli.STOP_MARGIN_S = 2.0
-relay.cli.main(["up"])
+import relay.process.cli
+relay.process.cli.STOP_MARGIN_S = 2.0
+relay.process.cli.main(["up"])
 """
 
 

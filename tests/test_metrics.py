@@ -9,11 +9,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import WorkflowEnvironment
 
 from api.routes.metrics import metrics_app
-from relay.crypto import KeyRing
-from relay.metrics import ProcessState, render
-from relay.settings import Settings
+from relay.core.crypto import KeyRing
+from relay.core.metrics import ProcessState, render
+from relay.core.settings import Settings
 from relay.store.pool import ClickHouse
-from relay.temporal_setup import connect_temporal
+from relay.temporal.setup import connect_temporal
 from tests.harness import Relay, running_relay
 from tests.platform_server import PlatformServer, Scripted
 from tests.support import Samples, delta, samples

@@ -14,7 +14,7 @@ from subprocess import CompletedProcess
 
 import pytest
 
-from relay.crypto import KeyRing
+from relay.core.crypto import KeyRing
 from relay.store.database import (
     Migration,
     MigrationChanged,
@@ -260,7 +260,7 @@ def test_the_check_refuses_a_schema_behind_or_ahead_of_the_release(store: ClickH
 # in-process engine stands in for it (the roles refuse chdb otherwise).
 ROLE = """
 import sys
-import relay.cli as cli
+import relay.process.cli as cli
 cli._require_distributed = lambda settings, role: settings.temporal_address
 cli.main([sys.argv[1]])
 """

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from relay.crypto import KeyRing
+from relay.core.crypto import KeyRing
 from tests.distributed import ClickHouseHttp, Cluster, Role
 from tests.platform_server import PlatformServer, Scripted
 from tests.support import until

@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from relay.config_cache import ConfigSnapshot
-from relay.crypto import KeyRing, hash_key_id
-from relay.models import Network
+from relay.core.crypto import KeyRing, hash_key_id
+from relay.domain.models import Network
+from relay.store.config_cache import ConfigSnapshot
 from relay.store.network_keys import hash_clear_postback_keys, report_stranded_postback_keys
 from relay.store.pool import ClickHouse
 from relay.store.rows import utc_now

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.platforms.normalize import (
+from relay.destinations.normalize import (
     UnusableValue,
     hash_user_identifiers,
     looks_hashed,

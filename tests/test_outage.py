@@ -7,7 +7,7 @@ from typing import Any
 import clickhouse_connect
 from temporalio.testing import WorkflowEnvironment
 
-from relay.crypto import KeyRing
+from relay.core.crypto import KeyRing
 from relay.store.pool import ClickHouse
 from tests.harness import physical_rows, running_relay
 from tests.platform_server import PlatformServer

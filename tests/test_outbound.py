@@ -3,8 +3,14 @@
 import httpx
 import pytest
 
-from relay.outbound import MACROS, classify_postback, expand, redact_url, template_problems
-from relay.platforms.classify import Verdict
+from relay.destinations.postback import (
+    MACROS,
+    classify_postback,
+    expand,
+    redact_url,
+    template_problems,
+)
+from relay.domain.models import Verdict
 
 D, R, P = Verdict.DELIVERED, Verdict.RETRYABLE, Verdict.PERMANENT
 BASE = "https://ts.example/pb"

@@ -1,5 +1,6 @@
-"""Payloads in Temporal are ciphertext (relay/payload_codec.py); the codec endpoint (Temporal's
-remote codec contract, api/routes/codec.py) decrypts them for the admin and the Temporal UI."""
+"""Payloads in Temporal are ciphertext (relay/temporal/payload_codec.py); the codec endpoint
+(Temporal's remote codec contract, api/routes/codec.py) decrypts them for the admin and the
+Temporal UI."""
 
 import base64
 import contextlib
@@ -28,8 +29,8 @@ from temporalio.exceptions import (
     TimeoutError,
 )
 
-from relay.crypto import KeyRing
-from relay.payload_codec import (
+from relay.core.crypto import KeyRing
+from relay.temporal.payload_codec import (
     ENCODING,
     NOT_ENCRYPTED_MESSAGE,
     NOT_ENCRYPTED_TYPE,

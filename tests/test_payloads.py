@@ -6,10 +6,11 @@ from decimal import Decimal
 
 import pytest
 
-from relay.platforms.facts import EventFacts, TikTokApi, UserHashes
-from relay.platforms.meta import build_meta_body, build_meta_event, meta_events_path
-from relay.platforms.normalize import sha256_hex
-from relay.platforms.tiktok import build_tiktok_body, tiktok_path
+from relay.destinations.facts import EventFacts, UserHashes
+from relay.destinations.meta import build_meta_body, build_meta_event, meta_events_path
+from relay.destinations.normalize import sha256_hex
+from relay.destinations.tiktok import build_tiktok_body, tiktok_path
+from relay.domain.models import TikTokApi
 from tests.support import EMAIL, FBCLID, FULL, USER
 
 MINIMAL = EventFacts(

@@ -6,13 +6,13 @@ from dataclasses import replace
 import pytest
 
 from activities.outbound import macro_values
-from relay.models import Click, Conversion
-from relay.outbound import expand, redact_url
-from relay.personal_data import ERASED, erase_macros, erase_request_body
-from relay.platforms.facts import EventFacts, TikTokApi
-from relay.platforms.meta import build_meta_body
-from relay.platforms.normalize import meta_hash
-from relay.platforms.tiktok import build_tiktok_body
+from relay.destinations.facts import EventFacts
+from relay.destinations.meta import build_meta_body
+from relay.destinations.normalize import meta_hash
+from relay.destinations.postback import expand, redact_url
+from relay.destinations.tiktok import build_tiktok_body
+from relay.domain.models import Click, Conversion, TikTokApi
+from relay.domain.personal_data import ERASED, erase_macros, erase_request_body
 from relay.store.rows import utc_now
 from tests.support import FULL, USER
 

@@ -23,14 +23,14 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from relay.crypto import KeyRing
-from relay.inbox import Candidate, Inbox
-from relay.models import Conversion
-from relay.payload_codec import relay_data_converter
-from relay.rerecord import prepared_in, rerecord_missing
+from relay.core.crypto import KeyRing
+from relay.domain.models import Conversion
+from relay.domain.workflow_io import ConversionInput
+from relay.ingest.inbox import Candidate, Inbox
+from relay.ingest.rerecord import prepared_in, rerecord_missing
 from relay.store.pool import ClickHouse
 from relay.store.rows import select_dicts
-from relay.workflow_io import ConversionInput
+from relay.temporal.payload_codec import relay_data_converter
 from tests.harness import RECORDING_KEYS, Relay, physical_rows, running_relay
 from tests.platform_server import PlatformServer
 from tests.support import workflow_type
@@ -150,7 +150,7 @@ async def test_runs_that_have_not_recorded_their_conversion_are_left_to_them(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="relay.rerecord")
+    caplog.set_level(logging.INFO, logger="relay.ingest.rerecord")
     inbox_path = tmp_path / "inbox.sqlite"
     inbox = Inbox(inbox_path, capacity=100, memory_days=1)
     waiting, unknown, queued = (f"conv_{uuid.uuid4().hex}" for _ in range(3))
@@ -186,7 +186,7 @@ async def test_runs_that_have_not_recorded_their_conversion_are_left_to_them(
             assert physical_rows(store, conversion_id) == 0
         assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
         # `unknown` has no run at all: said, with its ID; the run left waiting is counted.
-        messages = [r.getMessage() for r in caplog.records if r.name == "relay.rerecord"]
+        messages = [r.getMessage() for r in caplog.records if r.name == "relay.ingest.rerecord"]
         assert any("no longer has their runs" in m and unknown in m for m in messages)
         assert any(
             "2 missing from ClickHouse, 0 re-recorded, 1 left to runs" in m for m in messages

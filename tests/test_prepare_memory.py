@@ -16,15 +16,15 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.campaign_networks import NOT_ALLOWED, bind_to_campaign
 from activities.prepare import EARLIER_RUN, PrepareActivities, decide
-from relay.config_cache import ConfigCache
-from relay.ids import conversion_id
-from relay.models import Campaign, Click, Conversion, OutboundPostback, Pixel, Platform
-from relay.settings import Settings
+from relay.core.ids import conversion_id
+from relay.core.settings import Settings
+from relay.domain.models import Campaign, Click, Conversion, OutboundPostback, Pixel, Platform
+from relay.domain.workflow_io import ConversionInput, Prepared
 from relay.store.click_cache import ClickCache
 from relay.store.config import ConfigStore
+from relay.store.config_cache import ConfigCache
 from relay.store.pool import ClickHouse
 from relay.store.traffic import ConversionMemory, TrafficStore
-from relay.workflow_io import ConversionInput, Prepared
 from tests.harness import physical_rows
 
 T0 = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)  # millisecond precision, as stored

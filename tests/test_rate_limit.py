@@ -1,8 +1,8 @@
-"""Failed credentials counted per client address (relay/rate_limit.py, issue 18 #3): past the
+"""Failed credentials counted per client address (relay/core/rate_limit.py, issue 18 #3): past the
 limit in a window, 429 with the wait; windows end; IPv6 counts per /64; memory is bounded."""
 
-from relay.rate_limit import FailureLimiter, FailureLimits, client_key
-from relay.settings import Settings
+from relay.core.rate_limit import FailureLimiter, FailureLimits, client_key
+from relay.core.settings import Settings
 
 
 def test_failures_past_the_limit_are_refused_until_the_window_ends() -> None:

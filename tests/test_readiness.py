@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from relay.supervision import PARTS
+from relay.core.supervision import PARTS
 from tests.harness import Relay
 from tests.support import Samples, samples
 

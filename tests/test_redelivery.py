@@ -13,12 +13,12 @@ from typing import Any
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from relay.cli_redeliver import when
-from relay.crypto import KeyRing
-from relay.redelivery import BulkInput, RedeliveryFilter
+from relay.core.crypto import KeyRing
+from relay.domain.redelivery import BulkInput, RedeliveryFilter
+from relay.process.cli_redeliver import when
+from relay.process.worker import WORKFLOWS
 from relay.store.pool import ClickHouse
 from relay.store.rows import utc_now
-from relay.worker import WORKFLOWS
 from tests.harness import (
     ADMIN_TOKEN,
     Relay,

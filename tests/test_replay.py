@@ -15,18 +15,23 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import Replayer
 
     from activities.conversions import ConversionActivities
-    from relay import workflow_io
-    from relay.crypto import KeyRing
-    from relay.payload_codec import ENCODING, relay_data_converter, worker_data_converter
-    from relay.redelivery import BulkInput, BulkProgress, RedeliveryInput, RedeliveryResult
-    from relay.worker import WORKFLOWS
-    from relay.workflow_io import (
+    from relay.core.crypto import KeyRing
+    from relay.domain import workflow_io
+    from relay.domain.redelivery import (
+        BulkInput,
+        BulkProgress,
+        RedeliveryInput,
+        RedeliveryResult,
+    )
+    from relay.domain.workflow_io import (
         CURRENT_SHAPE,
         ClaimInput,
         ConversionInput,
         ConversionResult,
         PlanInput,
     )
+    from relay.process.worker import WORKFLOWS
+    from relay.temporal.payload_codec import ENCODING, relay_data_converter, worker_data_converter
     from tests.harness import RECORDING_KEYS
     from tests.record_histories import SHAPE as TODAYS_PREFIX
     from tests.support import workflow_type
@@ -115,8 +120,8 @@ async def test_recorded_history_replays_once_the_current_shape_is_bumped(
 ) -> None:
     """The next change bumps CURRENT_SHAPE (new runs start with it): every recorded run
     keeps its branches. The replayer's sandbox imports the workflow modules afresh for each
-    run, and they read CURRENT_SHAPE from relay.workflow_io (passed through), so a branch
-    that tested it would see the bumped value here."""
+    run, and they read CURRENT_SHAPE from relay.domain.workflow_io (passed through), so
+    a branch that tested it would see the bumped value here."""
     monkeypatch.setattr(workflow_io, "CURRENT_SHAPE", CURRENT_SHAPE + 1)
     replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
     await replayer.replay_workflow(_history(path))

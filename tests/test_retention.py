@@ -13,9 +13,16 @@ from decimal import Decimal
 
 import pytest
 
-from relay.models import Campaign, Click, Conversion, PixelFire, Platform, PostbackAttemptRow
-from relay.personal_data import CLICK_FIELDS, CONVERSION_FIELDS, ERASED
-from relay.settings import Settings
+from relay.core.settings import Settings
+from relay.domain.models import (
+    Campaign,
+    Click,
+    Conversion,
+    PixelFire,
+    Platform,
+    PostbackAttemptRow,
+)
+from relay.domain.personal_data import CLICK_FIELDS, CONVERSION_FIELDS, ERASED
 from relay.store.attempt_log import pixel_fire_log, postback_log
 from relay.store.config import ConfigStore
 from relay.store.database import apply_migrations, open_clickhouse

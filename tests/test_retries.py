@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from relay.crypto import KeyRing
+from relay.core.crypto import KeyRing
 from relay.store.pool import ClickHouse
 from tests.harness import Relay, running_relay
 from tests.platform_server import PlatformServer, Scripted

@@ -19,9 +19,9 @@ from temporalio.runtime import (
 )
 from temporalio.runtime import Runtime as TemporalRuntime
 
-from relay import sdk_metrics
-from relay.metrics import TemporalMetrics
-from relay.sdk_metrics import SdkMetrics
+from relay.core import sdk_metrics
+from relay.core.metrics import TemporalMetrics
+from relay.core.sdk_metrics import SdkMetrics
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -4,7 +4,7 @@ import asyncio
 
 from temporalio.testing import WorkflowEnvironment
 
-from relay.crypto import KeyRing
+from relay.core.crypto import KeyRing
 from relay.store.pool import ClickHouse
 from tests.harness import physical_rows, running_relay
 from tests.platform_server import PlatformServer

@@ -16,7 +16,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from relay.crypto import KeyRing
+from relay.core.crypto import KeyRing
 from tests.embedded import free_port
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
@@ -107,10 +107,10 @@ def _relay_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 DISTRIBUTED = """
 import importlib, pkgutil
-import relay.cli as cli
-assert "relay.devserver" not in sys.modules, "relay.cli imports the dev server"
+import relay.process.cli as cli
+assert "relay.process.devserver" not in sys.modules, "relay.process.cli imports the dev server"
 from api.app import create_app
-from relay.settings import Settings
+from relay.core.settings import Settings
 settings = Settings()
 for role in ("api", "worker"):
     assert cli._require_distributed(settings, role) == settings.temporal_address
@@ -153,13 +153,13 @@ CASES = [
 ]
 # Each case in turn, in one Python (a second costs a second of imports).
 RUN_CASES = """
-import os, relay.cli
+import os, relay.process.cli
 base = dict(os.environ)
 for command, env, _ in CASES:
     os.environ.clear()
     os.environ.update({**base, **env})
     try:
-        relay.cli.main([command])
+        relay.process.cli.main([command])
     except SystemExit as exc:
         print(f"{exc.code}", file=sys.stderr)
     print("-- end of case", file=sys.stderr)

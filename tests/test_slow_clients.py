@@ -23,10 +23,10 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 from temporalio.testing import WorkflowEnvironment
 
-from relay.crypto import KeyRing
-from relay.http_limits import server_options
+from relay.core.crypto import KeyRing
+from relay.core.settings import Settings
+from relay.process.http_limits import server_options
 from relay.runtime import Runtime, running_intake
-from relay.settings import Settings
 from relay.store.pool import ClickHouse
 from tests.harness import ADMIN_TOKEN, Relay
 from tests.served import api_over, listening

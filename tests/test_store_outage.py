@@ -20,7 +20,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from relay.crypto import KeyRing
+from relay.core.crypto import KeyRing
 from tests.distributed import ClickHouseHttp, Cluster, Role
 from tests.embedded import free_port
 from tests.platform_server import PlatformServer

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from relay.devserver import DevServer, DevServerGaveUp, RestartPolicy, temporal_binary
+from relay.process.devserver import DevServer, DevServerGaveUp, RestartPolicy, temporal_binary
 from tests.embedded import (
     ADMIN,
     EmbeddedRelay,
@@ -139,8 +139,8 @@ async def _until(predicate: Callable[[], bool]) -> None:
 # `relay up` whose dev server starts once, then fails every restart; quick to give up.
 GIVE_UP = """
 import sys
-import relay.devserver as devserver
-from relay.cli import main
+import relay.process.devserver as devserver
+from relay.process.cli import main
 devserver.RESTART_POLICY = devserver.RestartPolicy(backoff_s=0.05, max_failed_restarts=2)
 devserver.temporal_binary = lambda: sys.argv[1]
 main(["up"])

@@ -19,9 +19,9 @@ from cryptography.x509.oid import NameOID
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.testing import WorkflowEnvironment
 
-from relay.crypto import KeyRing
-from relay.settings import Settings
-from relay.temporal_setup import TemporalUnreachable, connect_temporal, tls_config
+from relay.core.crypto import KeyRing
+from relay.core.settings import Settings
+from relay.temporal.setup import TemporalUnreachable, connect_temporal, tls_config
 
 Issued = tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
 

@@ -6,7 +6,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 
 from api.routes.clicks import client_ip
-from relay.settings import Settings
+from relay.core.settings import Settings
 
 
 def _request(peer: str, forwarded: str | None) -> Request:

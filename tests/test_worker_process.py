@@ -12,14 +12,14 @@ from pathlib import Path
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from relay.crypto import KeyRing
+from relay.core.crypto import KeyRing
 from tests.embedded import EmbeddedRelay, free_port, funnel, wait_for
 from tests.platform_server import PlatformServer, Scripted
 
 # `relay worker` as shipped, except that no ClickHouse server installs on the test machines:
 # the worker's own in-process engine stands in for it (the role refuses chdb otherwise).
 WORKER = """
-import relay.cli as cli
+import relay.process.cli as cli
 cli._require_distributed = lambda settings, role: settings.temporal_address
 cli.main(["worker"])
 """
@@ -53,7 +53,11 @@ def _start(env: dict[str, str], log: Path) -> "subprocess.Popen[bytes]":
 
 def _health(env: dict[str, str]) -> "subprocess.CompletedProcess[str]":
     return subprocess.run(
-        [sys.executable, "-m", "relay.health"], env=env, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "relay.process.health"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
 

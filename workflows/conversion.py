@@ -36,11 +36,12 @@ with workflow.unsafe.imports_passed_through():
     from activities.prepare import PrepareActivities
     from activities.records import RecordActivities
     from activities.states import StateActivities
-    from relay.delivery_states import DeliveryState, finished
-    from relay.models import Conversion
-    from relay.platforms.event_names import is_reversal
-    from relay.search_attributes import CAMPAIGN_ID, DELIVERY_STATE
-    from relay.workflow_io import (
+    from relay.domain.delivery_states import DeliveryState, finished
+    from relay.domain.events import is_reversal
+    from relay.domain.models import Conversion
+    from relay.domain.workflow_io import (
+        CLAIM_WORKFLOW,
+        CONVERSION_WORKFLOW,
         ClaimInput,
         ConversionInput,
         ConversionResult,
@@ -56,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         SendPostbackInput,
         SendPostbackResult,
     )
+    from relay.temporal.search_attributes import CAMPAIGN_ID, DELIVERY_STATE
     from workflows.retry_policies import (
         DELIVERY_FIRST_BACKOFF,
         DELIVERY_RETRY,
@@ -86,7 +88,7 @@ SHAPED = 1  # the first shape: no patch markers
 REGULAR_SENDS = 2  # the shape whose sends are regular activities from the first try
 
 
-@workflow.defn
+@workflow.defn(name=CONVERSION_WORKFLOW)
 class ConversionWorkflow:
     """One conversion, workflow ID = conversion ID."""
 
@@ -367,13 +369,13 @@ def _skipped_state(conversion: Conversion) -> DeliveryState:
     return DeliveryState.DUPLICATE
 
 
-@workflow.defn
+@workflow.defn(name=CLAIM_WORKFLOW)
 class DedupClaimWorkflow:
     """Holds a dedup claim: its workflow ID is the claim, its memo names the holder.
 
     Temporal's workflow-ID uniqueness is linearizable, so of N concurrent postbacks
     competing for one claim exactly one starts this workflow. Used when several API
-    replicas accept postbacks (relay/claims.py), and by runs recorded before the inbox.
+    replicas accept postbacks (relay/ingest/claims.py), and by runs recorded before the inbox.
     """
 
     @workflow.run

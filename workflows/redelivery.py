@@ -24,8 +24,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.outbound import OutboundActivities
     from activities.redelivery import Candidate, PageInput, RedeliveryActivities
     from activities.states import StateActivities
-    from relay.delivery_states import DeliveryState
-    from relay.redelivery import (
+    from relay.domain.delivery_states import DeliveryState
+    from relay.domain.redelivery import (
         LISTED_IDS,
         BulkInput,
         BulkProgress,
@@ -37,8 +37,8 @@ with workflow.unsafe.imports_passed_through():
         finish,
         result_of,
     )
-    from relay.search_attributes import DELIVERY_STATE, by_ids
-    from relay.workflow_io import SendPixelInput, SendPostbackInput
+    from relay.domain.workflow_io import SendPixelInput, SendPostbackInput
+    from relay.temporal.search_attributes import DELIVERY_STATE, by_ids
     from workflows.retry_policies import (
         DELIVERY_RETRY,
         DELIVERY_TIMEOUT,

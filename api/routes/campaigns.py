@@ -5,10 +5,10 @@ from fastapi import APIRouter, Response
 from api.crud import fetch, patched, remove, save
 from api.deps import AdminDep, RuntimeDep
 from api.schemas import CampaignIn, CampaignPatch
-from relay.errors import InvalidField
-from relay.ids import new_resource_id
-from relay.models import Campaign, Network
-from relay.platforms.event_names import normalize_event_type
+from relay.core.errors import InvalidField
+from relay.core.ids import new_resource_id
+from relay.domain.events import normalize_event_type
+from relay.domain.models import Campaign, Network
 from relay.runtime import Runtime
 from relay.store.rows import utc_now
 

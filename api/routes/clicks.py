@@ -15,11 +15,11 @@ from api.deps import AdminDep, RuntimeDep
 from api.openapi import errors
 from api.params import decoded_pairs, one_value_each
 from api.schemas import ClickIn
-from relay.errors import BadParameter, NotFound
-from relay.ids import conversion_id, new_click_id
-from relay.models import Click
-from relay.platforms.event_names import normalize_event_type
-from relay.postback_params import conversion_identity, identifier_problem, text_problem
+from relay.core.errors import BadParameter, NotFound
+from relay.core.ids import conversion_id, new_click_id
+from relay.domain.events import normalize_event_type
+from relay.domain.models import Click
+from relay.domain.postback_params import conversion_identity, identifier_problem, text_problem
 from relay.store.rows import utc_now
 
 router = APIRouter(tags=["clicks"])

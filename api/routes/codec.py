@@ -35,11 +35,11 @@ from api.openapi import errors
 from api.params import SIGN_IN_MAX_BYTES, SIGN_IN_MAX_FIELDS, read_form
 from api.ui import session as sessions
 from api.ui.pages import end_session, secure_cookie, session_state
-from relay.crypto import KeyRingError
-from relay.errors import InvalidField, Unauthorized
-from relay.payload_codec import EncryptionCodec
+from relay.core.crypto import KeyRingError
+from relay.core.errors import InvalidField, Unauthorized
+from relay.core.settings import Settings
 from relay.runtime import Runtime
-from relay.settings import Settings
+from relay.temporal.payload_codec import EncryptionCodec
 
 PREFIX = "/codec"
 COOKIE = "relay_codec"

@@ -11,11 +11,11 @@ from api.schemas import (
     OutboundPostbackIn,
     OutboundPostbackPatch,
 )
-from relay.destinations import template_destination_problem
-from relay.errors import InvalidField, NotFound
-from relay.ids import new_resource_id
-from relay.models import Campaign, CustomConversion, OutboundPostback
-from relay.platforms.event_names import normalize_event_type
+from relay.core.errors import InvalidField, NotFound
+from relay.core.ids import new_resource_id
+from relay.destinations.addresses import template_destination_problem
+from relay.domain.events import normalize_event_type
+from relay.domain.models import Campaign, CustomConversion, OutboundPostback
 from relay.runtime import Runtime
 from relay.store.rows import utc_now
 

@@ -13,8 +13,8 @@ from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, Field
 
 from api.deps import RuntimeDep, admin_refusal
+from relay.core.supervision import PARTS
 from relay.runtime import Runtime
-from relay.supervision import PARTS
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.deps import RuntimeDep, admin_refusal, check_admin_token
 from api.errors import install_error_handlers
-from relay.metrics import ProcessState, render
+from relay.core.metrics import ProcessState, render
 from relay.runtime import Runtime
 
 router = APIRouter(tags=["health"])

@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 from api.crud import fetch, patched, remove, save
 from api.deps import AdminDep, RuntimeDep
 from api.schemas import KeyRotationIn, NetworkIn, NetworkPatch
-from relay.ids import new_resource_id, new_secret
-from relay.models import Network
+from relay.core.ids import new_resource_id, new_secret
+from relay.domain.models import Network
 from relay.runtime import Runtime
 from relay.store.rows import utc_now
 

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.deps import AdminDep, RuntimeDep
-from relay.errors import NotFound
+from relay.core.errors import NotFound
 from relay.store.erasure import erase_click
 
 router = APIRouter(prefix="/api", tags=["clicks"], dependencies=[AdminDep])

@@ -5,9 +5,9 @@ from fastapi import APIRouter, Response
 from api.crud import fetch, patched
 from api.deps import AdminDep, RuntimeDep
 from api.schemas import PixelIn, PixelPatch
-from relay.errors import NotFound
-from relay.ids import new_resource_id
-from relay.models import Campaign, Pixel
+from relay.core.errors import NotFound
+from relay.core.ids import new_resource_id
+from relay.domain.models import Campaign, Pixel
 from relay.runtime import Runtime
 from relay.store.rows import utc_now
 

@@ -10,10 +10,10 @@ from pydantic import BaseModel, Field
 from api.deps import failed_credential
 from api.openapi import errors
 from api.params import decoded_pairs, json_object, nested_too_deeply, one_value_each
-from relay.errors import BadParameter, Unauthorized, Unavailable
-from relay.ingest import accept_postback
-from relay.metrics import POSTBACK_ACCEPTED, POSTBACK_EXISTING
-from relay.postback_params import parse_postback
+from relay.core.errors import BadParameter, Unauthorized, Unavailable
+from relay.core.metrics import POSTBACK_ACCEPTED, POSTBACK_EXISTING
+from relay.domain.postback_params import parse_postback
+from relay.ingest.accept import accept_postback
 from relay.runtime import Runtime
 
 router = APIRouter(tags=["postbacks"])

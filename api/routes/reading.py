@@ -10,14 +10,14 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from api.delivery_view import PixelFireOut, PostbackAttemptOut, SendOut, pixel_sends, postback_sends
 from api.deps import AdminDep, RuntimeDep
-from relay.delivery_states import DeliveryState
-from relay.errors import NotFound
-from relay.models import Conversion, PixelFire, Platform, PostbackAttempt
-from relay.platforms.event_names import is_reversal
+from relay.core.errors import NotFound
+from relay.domain.delivery_states import DeliveryState
+from relay.domain.events import is_reversal
+from relay.domain.models import Conversion, PixelFire, Platform, PostbackAttempt
+from relay.domain.workflow_io import DeliveryStateInput
 from relay.runtime import Runtime
 from relay.store.attempt_log import AttemptFilter
 from relay.store.delivery_states import DeliveryStates
-from relay.workflow_io import DeliveryStateInput
 
 router = APIRouter(prefix="/api", tags=["reading"], dependencies=[AdminDep])
 

@@ -15,11 +15,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import AdminDep, RuntimeDep
 from api.openapi import errors
 from api.routes.reading import Time, _aware, workspace_zone
-from relay import search_attributes
-from relay.delivery_states import DeliveryState
-from relay.errors import Conflict, InvalidField, NotFound, Unavailable
-from relay.models import Platform
-from relay.redelivery import (
+from relay.core.errors import Conflict, InvalidField, NotFound, Unavailable
+from relay.domain.delivery_states import DeliveryState
+from relay.domain.models import Platform
+from relay.domain.redelivery import (
     BULK_PREFIX,
     Action,
     BulkInput,
@@ -36,6 +35,7 @@ from relay.runtime import Runtime
 from relay.store.delivery_states import DeliveryStates
 from relay.store.redeliveries import Redeliveries
 from relay.store.rows import utc_now
+from relay.temporal import search_attributes
 from workflows.redelivery import BulkRedeliveryWorkflow, RedeliveryWorkflow
 
 router = APIRouter(prefix="/api", tags=["redelivery"], dependencies=[AdminDep])

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from api.deps import AdminDep, RuntimeDep
 from api.schemas import SettingsIn
-from relay.errors import InvalidField
+from relay.core.errors import InvalidField
 
 router = APIRouter(prefix="/api/settings", tags=["settings"], dependencies=[AdminDep])
 

@@ -24,8 +24,8 @@ from api.ui.pages import (
     secure_cookie,
     session_state,
 )
-from relay.errors import Unauthorized
-from relay.rate_limit import TooManyFailures
+from relay.core.errors import Unauthorized
+from relay.core.rate_limit import TooManyFailures
 from relay.runtime import Runtime
 
 router = APIRouter(route_class=ConsoleRoute)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from relay.errors import Conflict, InvalidField, NotFound
+from relay.core.errors import Conflict, InvalidField, NotFound
 
 B = TypeVar("B", bound=BaseModel)
 T = TypeVar("T")

@@ -27,7 +27,7 @@ from api.schemas import (
 from api.ui.campaign_forms import FormState, kept, listed
 from api.ui.campaign_page import change, show_campaign
 from api.ui.pages import ConsoleRoute, FormDep
-from relay.outbound import REDACTED
+from relay.destinations.postback import REDACTED
 
 router = APIRouter(route_class=ConsoleRoute)
 

@@ -29,9 +29,15 @@ from api.ui.campaign_forms import (
     ticked,
 )
 from api.ui.pages import ConsoleRoute, FormDep, SessionDep, public_base, render
-from relay.models import Campaign, CustomConversion, OutboundPostback, Pixel, Platform
-from relay.outbound import MACROS, redact_url
-from relay.platforms.facts import TikTokApi
+from relay.destinations.postback import MACROS, redact_url
+from relay.domain.models import (
+    Campaign,
+    CustomConversion,
+    OutboundPostback,
+    Pixel,
+    Platform,
+    TikTokApi,
+)
 from relay.runtime import Runtime
 
 router = APIRouter(route_class=ConsoleRoute)

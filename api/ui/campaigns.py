@@ -20,7 +20,6 @@ from api.routes.pixels import list_pixels
 from api.routes.reading import workspace_zone
 from api.schemas import CampaignIn, CampaignPatch
 from api.ui import campaign_deletes, campaign_funnel, campaign_page
-from api.ui.activity import recent_activity
 from api.ui.campaign_forms import (
     NOTICES,
     FormState,
@@ -33,6 +32,7 @@ from api.ui.campaign_forms import (
 )
 from api.ui.campaign_page import CAMPAIGN_FIELDS, change, network_choices, to_campaign
 from api.ui.pages import ConsoleRoute, FormDep, SessionDep, render
+from api.ui.recent import recent_activity
 from relay.runtime import Runtime
 from relay.store.rows import utc_now
 

@@ -31,11 +31,11 @@ from api.routes.redeliveries import (
 )
 from api.ui.overview import retry_bounds
 from api.ui.pages import ConsoleRoute, FormDep, SessionDep, field_errors, render
-from relay.delivery_states import DeliveryState
-from relay.errors import Conflict, InvalidField, NotFound
-from relay.platforms.classify import Verdict
-from relay.platforms.event_names import normalize_event_type
-from relay.redelivery import REDELIVER_PREFIX
+from relay.core.errors import Conflict, InvalidField, NotFound
+from relay.domain.delivery_states import DeliveryState
+from relay.domain.events import normalize_event_type
+from relay.domain.models import Verdict
+from relay.domain.redelivery import REDELIVER_PREFIX
 from relay.runtime import Runtime
 from relay.store.rows import utc_now
 

@@ -31,7 +31,7 @@ from api.ui.conversions import (
     read_filters,
 )
 from api.ui.pages import ConsoleRoute, SessionDep
-from relay.models import Conversion
+from relay.domain.models import Conversion
 from relay.runtime import Runtime
 from relay.store.attempt_log import AttemptFilter
 from relay.store.rows import utc_now

@@ -10,8 +10,8 @@ from api.deps import RuntimeDep
 from api.routes.reading import pixel_logs, postback_logs
 from api.ui.conversions import ListFilters, Text, read_filters, render_list
 from api.ui.pages import ConsoleRoute, SessionDep
-from relay.models import Platform
-from relay.platforms.event_names import normalize_event_type
+from relay.domain.events import normalize_event_type
+from relay.domain.models import Platform
 
 router = APIRouter(route_class=ConsoleRoute)
 

@@ -30,10 +30,10 @@ from api.routes.networks import (
 )
 from api.routes.reading import in_zone, workspace_zone
 from api.schemas import KeyRotationIn, NetworkIn, NetworkPatch
-from api.ui.activity import recent_activity
 from api.ui.pages import ConsoleRoute, FormDep, SessionDep, field_errors, public_base, render
 from api.ui.postback_macros import PLATFORMS, Platform
-from relay.errors import NotFound
+from api.ui.recent import recent_activity
+from relay.core.errors import NotFound
 from relay.runtime import Runtime
 from relay.store.rows import utc_now
 

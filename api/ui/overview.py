@@ -19,8 +19,8 @@ from api.routes.networks import list_networks
 from api.routes.reading import workspace_zone
 from api.ui.overview_chart import SERIES_NAMES, STATE_NAMES, bucket_name, charts
 from api.ui.pages import ConsoleRoute, SessionDep, field_errors, render
-from relay.delivery_states import DeliveryState
-from relay.models import OutboundPostback
+from relay.domain.delivery_states import DeliveryState
+from relay.domain.models import OutboundPostback
 from relay.runtime import Runtime
 from relay.store.overview import FINAL_STATES, Bucket, NeedsAttention, Overview, unit_for
 from relay.store.retrying import Retrying, retrying_sends

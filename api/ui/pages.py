@@ -25,7 +25,7 @@ from api.deps import RuntimeDep
 from api.params import FORM_MAX_BYTES, FORM_MAX_FIELDS
 from api.params import read_form as capped_form
 from api.ui import session as sessions
-from relay.errors import RelayError
+from relay.core.errors import RelayError
 from relay.runtime import Runtime
 from relay.store.config import ConfigStore
 from relay.store.pool import STORE_ERRORS

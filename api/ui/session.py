@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from relay.crypto import KeyRing
+from relay.core.crypto import KeyRing
 
 COOKIE = "relay_console"
 PATH = "/ui"

@@ -13,7 +13,7 @@ from api.deps import RuntimeDep
 from api.routes.settings import get_settings, put_settings
 from api.schemas import SettingsIn
 from api.ui.pages import ConsoleRoute, FormDep, SessionDep, field_errors, render
-from relay.errors import InvalidField
+from relay.core.errors import InvalidField
 from relay.runtime import Runtime
 
 router = APIRouter(route_class=ConsoleRoute)

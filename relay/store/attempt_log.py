@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from relay.models import DeliveryAttempt, PixelFire, PostbackAttempt
-from relay.personal_data import erase_request_body
+from relay.domain.models import DeliveryAttempt, PixelFire, PostbackAttempt
+from relay.domain.personal_data import erase_request_body
 from relay.store.pool import ClickHouse
 from relay.store.rows import select_dicts
 

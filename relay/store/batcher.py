@@ -37,7 +37,7 @@ from concurrent.futures import Future, InvalidStateError
 from contextlib import suppress
 from typing import Any
 
-from relay.supervision import PARTS, backoff
+from relay.core.supervision import PARTS, backoff
 
 log = logging.getLogger(__name__)
 MAX_BATCH_ROWS = 2_000

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 
-from relay.models import Click
+from relay.domain.models import Click
 from relay.store.traffic import TrafficStore
 
 # How long a worker of another process may go on using a click erased meanwhile.

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from relay.models import Campaign, CustomConversion, Network, OutboundPostback, Pixel
+from relay.domain.models import Campaign, CustomConversion, Network, OutboundPostback, Pixel
 from relay.store.pool import ClickHouse
 from relay.store.rows import insert_versioned, select_dicts, version_sql
 

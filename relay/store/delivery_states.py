@@ -2,10 +2,10 @@
 
 from concurrent.futures import Future
 
-from relay.delivery_states import DeliveryState
+from relay.domain.delivery_states import DeliveryState
+from relay.domain.workflow_io import DeliveryStateInput, SendFinal
 from relay.store.pool import ClickHouse
 from relay.store.rows import select_dicts, utc_now
-from relay.workflow_io import DeliveryStateInput, SendFinal
 
 # The state of a conversion row `c` joined with its state row `s` (LEFT JOIN: '' if none).
 STATE_SQL = (

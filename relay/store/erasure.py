@@ -1,7 +1,8 @@
 """Erasing one click's personal data on request, wherever Relay stored it.
 
 The click's personal fields and its conversions' hashed identifiers are blanked, and the
-attempt rows of those conversions get their `_erased` request and URL (relay/personal_data.py).
+attempt rows of those conversions get their `_erased` request and URL
+(relay/domain/personal_data.py).
 Every row stays with its IDs, times and outcomes, so dedup and attribution are unchanged.
 Mutations rewrite every stored copy of a row (`ALTER TABLE ... UPDATE`, waited for): a new
 row version would leave reads without FINAL free to pick the old copy. Each statement
@@ -11,7 +12,7 @@ touches only rows still holding personal data, so a repeat erases nothing and re
 from dataclasses import dataclass, field
 from typing import Any
 
-from relay.personal_data import CLICK_FIELDS, CONVERSION_FIELDS
+from relay.domain.personal_data import CLICK_FIELDS, CONVERSION_FIELDS
 from relay.store.pool import ClickHouse
 
 _WAIT = "SETTINGS mutations_sync = 2"

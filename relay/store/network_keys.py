@@ -3,8 +3,8 @@ start, and hashes made with a key the ring no longer holds are reported."""
 
 import logging
 
-from relay.crypto import KeyRing, hash_key_id
-from relay.models import Network
+from relay.core.crypto import KeyRing, hash_key_id
+from relay.domain.models import Network
 from relay.store.config import ConfigStore
 from relay.store.pool import ClickHouse
 from relay.store.rows import select_dicts

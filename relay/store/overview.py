@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from relay.delivery_states import DeliveryState
+from relay.domain.delivery_states import DeliveryState
 from relay.store.pool import ClickHouse
 from relay.store.rows import as_utc
 

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from relay.redelivery import RedeliveryFilter
+from relay.domain.redelivery import RedeliveryFilter
 from relay.store.delivery_states import LATEST_SQL
 from relay.store.pool import ClickHouse
 from relay.store.rows import select_dicts

@@ -11,7 +11,7 @@ settings alters nothing.
 import logging
 from dataclasses import dataclass
 
-from relay.personal_data import CLICK_FIELDS, CONVERSION_FIELDS
+from relay.domain.personal_data import CLICK_FIELDS, CONVERSION_FIELDS
 from relay.store.pool import ClickHouse
 from relay.store.rows import select_dicts
 

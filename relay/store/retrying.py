@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from relay.platforms.classify import Verdict
+from relay.domain.models import Verdict
 from relay.store.overview import SERIES
 from relay.store.pool import ClickHouse
 from relay.store.rows import as_utc

@@ -5,9 +5,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from relay.delivery_states import DeliveryState
-from relay.models import Click, Conversion
-from relay.platforms.event_names import REVERSAL_EVENTS, is_reversal
+from relay.domain.delivery_states import DeliveryState
+from relay.domain.events import REVERSAL_EVENTS, is_reversal
+from relay.domain.models import Click, Conversion
 from relay.store.attempt_log import AttemptFilter, where_clause
 from relay.store.delivery_states import LATEST_SQL, STATE_SQL
 from relay.store.pool import ClickHouse
@@ -72,7 +72,7 @@ class TrafficStore:
 
     def click_campaign(self, click_id: str) -> str | None:
         """The campaign of the click, or None if no such click is recorded: one column of
-        one granule (the sort key), for accepting a postback (relay/ingest.py)."""
+        one granule (the sort key), for accepting a postback (relay/ingest/accept.py)."""
         rows = select_dicts(
             self._client,
             "SELECT campaign_id FROM clicks WHERE click_id = {id:String} LIMIT 1",

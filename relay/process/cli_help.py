@@ -1,0 +1,174 @@
+"""The `relay` command line: each subcommand's help says what it does and which `RELAY_`
+variables it reads, listed from the settings' own fields (defaults and descriptions)."""
+
+import argparse
+import textwrap
+from importlib.metadata import PackageNotFoundError, version
+
+from relay.core.settings import Settings
+from relay.process.cli_redeliver import add_arguments
+
+_STORES = [
+    "clickhouse_url",
+    "clickhouse_database",
+    "clickhouse_pool_size",
+    "clickhouse_batch_linger_ms",
+    "temporal_address",
+    "temporal_namespace",
+    "temporal_api_key",
+    "temporal_tls",
+    "task_queue",
+    "encryption_key",
+    "admin_token",
+    "config_refresh_s",
+    "log_format",
+]
+_API = [
+    "http_host",
+    "http_port",
+    "http_max_connections",
+    "http_head_timeout_s",
+    "http_body_timeout_s",
+    "http_keep_alive_s",
+    "max_body_bytes",
+    "public_url",
+    "trusted_proxies",
+    "data_dir",
+    "inbox_path",
+    "inbox_capacity",
+    "inbox_retry_after_s",
+    "postback_max_in_flight",
+    "inbox_memory_days",
+    "forwarder_concurrency",
+    "shared_dedup",
+    "redelivery_rate_per_s",
+    "outbound_allowed_networks",
+    "metrics_token",
+    "auth_failure_limit",
+    "auth_failure_window_s",
+    "auth_failure_clients",
+]
+_WORKER = [
+    "meta_base_url",
+    "meta_api_version",
+    "meta_timeout_s",
+    "tiktok_base_url",
+    "tiktok_timeout_s",
+    "postback_timeout_s",
+    "outbound_allowed_networks",
+    "max_event_age_days",
+    "delivery_retry_window_h",
+    "retry_delay_cap_s",
+    "default_currency",
+    "workflow_sandbox",
+    "temporal_plaintext_until",
+    "worker_max_activities",
+    "worker_max_workflow_tasks",
+    "worker_max_local_activities",
+    "worker_workflow_pollers",
+    "metrics_port",
+    "metrics_token",
+    "http_host",
+]
+_WORKER_ONLY = {"metrics_port"}  # `relay up` serves /metrics on the API
+
+COMMANDS: dict[str, tuple[str, str, list[str]]] = {
+    "up": (
+        "run everything in this process (embedded)",
+        "Start the embedded stack: a Temporal dev server (Web UI included), ClickHouse "
+        "in-process (chdb), the HTTP API and the Temporal worker, with state in "
+        "RELAY_DATA_DIR. Prints the API URL, the Temporal UI URL and where the admin token "
+        "is. Ctrl-C stops everything; the next start reuses the data. Set "
+        "RELAY_TEMPORAL_ADDRESS or RELAY_CLICKHOUSE_URL to use servers instead.",
+        [name for name in Settings.model_fields if name not in _WORKER_ONLY],
+    ),
+    "api": (
+        "run the HTTP API alone (distributed)",
+        "Serve the HTTP API (postbacks, clicks, admin API, /docs, /metrics) against an "
+        "existing Temporal and ClickHouse server. Needs RELAY_TEMPORAL_ADDRESS, "
+        "RELAY_CLICKHOUSE_URL=http(s)://..., RELAY_ENCRYPTION_KEY and RELAY_ADMIN_TOKEN.",
+        [*_STORES, *_API],
+    ),
+    "worker": (
+        "run a Temporal worker alone (distributed)",
+        "Run a worker that delivers conversions (Meta, TikTok, outbound postbacks) from "
+        "RELAY_TASK_QUEUE, against an existing Temporal and ClickHouse server; SIGINT or "
+        "SIGTERM drains it. With RELAY_METRICS_PORT it serves /metrics on that port.",
+        [*_STORES, *(n for n in _WORKER if n not in _STORES)],
+    ),
+    "migrate": (
+        "apply the ClickHouse schema",
+        "Apply the numbered ClickHouse migrations not yet applied and say which, one applier "
+        "at a time (a lock in ClickHouse). Run it before starting `relay api` and `relay "
+        "worker` of a new release: they check the schema and refuse to start on another "
+        "one (`relay up` applies them itself). --unlock clears the lock a crashed applier "
+        "left.",
+        ["data_dir", "clickhouse_url", "clickhouse_database", "log_format"],
+    ),
+    "redeliver": (
+        "redeliver failed conversions, following the progress",
+        "Start a bulk redelivery through the API (POST /api/redeliveries) of the "
+        "conversions whose delivery failed, e.g. `relay redeliver --failed --since 24h "
+        "--campaign cmp_...`, and follow its progress until it ends. Ctrl-C stops following "
+        "only: the redelivery goes on, and the command prints how to follow it (`relay "
+        "redeliver --follow ID`). Exit code 1 if some failed again.",
+        ["public_url", "http_host", "http_port", "admin_token", "data_dir"],
+    ),
+    "inbox": (
+        "show the API's inbox depth",
+        "Print how many postbacks wait in this API's inbox to be forwarded to Temporal, "
+        "and the oldest one's age. Read-only: works while the API runs.",
+        ["data_dir", "inbox_path", "log_format"],
+    ),
+}
+
+
+def _default(name: str) -> str:
+    field = Settings.model_fields[name]
+    if field.default_factory is not None or field.default is None:
+        return ""
+    return f" (default: {field.default})"
+
+
+def variables_help(names: list[str]) -> str:
+    """The `RELAY_` variables section of a subcommand's help."""
+    lines = ["environment variables read:"]
+    for name in dict.fromkeys(names):
+        description = Settings.model_fields[name].description or ""
+        lines.append(f"  RELAY_{name.upper()}{_default(name)}")
+        if description:
+            lines.append(
+                textwrap.fill(description, 88, initial_indent=" " * 6, subsequent_indent=" " * 6)
+            )
+    lines.append("See docs/configuration.md for every variable.")
+    return "\n".join(lines)
+
+
+def relay_version() -> str:
+    try:
+        return version("relay")
+    except PackageNotFoundError:  # run from a source tree that was not installed
+        return "unknown"
+
+
+def build_parser(description: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relay", description=description)
+    parser.add_argument("--version", action="version", version=f"relay {relay_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (summary, text, names) in COMMANDS.items():
+        command = commands.add_parser(
+            name,
+            help=summary,
+            description=textwrap.fill(text, 88),
+            epilog=variables_help(names),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        if name == "redeliver":
+            add_arguments(command)
+        if name == "migrate":
+            command.add_argument(
+                "--unlock",
+                action="store_true",
+                help="clear the migration lock a crashed `relay migrate` left, then exit",
+            )
+    return parser
