@@ -4,6 +4,8 @@ One step instead of two activities: it reads the click and the memory of earlier
 conversions from ClickHouse, decides campaign, attribution and duplicate status, writes the
 conversion row (group-committed) before any send is scheduled, and plans every send from the
 in-process configuration cache. Retried until it succeeds: an outage delays, never loses.
+The dedup and attribution rules are relay/conversions/dedup.py's: this step gathers the
+facts (the claims' holders, ClickHouse's memory, the click, its campaign) and asks it.
 
 A conversion Relay did not accept fails it for good, before anything is read, recorded or
 sent: its ID must be the one its click, event and txid make (relay/core/ids.py), and the ID of
@@ -11,13 +13,13 @@ its run. Only a start from outside Relay (whoever reaches the Temporal frontend)
 that; the payout and the rest of such an input are never logged.
 """
 
-from datetime import timedelta
-
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.attempts import cached_click, store_call, store_submit
-from activities.campaign_networks import bind_to_campaign, with_refusal
+from activities.campaign_networks import bind_to_campaign
+from relay.conversions import dedup
+from relay.conversions.dedup import ConversionMemory
 from relay.conversions.plan import fires_for, pixel_targets
 from relay.core.ids import is_conversion_id_of
 from relay.core.settings import Settings
@@ -27,9 +29,8 @@ from relay.domain.models import Campaign, Click, Conversion
 from relay.domain.workflow_io import ConversionInput, PostbackTarget, Prepared
 from relay.store.click_cache import ClickCache
 from relay.store.config_cache import ConfigCache, ConfigSnapshot
-from relay.store.traffic import ConversionMemory, TrafficStore
+from relay.store.traffic import TrafficStore
 
-EARLIER_RUN = "recorded by an earlier run; not delivered again"
 NOT_ITS_ID = "conversion ID does not match its click, event and txid"
 NOT_ITS_RUN = "workflow ID is not the conversion's ID"
 FORGED_TYPE = "ForgedConversion"
@@ -60,54 +61,43 @@ def decide(
     memory: ConversionMemory,
     default_currency: str,
 ) -> Conversion:
-    """The conversion as it is recorded: campaign, currency, attribution, duplicate."""
+    """The conversion as it is recorded: campaign, currency, attribution, duplicate (and
+    refusal: `dedup.judge`)."""
     pending = input.conversion
-    me, event = pending.conversion_id, pending.event_type
-    attributed = (
-        click is not None
-        and campaign is not None
-        and pending.received_at - click.clicked_at
-        <= timedelta(days=campaign.attribution_window_days)
-    )
-    # A transaction ID already counted (by another replica, or past the inbox's memory).
-    resent = input.txid_holder not in ("", me) or memory.same_txid is not None
-    repeatable = campaign is not None and event in campaign.repeatable_events
-    second = input.claim_holder not in ("", me) or memory.original is not None
-    duplicate = resent or (attributed and not is_reversal(event) and not repeatable and second)
+    decision = dedup.judge(input, click, campaign, memory)
     external_id = pending.external_id_sha256
     if not external_id and click is not None and click.external_id:
         external_id = hash_user_identifiers(None, None, click.external_id, None).external_id or ""
-    return pending.model_copy(
-        update={
-            "campaign_id": click.campaign_id if click else "",
-            "currency": pending.currency
-            or (campaign.currency if campaign else "")
-            or default_currency,
-            "external_id_sha256": external_id,
-            "attributed": attributed,
-            "is_duplicate": duplicate,
-        }
-    )
+    update = {
+        "campaign_id": click.campaign_id if click else "",
+        "currency": pending.currency or (campaign.currency if campaign else "") or default_currency,
+        "external_id_sha256": external_id,
+        "attributed": decision.attributed,
+        "is_duplicate": decision.is_duplicate,
+    }
+    if decision.refusal:
+        update["refusal"] = decision.refusal
+    return pending.model_copy(update=update)
 
 
 def plan(conversion: Conversion, config: ConfigSnapshot, retry_window_s: int) -> Prepared:
     """Pixels: the custom conversions for this event, else the primary pixels (a reversal
-    fires none). Postbacks: those listing this event, or listing none."""
+    fires none). Postbacks: those listing this event, or listing none. A duplicate or an
+    unattributed conversion plans nothing; `skipped` says why nothing is sent."""
     prepared = Prepared(conversion=conversion, retry_window_s=retry_window_s)
-    if conversion.is_duplicate:
-        prepared.skipped = "duplicate of an earlier conversion for this click and event"
-    elif not conversion.attributed:
-        prepared.skipped = "unattributed: no click with this ID within the attribution window"
-    else:
-        campaign_id, event = conversion.campaign_id, conversion.event_type
-        if not is_reversal(event):
-            customs = config.customs.get(campaign_id, [])
-            prepared.pixels = pixel_targets(config.campaign_pixels(campaign_id), customs, event)
-        prepared.postbacks = [
-            PostbackTarget(postback_id=p.id, method=p.method)
-            for p in config.campaign_postbacks(campaign_id)
-            if fires_for(p, event)
-        ]
+    if reason := dedup.not_delivered_because(conversion):
+        prepared.skipped = reason
+    if conversion.is_duplicate or not conversion.attributed:
+        return prepared
+    campaign_id, event = conversion.campaign_id, conversion.event_type
+    if not is_reversal(event):
+        customs = config.customs.get(campaign_id, [])
+        prepared.pixels = pixel_targets(config.campaign_pixels(campaign_id), customs, event)
+    prepared.postbacks = [
+        PostbackTarget(postback_id=p.id, method=p.method)
+        for p in config.campaign_postbacks(campaign_id)
+        if fires_for(p, event)
+    ]
     return prepared
 
 
@@ -140,12 +130,13 @@ class PrepareActivities:
         pending = input.conversion
         check_identity(pending, activity.info().workflow_id)
         window_s = int(self._settings.delivery_retry_window_h * 3600)
-        memory = await store_call(self._traffic.memory_for, pending)
-        recorded = memory.recorded
-        if recorded is not None and recorded.received_at != pending.received_at:
-            # Written for an earlier postback of this ID (a resend past Temporal's
-            # retention): that one was handled then.
-            return Prepared(conversion=recorded, recorded_by_earlier_run=True, skipped=EARLIER_RUN)
+        rows = await store_call(self._traffic.memory_for, pending)
+        memory = dedup.clickhouse_memory(pending, rows)
+        earlier = dedup.earlier_record(pending, memory)
+        if earlier is not None:  # a resend past Temporal's retention: handled then
+            skipped = dedup.not_delivered_because(earlier, recorded_by_earlier_run=True)
+            return Prepared(conversion=earlier, recorded_by_earlier_run=True, skipped=skipped)
+        recorded = memory.recorded  # by this run (a retry): decided then, kept
         click = await cached_click(self._clicks, pending.click_id)
         config, campaign = await self._campaign(click, pending.received_at.timestamp())
         conversion = recorded or await bind_to_campaign(
@@ -158,4 +149,4 @@ class PrepareActivities:
         if recorded is None:
             run_id = activity.info().workflow_run_id or ""
             await store_submit(lambda: self._traffic.submit_conversion(conversion, run_id))
-        return with_refusal(plan(conversion, config, window_s))
+        return plan(conversion, config, window_s)

@@ -1,4 +1,4 @@
-"""Shared steps of the admin API's create/read/update/delete routes."""
+"""Shared steps of the services' create/read/update/delete of configuration records."""
 
 import asyncio
 from collections.abc import Mapping

@@ -1,13 +1,18 @@
-"""Small dependencies routes use to reach the process's shared clients, and the admin
-token's checks, whose wrong guesses count towards the client's failure limit."""
+"""Small dependencies routes use to reach the process's shared clients, the lists' time
+range and paging, the client's address, and the admin token's checks, whose wrong guesses
+count towards the client's failure limit."""
 
 import hmac
+import ipaddress
 import time
+from collections.abc import Sequence
+from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated, Literal
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.services.listing import Time, Window
 from relay.core.errors import RelayError, Unauthorized
 from relay.core.metrics import auth_failed
 from relay.core.rate_limit import FailureLimits, TooManyFailures
@@ -24,6 +29,45 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def window(
+    success: bool | None = None,
+    since: Annotated[Time | None, Query(description="ISO 8601, inclusive")] = None,
+    until: Annotated[Time | None, Query(description="ISO 8601, exclusive")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Window:
+    """A list's paging and time range from its query; naive times are workspace-local
+    (async: FastAPI runs a plain `def` dependency in a thread)."""
+    return Window(success, since, until, limit, offset)
+
+
+WindowDep = Annotated[Window, Depends(window)]
+Bounded = Annotated[str | None, Query(max_length=200)]  # a filter of at most 200 characters
+
+
+def _trusted(address: str, proxies: Sequence[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)
+
+
+def client_ip(request: Request, trusted_proxies: Sequence[IPv4Network | IPv6Network]) -> str:
+    """The visitor's IP: the peer, or, when the peer is a trusted proxy (an address or a
+    network of `RELAY_TRUSTED_PROXIES`), the last X-Forwarded-For hop no trusted proxy added."""
+    peer = request.client.host if request.client else ""
+    forwarded = request.headers.get("x-forwarded-for", "")
+    if _trusted(peer, trusted_proxies) and forwarded:
+        for hop in reversed([h.strip() for h in forwarded.split(",")]):
+            if not _trusted(hop, trusted_proxies):
+                try:
+                    return str(ipaddress.ip_address(hop))
+                except ValueError:
+                    break
+    return peer
 
 
 def admin_refusal(given: str, admin_token: str) -> Unauthorized | None:
@@ -49,9 +93,6 @@ def failed_credential(
     trusted proxies believed), counted: `refusal` while the address is within
     RELAY_AUTH_FAILURE_LIMIT, then 429 with Retry-After naming the same parameter. Called on
     failures only: a right credential is never counted nor limited."""
-    # Here, not at the top: api.routes.clicks imports this module.
-    from api.routes.clicks import client_ip
-
     limits = failure_limits(request)
     limiter = limits.postback_key if credential == "postback_key" else limits.admin
     address = client_ip(request, runtime.settings.trusted_proxies)

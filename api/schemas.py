@@ -13,7 +13,7 @@ from pydantic import (
     TypeAdapter,
 )
 
-from relay.destinations.postback import template_problems
+from relay.destinations.postback.template import template_problems
 from relay.domain.models import Platform, TikTokApi
 from relay.domain.postback_params import identifier_problem, iso_currency, text_problem
 
@@ -148,6 +148,16 @@ class CampaignPatch(_Strict):
     )
 
 
+# A destination's own settings: a few short names with short values.
+Options = Annotated[
+    dict[
+        Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")],
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=512)],
+    ],
+    Field(max_length=32),
+]
+
+
 class PixelIn(_Strict):
     model_config = ConfigDict(
         extra="forbid",
@@ -175,6 +185,11 @@ class PixelIn(_Strict):
     event_name: Name | None = None
     test_event_code: Annotated[str, StringConstraints(max_length=64)] | None = None
     tiktok_api: TikTokApi = TikTokApi.EVENTS_2_0
+    options: Options = Field(
+        default_factory=dict,
+        description="The platform's own settings without a field of their own "
+        "(relay/destinations/<platform>/ `fields`); none for Meta and TikTok.",
+    )
 
 
 class PixelPatch(_Strict):
@@ -184,6 +199,7 @@ class PixelPatch(_Strict):
     event_name: Name | None = None
     test_event_code: Annotated[str, StringConstraints(max_length=64)] | None = None
     tiktok_api: TikTokApi | None = None
+    options: Options | None = None
 
 
 def _plain_text(value: str) -> str:

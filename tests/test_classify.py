@@ -8,13 +8,9 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.attempts import raise_for_verdict
-from relay.destinations.classify import (
-    Classification,
-    classify_meta,
-    classify_tiktok,
-    classify_transport_error,
-    parse_retry_after,
-)
+from relay.destinations.classify import Classification, classify_transport_error, parse_retry_after
+from relay.destinations.meta.answers import classify_meta
+from relay.destinations.tiktok.answers import classify_tiktok
 from relay.domain.models import Verdict
 
 D, R, P = Verdict.DELIVERED, Verdict.RETRYABLE, Verdict.PERMANENT

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from api.routes.codec import COOKIE
-from api.ui import session as sessions
+from api.services import sessions
 from tests.console import csrf_of, sign_in
 from tests.harness import ADMIN_TOKEN, Relay
 

@@ -3,7 +3,7 @@
 import pytest
 
 from api.params import SIGN_IN_MAX_FIELDS
-from api.ui import session as sessions
+from api.services import sessions
 from tests.console import csrf_of, sign_in
 from tests.harness import ADMIN_TOKEN, Relay
 

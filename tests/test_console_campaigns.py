@@ -5,7 +5,7 @@ seen through the JSON API, with the API's messages next to the fields it refuses
 import re
 
 from api.ui.campaign_page import MACRO_MEANINGS
-from relay.destinations.postback import MACROS
+from relay.destinations.postback.template import MACROS
 from tests.console import api_json, error_of, signed_in, submit
 from tests.harness import Relay
 

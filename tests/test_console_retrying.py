@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from api.routes.reading import ConversionOut
+from api.services.conversions import ConversionOut
 from api.ui.conversions import retried_until
 from relay.domain.delivery_states import DeliveryState
 from relay.store.pool import ClickHouse

@@ -1,9 +1,9 @@
-"""The console's session cookie (api/ui/session.py): signed, expiring, tied to the admin
-token, kept across restarts and key rotation, and never carrying the token."""
+"""The console's session cookie (api/services/sessions.py): signed, expiring, tied to the
+admin token, kept across restarts and key rotation, and never carrying the token."""
 
 import pytest
 
-from api.ui import session as sessions
+from api.services import sessions
 from relay.core.crypto import KeyRing
 
 TOKEN = "admin-token-for-sessions"

@@ -1,21 +1,23 @@
-"""The conversion's decisions as pure functions (activities/prepare.py `decide`, `plan`;
-activities/campaign_networks.py `bind_to_campaign` up to its one store read, `with_refusal`):
-attribution, duplicate status, currency and the plan, branch by branch, from real models.
+"""The first step's pure functions around the rules (activities/prepare.py `decide`, `plan`;
+activities/campaign_networks.py `bind_to_campaign` up to its one store read): that `decide`
+records what relay/conversions/dedup.py judges, currency, external ID and the plan, branch
+by branch, from real models. The rules themselves, every branch: tests/test_dedup.py.
 
 `ConversionMemory` is what `TrafficStore.memory_for` finds in ClickHouse (tests/
 test_prepare_memory.py checks that it finds it); the holders are what the inbox and, with
 several API replicas, Temporal's claims name (product.md section 5)."""
 
 import hashlib
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import cast
 
 import pytest
 
-from activities.campaign_networks import NOT_ALLOWED, bind_to_campaign, with_refusal
-from activities.prepare import EARLIER_RUN, decide, plan
+from activities.campaign_networks import bind_to_campaign
+from activities.prepare import decide, plan
+from relay.conversions import dedup
+from relay.conversions.dedup import DUPLICATE, NOT_ALLOWED, UNATTRIBUTED, Kind
 from relay.core.ids import conversion_id
 from relay.domain.models import (
     Campaign,
@@ -29,20 +31,21 @@ from relay.domain.models import (
 from relay.domain.workflow_io import ConversionInput, PixelTarget, PostbackTarget, Prepared
 from relay.store.config_cache import ConfigSnapshot
 from relay.store.pool import ClickHouse
-from relay.store.traffic import ConversionMemory, TrafficStore
+from relay.store.traffic import TrafficStore
+from tests.test_dedup import (
+    EARLIER,
+    JUDGEMENTS,
+    NETWORK,
+    NOTHING,
+    REMEMBERS_ORIGINAL,
+    REMEMBERS_TXID,
+    Case,
+)
 
 NOW = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 CLICK_ID = "clk_decide"
-NETWORK = "net_a"
 WINDOW_DAYS = 30
 DEFAULT_CURRENCY = "USD"
-EARLIER = "conv_earlier_original"  # another conversion, counted before
-NOTHING = ConversionMemory(recorded=None, original=None, same_txid=None)
-REMEMBERS_ORIGINAL = ConversionMemory(recorded=None, original=EARLIER, same_txid=None)
-REMEMBERS_TXID = ConversionMemory(recorded=None, original=None, same_txid=EARLIER)
-
-DUPLICATE = "duplicate of an earlier conversion for this click and event"
-UNATTRIBUTED = "unattributed: no click with this ID within the attribution window"
 
 
 def campaign(
@@ -87,117 +90,31 @@ def pending(
     )
 
 
-ME = "me"  # stands for the conversion's own ID in the table below
-
-
-@dataclass(frozen=True)
-class Case:
-    event: str = "sale"
-    txid: str = ""
-    claim_holder: str = ME  # the inbox names the first accepted for (click, event)
-    txid_holder: str = ""  # only with shared dedup (several API replicas)
-    click_age: timedelta | None = timedelta(days=1)  # None: no such click
-    has_campaign: bool = True
-    memory: ConversionMemory = NOTHING
-
-
-def holder(name: str, me: str) -> str:
-    return me if name == ME else name
-
-
-DECISIONS = [
-    # (case, attributed, is_duplicate)
-    pytest.param(Case(), True, False, id="first-for-click-and-event-is-original"),
-    pytest.param(Case(claim_holder=""), True, False, id="no-claim-taken-and-no-memory"),
-    pytest.param(Case(txid="T-2", claim_holder=EARLIER), True, True, id="second-by-inbox-claim"),
-    pytest.param(
-        Case(txid="T-2", memory=REMEMBERS_ORIGINAL),
-        True,
-        True,
-        id="second-past-inbox-memory-by-clickhouse-original",
-    ),
-    pytest.param(
-        Case(txid="T-1", memory=REMEMBERS_TXID),
-        True,
-        True,
-        id="txid-resend-by-clickhouse-same-txid",
-    ),
-    pytest.param(
-        Case(txid="T-1", txid_holder=EARLIER), True, True, id="txid-resend-by-temporal-txid-claim"
-    ),
-    pytest.param(Case(txid="T-1", txid_holder=ME), True, False, id="own-txid-claim-is-no-resend"),
-    pytest.param(
-        Case(txid="T-1", click_age=None, claim_holder="", memory=REMEMBERS_TXID),
-        False,
-        True,
-        id="txid-resend-is-duplicate-even-unattributed",
-    ),
-    pytest.param(
-        Case(event="deposit", txid="T-2", claim_holder=EARLIER, memory=REMEMBERS_ORIGINAL),
-        True,
-        False,
-        id="repeatable-event-repeats",
-    ),
-    pytest.param(
-        Case(event="deposit", txid="T-1", memory=REMEMBERS_TXID),
-        True,
-        True,
-        id="repeatable-event-txid-resend-is-still-duplicate",
-    ),
-    pytest.param(
-        Case(event="refund", claim_holder="", memory=REMEMBERS_ORIGINAL),
-        True,
-        False,
-        id="reversal-takes-no-part-in-click-dedup",
-    ),
-    pytest.param(
-        Case(event="refund", txid="T-1", claim_holder="", memory=REMEMBERS_TXID),
-        True,
-        True,
-        id="reversal-txid-resend-is-duplicate",
-    ),
-    pytest.param(
-        Case(click_age=None, claim_holder=EARLIER, memory=REMEMBERS_ORIGINAL),
-        False,
-        False,
-        id="unknown-click-is-unattributed-never-a-click-duplicate",
-    ),
-    pytest.param(
-        Case(click_age=timedelta(days=WINDOW_DAYS, seconds=1), claim_holder=EARLIER),
-        False,
-        False,
-        id="click-outside-attribution-window",
-    ),
-    pytest.param(
-        Case(click_age=timedelta(days=WINDOW_DAYS)), True, False, id="window-end-is-inclusive"
-    ),
-    pytest.param(
-        Case(has_campaign=False, claim_holder=EARLIER, memory=REMEMBERS_ORIGINAL),
-        False,
-        False,
-        id="click-of-unknown-or-deleted-campaign",
-    ),
-]
-
-
-@pytest.mark.parametrize(("case", "attributed", "duplicate"), DECISIONS)
-def test_decide_attribution_and_duplicate(case: Case, attributed: bool, duplicate: bool) -> None:
-    conversion = pending(case.event, case.txid)
-    me = conversion.conversion_id
-    input = ConversionInput(
-        conversion=conversion,
-        claim_holder=holder(case.claim_holder, me),
-        txid_holder=holder(case.txid_holder, me),
-    )
-    found = None if case.click_age is None else click(case.click_age)
-    decided = decide(
-        input, found, campaign() if case.has_campaign else None, case.memory, DEFAULT_CURRENCY
-    )
-    assert (decided.attributed, decided.is_duplicate) == (attributed, duplicate)
-    # Identity and what the postback said are kept; the campaign is the click's.
-    assert decided.conversion_id == me and decided.payout == Decimal("12.50")
+@pytest.mark.parametrize(("case", "kind", "attributed", "of"), JUDGEMENTS)
+def test_decide_records_the_judgement(case: Case, kind: Kind, attributed: bool, of: str) -> None:
+    """Every case of tests/test_dedup.py's table, through `decide`: the conversion as
+    recorded carries the decision; identity and what the postback said are kept, and the
+    campaign is the click's."""
+    input = case.input()
+    found, bound = case.click(), case.campaign()
+    decided = decide(input, found, bound, case.memory, DEFAULT_CURRENCY)
+    decision = dedup.judge(input, found, bound, case.memory)
+    assert decision.kind is kind
+    assert (decided.attributed, decided.is_duplicate) == (attributed, decision.is_duplicate)
+    assert decided.refusal == (NOT_ALLOWED if kind is Kind.REFUSED else "")
+    pending = input.conversion
+    assert decided.conversion_id == pending.conversion_id and decided.payout == Decimal("12.50")
+    assert decided.network_id == pending.network_id and decided.txid == pending.txid
     assert decided.campaign_id == ("cmp_a" if found else "")
-    assert decided.refusal == ""
+
+
+def test_decide_keeps_a_refusal_it_did_not_make() -> None:
+    """Only a refusal decided now is written over what the input carried."""
+    input = ConversionInput(conversion=pending(refusal="carried"))
+    decided = decide(input, click(), campaign(), NOTHING, DEFAULT_CURRENCY)
+    assert decided.refusal == "carried"
+    refused = decide(input, click(), campaign(allowed=("net_z",)), NOTHING, DEFAULT_CURRENCY)
+    assert refused.refusal == NOT_ALLOWED
 
 
 @pytest.mark.parametrize(
@@ -329,6 +246,13 @@ def targets(prepared: Prepared) -> tuple[list[tuple[str, str]], list[str]]:
             decided(attributed=False, duplicate=True), DUPLICATE, [], [], id="duplicate-first"
         ),
         pytest.param(
+            decided(attributed=False).model_copy(update={"refusal": NOT_ALLOWED}),
+            NOT_ALLOWED,
+            [],
+            [],
+            id="refused-says-why",
+        ),
+        pytest.param(
             decided("sale"),
             "",
             [("px_meta", "Purchase"), ("px_tiktok", "Purchase")],
@@ -371,7 +295,7 @@ def test_plan_names_each_target_for_the_send() -> None:
     assert PostbackTarget(postback_id="pb_post", method="POST") in prepared.postbacks
 
 
-# bind_to_campaign and with_refusal ------------------------------------------------------
+# bind_to_campaign -------------------------------------------------------------------------
 
 # The branches below decide without reading anything: a store that cannot be read proves it
 # (the one branch that reads is in tests/test_prepare_memory.py, on a real store).
@@ -380,48 +304,40 @@ OTHER_NETWORK = "net_b"
 
 
 @pytest.mark.parametrize(
-    ("bound", "network", "case", "attributed", "duplicate", "refusal"),
+    ("case", "attributed", "duplicate", "refusal"),
     [
         pytest.param(
-            None, OTHER_NETWORK, Case(), False, False, "", id="no-campaign-unattributed-not-refused"
+            Case(has_campaign=False, network=OTHER_NETWORK),
+            False,
+            False,
+            "",
+            id="no-campaign-unattributed-not-refused",
         ),
+        pytest.param(Case(network=OTHER_NETWORK), True, False, "", id="any-network-by-default"),
         pytest.param(
-            campaign(), OTHER_NETWORK, Case(), True, False, "", id="any-network-by-default"
-        ),
-        pytest.param(
-            campaign(allowed=(NETWORK,)),
-            OTHER_NETWORK,
-            Case(),
+            Case(network=OTHER_NETWORK, allowed=(NETWORK,)),
             False,
             False,
             NOT_ALLOWED,
             id="not-allowed-network-refused",
         ),
         pytest.param(
-            campaign(allowed=(NETWORK,)),
-            OTHER_NETWORK,
-            Case(txid="T-1", memory=REMEMBERS_TXID),
+            Case(network=OTHER_NETWORK, allowed=(NETWORK,), txid="T-1", memory=REMEMBERS_TXID),
             False,
             False,
             NOT_ALLOWED,
             id="refused-even-when-decided-duplicate",
         ),
+        pytest.param(Case(allowed=(NETWORK,)), True, False, "", id="allowed-original"),
         pytest.param(
-            campaign(allowed=(NETWORK,)), NETWORK, Case(), True, False, "", id="allowed-original"
-        ),
-        pytest.param(
-            campaign(allowed=(NETWORK,)),
-            NETWORK,
-            Case(txid="T-2", claim_holder=EARLIER, memory=REMEMBERS_ORIGINAL),
+            Case(allowed=(NETWORK,), txid="T-2", claim_holder=EARLIER, memory=REMEMBERS_ORIGINAL),
             True,
             True,
             "",
             id="allowed-duplicate-of-a-counted-original",
         ),
         pytest.param(
-            campaign(allowed=(NETWORK,)),
-            NETWORK,
-            Case(txid="T-1", txid_holder=EARLIER),
+            Case(allowed=(NETWORK,), txid="T-1", txid_holder=EARLIER),
             True,
             True,
             "",
@@ -430,41 +346,10 @@ OTHER_NETWORK = "net_b"
     ],
 )
 async def test_bind_to_campaign_without_reading(
-    bound: Campaign | None,
-    network: str,
-    case: Case,
-    attributed: bool,
-    duplicate: bool,
-    refusal: str,
+    case: Case, attributed: bool, duplicate: bool, refusal: str
 ) -> None:
-    conversion = pending(case.event, case.txid, network=network)
-    me = conversion.conversion_id
-    input = ConversionInput(
-        conversion=conversion,
-        claim_holder=holder(case.claim_holder, me),
-        txid_holder=holder(case.txid_holder, me),
-    )
-    found = click()
-    decision = decide(input, found, bound, case.memory, DEFAULT_CURRENCY)
+    input, bound = case.input(), case.campaign()
+    decision = decide(input, case.click(), bound, case.memory, DEFAULT_CURRENCY)
     bound_conversion = await bind_to_campaign(UNREADABLE, input, decision, bound, case.memory)
     assert (bound_conversion.attributed, bound_conversion.is_duplicate) == (attributed, duplicate)
     assert bound_conversion.refusal == refusal
-
-
-@pytest.mark.parametrize(
-    ("refusal", "earlier_run", "skipped"),
-    [
-        pytest.param(NOT_ALLOWED, False, NOT_ALLOWED, id="refused-says-why"),
-        pytest.param("", False, UNATTRIBUTED, id="not-refused-keeps-plan-reason"),
-        pytest.param(NOT_ALLOWED, True, EARLIER_RUN, id="earlier-run-reason-kept"),
-    ],
-)
-def test_with_refusal(refusal: str, earlier_run: bool, skipped: str) -> None:
-    conversion = decided(attributed=False).model_copy(update={"refusal": refusal})
-    if earlier_run:
-        prepared = Prepared(
-            conversion=conversion, recorded_by_earlier_run=True, skipped=EARLIER_RUN
-        )
-    else:
-        prepared = plan(conversion, CONFIG, retry_window_s=60)
-    assert with_refusal(prepared).skipped == skipped

@@ -17,6 +17,7 @@ from workflows.retry_policies import (
     delivery_retry,
     outbound_retry,
 )
+from workflows.sends import PIXEL_SENDS, POSTBACK_SENDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = sorted((ROOT / "docs").glob("*.md"))
@@ -91,11 +92,15 @@ def test_documented_retry_schedule_is_the_policies() -> None:
 
 
 def test_the_policies_documented_are_the_ones_the_workflows_use() -> None:
+    """Every send goes through one of the two channels: a conversion's sends retry within
+    its window (`channel.within`), a redelivery's with the channel's plain policy."""
+    assert (PIXEL_SENDS.within, PIXEL_SENDS.retry) == (delivery_retry, DELIVERY_RETRY)
+    assert (POSTBACK_SENDS.within, POSTBACK_SENDS.retry) == (outbound_retry, OUTBOUND_RETRY)
     conversion = (ROOT / "workflows" / "conversion.py").read_text()
     redelivery = (ROOT / "workflows" / "redelivery.py").read_text()
-    assert "delivery_retry(window)" in conversion and "outbound_retry(window)" in conversion
-    assert "retry_policy=DELIVERY_RETRY" in redelivery
-    assert "retry_policy=OUTBOUND_RETRY" in redelivery
+    assert "channel.within(window)" in conversion
+    assert "retry_policy=PIXEL_SENDS.retry" in redelivery
+    assert "retry_policy=POSTBACK_SENDS.retry" in redelivery
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:

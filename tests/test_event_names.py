@@ -2,11 +2,10 @@
 
 import pytest
 
-from relay.destinations.event_names import (
-    META_STANDARD_EVENTS,
+from relay.destinations.meta.events import META_STANDARD_EVENTS, meta_event_name
+from relay.destinations.tiktok.events import (
     TIKTOK_LEGACY_EVENTS,
     TIKTOK_STANDARD_EVENTS_2_0,
-    meta_event_name,
     tiktok_event_name,
 )
 from relay.domain.events import is_reversal, normalize_event_type

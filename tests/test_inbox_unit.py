@@ -1,7 +1,8 @@
 """The inbox on its own (relay/ingest/inbox.py), on a real SQLite file: what `accept` decides
 (first per click and event, a resend, a transaction-ID resend), the capacity refusal, the
 dedup memory's window (RELAY_INBOX_MEMORY_DAYS, `forget_older`), durability across a
-reopen, and its stats. tests/test_inbox.py runs it end to end under `relay up`."""
+reopen, and its stats. tests/test_inbox.py runs it end to end under `relay up`; the rules it
+asks relay/conversions/dedup.py, every branch: tests/test_dedup.py."""
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
@@ -176,7 +177,7 @@ async def test_past_the_window_a_resend_is_no_longer_existing(
         )
 
         # Forgotten, conv_old's click claim, txid and ID are new to the inbox (ClickHouse's
-        # memory decides them then: activities/prepare.py `decide`).
+        # memory decides them then: relay/conversions/dedup.py `judge`).
         rival = await inbox.accept(candidate("conv_rival", click_id="clk_old", txid="T-3"))
         assert rival == Acceptance("conv_rival", "accepted", False)  # first for clk_old again
         resent = await inbox.accept(candidate("conv_old", click_id="clk_old", txid="T-1"))

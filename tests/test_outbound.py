@@ -3,13 +3,8 @@
 import httpx
 import pytest
 
-from relay.destinations.postback import (
-    MACROS,
-    classify_postback,
-    expand,
-    redact_url,
-    template_problems,
-)
+from relay.destinations.postback.answers import classify_postback
+from relay.destinations.postback.template import MACROS, expand, redact_url, template_problems
 from relay.domain.models import Verdict
 
 D, R, P = Verdict.DELIVERED, Verdict.RETRYABLE, Verdict.PERMANENT

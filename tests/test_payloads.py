@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 
 from relay.destinations.facts import EventFacts, UserHashes
-from relay.destinations.meta import build_meta_body, build_meta_event, meta_events_path
+from relay.destinations.meta.payload import build_meta_body, build_meta_event, meta_events_path
 from relay.destinations.normalize import sha256_hex
-from relay.destinations.tiktok import build_tiktok_body, tiktok_path
+from relay.destinations.tiktok.payload import build_tiktok_body, tiktok_path
 from relay.domain.models import TikTokApi
 from tests.support import EMAIL, FBCLID, FULL, USER
 

@@ -5,12 +5,11 @@ from dataclasses import replace
 
 import pytest
 
-from activities.outbound import macro_values
 from relay.destinations.facts import EventFacts
-from relay.destinations.meta import build_meta_body
+from relay.destinations.meta.payload import build_meta_body
 from relay.destinations.normalize import meta_hash
-from relay.destinations.postback import expand, redact_url
-from relay.destinations.tiktok import build_tiktok_body
+from relay.destinations.postback.template import expand, macro_values, redact_url
+from relay.destinations.tiktok.payload import build_tiktok_body
 from relay.domain.models import Click, Conversion, TikTokApi
 from relay.domain.personal_data import ERASED, erase_macros, erase_request_body
 from relay.store.rows import utc_now

@@ -1,9 +1,10 @@
-"""ClickHouse's memory of earlier conversions (relay/store/traffic.py `memory_for`) and the
-conversion's first step that uses it (activities/prepare.py `prepare_conversion`), on the real
-store (the session's chdb `clickhouse`, every ID the test's own) inside Temporal's
-ActivityEnvironment: what the inbox forgot (past RELAY_INBOX_MEMORY_DAYS) ClickHouse still
-decides, and a conversion recorded by an earlier run (a resend past Temporal's retention, a
-reset) is returned as recorded and plans nothing."""
+"""ClickHouse's memory of earlier conversions (relay/store/traffic.py `memory_for`, read by
+relay/conversions/dedup.py `clickhouse_memory`) and the conversion's first step that uses it
+(activities/prepare.py `prepare_conversion`), on the real store (the session's chdb
+`clickhouse`, every ID the test's own) inside Temporal's ActivityEnvironment: what the inbox
+forgot (past RELAY_INBOX_MEMORY_DAYS) ClickHouse still decides, and a conversion recorded by
+an earlier run (a resend past Temporal's retention) is returned as recorded and plans
+nothing. The rules on their own, every branch: tests/test_dedup.py."""
 
 import dataclasses
 import uuid
@@ -14,8 +15,15 @@ from pathlib import Path
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.campaign_networks import NOT_ALLOWED, bind_to_campaign
-from activities.prepare import EARLIER_RUN, PrepareActivities, decide
+from activities.campaign_networks import bind_to_campaign
+from activities.prepare import PrepareActivities, decide
+from relay.conversions.dedup import (
+    DUPLICATE,
+    EARLIER_RUN,
+    NOT_ALLOWED,
+    ConversionMemory,
+    clickhouse_memory,
+)
 from relay.core.ids import conversion_id
 from relay.core.settings import Settings
 from relay.domain.models import Campaign, Click, Conversion, OutboundPostback, Pixel, Platform
@@ -24,11 +32,10 @@ from relay.store.click_cache import ClickCache
 from relay.store.config import ConfigStore
 from relay.store.config_cache import ConfigCache
 from relay.store.pool import ClickHouse
-from relay.store.traffic import ConversionMemory, TrafficStore
+from relay.store.traffic import TrafficStore
 from tests.harness import physical_rows
 
 T0 = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)  # millisecond precision, as stored
-DUPLICATE = "duplicate of an earlier conversion for this click and event"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +136,8 @@ def test_memory_for_finds_recorded_original_and_same_txid(clickhouse: ClickHouse
 
     found, expected = {}, {}
     for case, (looked_up, recorded, original, same_txid) in MEMORY_CASES.items():
-        memory = traffic.memory_for(scene.conversion(looked_up))
+        conversion = scene.conversion(looked_up)
+        memory = clickhouse_memory(conversion, traffic.memory_for(conversion))
         own = memory.recorded.conversion_id if memory.recorded else None
         found[case] = (named(own), named(memory.original), named(memory.same_txid))
         expected[case] = (recorded, original, same_txid)
@@ -271,7 +279,7 @@ async def test_a_claim_held_by_a_refused_network_does_not_make_a_duplicate(
         holder_id = scene.record(step.traffic, holder).conversion_id
     pending = scene.conversion(Row("clk_2", "T-A"))
     input = ConversionInput(conversion=pending, claim_holder=holder_id)
-    memory = step.traffic.memory_for(pending)
+    memory = clickhouse_memory(pending, step.traffic.memory_for(pending))
     assert memory == ConversionMemory(recorded=None, original=None, same_txid=None)
     campaign = scene.campaign()
     decided = decide(input, step.traffic.get_click(pending.click_id), campaign, memory, "USD")

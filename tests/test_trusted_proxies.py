@@ -5,7 +5,7 @@ import pytest
 from pydantic import ValidationError
 from starlette.requests import Request
 
-from api.routes.clicks import client_ip
+from api.deps import client_ip
 from relay.core.settings import Settings
 
 

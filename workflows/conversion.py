@@ -22,17 +22,25 @@ delivery states.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError
+
+from workflows.sends import (
+    PIXEL_SENDS,
+    POSTBACK_SENDS,
+    Channel,
+    local_first,
+    retry_delay,
+    retryable,
+    why,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.conversions import ConversionActivities
-    from activities.delivery import DeliveryActivities
-    from activities.outbound import OutboundActivities
     from activities.prepare import PrepareActivities
     from activities.records import RecordActivities
     from activities.states import StateActivities
@@ -59,21 +67,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from relay.temporal.search_attributes import CAMPAIGN_ID, DELIVERY_STATE
     from workflows.retry_policies import (
-        DELIVERY_FIRST_BACKOFF,
-        DELIVERY_RETRY,
-        DELIVERY_TIMEOUT,
-        LOCAL_SEND_TIMEOUT,
-        ONE_TRY,
-        OUTBOUND_FIRST_BACKOFF,
-        OUTBOUND_RETRY,
-        OUTBOUND_TIMEOUT,
         PERSIST_RETRY,
         PERSIST_TIMEOUT,
         PLAN_RETRY,
         PLAN_TIMEOUT,
         PREPARE_TIMEOUT,
-        delivery_retry,
-        outbound_retry,
     )
 
 PREPARE_PATCH = "prepare-local-activity"
@@ -232,35 +230,9 @@ class ConversionWorkflow:
     ) -> FireOutcome:
         input = SendPixelInput(conversion_id=conversion_id, target=target, conversion=conversion)
         summary = f"{target.platform.value} {target.event_name} -> {target.pixel_name}"
-        if window is not None and self._local_first_try():
-            # Shape 1: the first try runs as a local activity.
-            started = workflow.now()
-            sent, error = await _local_first(DeliveryActivities.send_pixel_event, input, summary)
-            if error is None or not _retryable(error):
-                if isinstance(sent, SendPixelResult):
-                    await self._record_unlogged(sent)
-                return FireOutcome(target=target, delivered=error is None, error=_why(error))
-            self._before_retry_wait()
-            await workflow.sleep(_retry_delay(error))
-            input.attempt_offset = 1
-            window -= workflow.now() - started
-        policy, schedule_to_close = (
-            delivery_retry(window) if window is not None else (DELIVERY_RETRY, None)
-        )
-        try:
-            sent = await workflow.execute_activity_method(
-                DeliveryActivities.send_pixel_event,
-                input,
-                start_to_close_timeout=DELIVERY_TIMEOUT,
-                schedule_to_close_timeout=schedule_to_close,
-                retry_policy=policy,
-                summary=summary,
-            )
-        except ActivityError as err:
-            # A fire that failed for good leaves the workflow completed, marked for redelivery.
-            return FireOutcome(target=target, delivered=False, error=_why(err))
-        await self._record_unlogged(sent)
-        return FireOutcome(target=target, delivered=True)
+        delivered, error = await self._send(PIXEL_SENDS, input, summary, window)
+        # A fire that failed for good leaves the workflow completed, marked for redelivery.
+        return FireOutcome(target=target, delivered=delivered, error=error)
 
     async def _postback(
         self,
@@ -271,35 +243,46 @@ class ConversionWorkflow:
     ) -> PostbackOutcome:
         input = SendPostbackInput(conversion_id=conversion_id, target=target, conversion=conversion)
         summary = f"postback {target.method} {target.postback_id}"
+        delivered, error = await self._send(POSTBACK_SENDS, input, summary, window)
+        return PostbackOutcome(target=target, delivered=delivered, error=error)
+
+    async def _send(
+        self,
+        channel: Channel,
+        input: SendPixelInput | SendPostbackInput,
+        summary: str,
+        window: timedelta | None,
+    ) -> tuple[bool, str]:
+        """One send to any destination, with its channel's activity and retry policy:
+        whether it was delivered, and why not. Runs with a retry window (`window`) retry
+        within it; shape 1 runs try first as a local activity, then wait durably."""
         if window is not None and self._local_first_try():
             started = workflow.now()
-            sent, error = await _local_first(
-                OutboundActivities.send_outbound_postback, input, summary
-            )
-            if error is None or not _retryable(error):
-                if isinstance(sent, SendPostbackResult):
+            sent, error = await local_first(channel.activity, input, summary)
+            if error is None or not retryable(error):
+                if sent is not None:
                     await self._record_unlogged(sent)
-                return PostbackOutcome(target=target, delivered=error is None, error=_why(error))
+                return error is None, why(error)
             self._before_retry_wait()
-            await workflow.sleep(max(_retry_delay(error), OUTBOUND_FIRST_BACKOFF))
+            await workflow.sleep(max(retry_delay(error), channel.first_wait_floor))
             input.attempt_offset = 1
             window -= workflow.now() - started
         policy, schedule_to_close = (
-            outbound_retry(window) if window is not None else (OUTBOUND_RETRY, None)
+            channel.within(window) if window is not None else (channel.retry, None)
         )
         try:
             sent = await workflow.execute_activity_method(
-                OutboundActivities.send_outbound_postback,
+                channel.activity,
                 input,
-                start_to_close_timeout=OUTBOUND_TIMEOUT,
+                start_to_close_timeout=channel.timeout,
                 schedule_to_close_timeout=schedule_to_close,
                 retry_policy=policy,
                 summary=summary,
             )
         except ActivityError as err:
-            return PostbackOutcome(target=target, delivered=False, error=_why(err))
+            return False, why(err)
         await self._record_unlogged(sent)
-        return PostbackOutcome(target=target, delivered=True)
+        return True, ""
 
     def _local_first_try(self) -> bool:
         """Shape 1 (and older runs that recorded the patch) try first as a local activity."""
@@ -321,45 +304,6 @@ class ConversionWorkflow:
             retry_policy=PERSIST_RETRY,
             summary=f"record attempt {sent.attempt}",
         )
-
-
-async def _local_first(
-    activity: Callable[[Any, Any], Awaitable[Any]], input: Any, summary: str
-) -> tuple[Any, FailureError | None]:
-    """One try as a local activity: its result, or the error if it failed (a local
-    activity's failure may arrive as the activity's own error, not in an ActivityError)."""
-    try:
-        sent = await workflow.execute_local_activity_method(
-            activity,
-            input,
-            start_to_close_timeout=LOCAL_SEND_TIMEOUT,
-            retry_policy=ONE_TRY,
-            summary=summary,
-        )
-    except FailureError as err:
-        return None, err
-    return sent, None
-
-
-def _cause(err: FailureError) -> BaseException:
-    return (err.cause or err) if isinstance(err, ActivityError) else err
-
-
-def _retryable(err: FailureError) -> bool:
-    cause = _cause(err)
-    return not (isinstance(cause, ApplicationError) and cause.non_retryable)
-
-
-def _retry_delay(err: FailureError) -> timedelta:
-    """What the platform asked for (Retry-After, throttling), else the first backoff."""
-    cause = _cause(err)
-    if isinstance(cause, ApplicationError) and cause.next_retry_delay:
-        return cause.next_retry_delay
-    return DELIVERY_FIRST_BACKOFF
-
-
-def _why(err: FailureError | None) -> str:
-    return "" if err is None else str(_cause(err))
 
 
 def _skipped_state(conversion: Conversion) -> DeliveryState:

@@ -17,11 +17,9 @@ from temporalio import workflow
 from temporalio.common import TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlreadyStartedError
 
-from workflows.conversion import _why  # a workflow module: imported, not passed through
+from workflows.sends import PIXEL_SENDS, POSTBACK_SENDS, why  # a workflow module: imported
 
 with workflow.unsafe.imports_passed_through():
-    from activities.delivery import DeliveryActivities
-    from activities.outbound import OutboundActivities
     from activities.redelivery import Candidate, PageInput, RedeliveryActivities
     from activities.states import StateActivities
     from relay.domain.delivery_states import DeliveryState
@@ -40,10 +38,6 @@ with workflow.unsafe.imports_passed_through():
     from relay.domain.workflow_io import SendPixelInput, SendPostbackInput
     from relay.temporal.search_attributes import DELIVERY_STATE, by_ids
     from workflows.retry_policies import (
-        DELIVERY_RETRY,
-        DELIVERY_TIMEOUT,
-        OUTBOUND_RETRY,
-        OUTBOUND_TIMEOUT,
         PERSIST_RETRY,
         PERSIST_TIMEOUT,
     )
@@ -88,10 +82,10 @@ class RedeliveryWorkflow:
         )
         summary = f"redeliver {target.platform.value} {target.event_name} -> {target.pixel_name}"
         send = workflow.execute_activity_method(
-            DeliveryActivities.send_pixel_event,
+            PIXEL_SENDS.activity,
             input,
-            start_to_close_timeout=DELIVERY_TIMEOUT,
-            retry_policy=DELIVERY_RETRY,
+            start_to_close_timeout=PIXEL_SENDS.timeout,
+            retry_policy=PIXEL_SENDS.retry,
             summary=summary,
         )
         return ("pixel", target.pixel_id), await _error(send)
@@ -102,10 +96,10 @@ class RedeliveryWorkflow:
             conversion_id=conversion_id, target=target, attempt_offset=planned.attempt_offset
         )
         send = workflow.execute_activity_method(
-            OutboundActivities.send_outbound_postback,
+            POSTBACK_SENDS.activity,
             input,
-            start_to_close_timeout=OUTBOUND_TIMEOUT,
-            retry_policy=OUTBOUND_RETRY,
+            start_to_close_timeout=POSTBACK_SENDS.timeout,
+            retry_policy=POSTBACK_SENDS.retry,
             summary=f"redeliver postback {target.method} {target.postback_id}",
         )
         return ("postback", target.postback_id), await _error(send)
@@ -116,7 +110,7 @@ async def _error(send: Awaitable[Any]) -> str:
     try:
         await send
     except ActivityError as err:
-        return _why(err) or "failed"
+        return why(err) or "failed"
     return ""
 
 

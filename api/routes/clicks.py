@@ -1,9 +1,6 @@
 """Click capture: the tracking redirect and the server-side click API."""
 
 import asyncio
-import ipaddress
-from collections.abc import Sequence
-from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated
 from urllib.parse import quote
 
@@ -11,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
-from api.deps import AdminDep, RuntimeDep
+from api.deps import AdminDep, RuntimeDep, client_ip
 from api.openapi import errors
 from api.params import decoded_pairs, one_value_each
 from api.schemas import ClickIn
@@ -35,29 +32,6 @@ _GEO_HEADERS = {
     "city": ("x-geo-city", "cf-ipcity"),
 }
 _MAX_QUERY_VALUE = 512
-
-
-def _trusted(address: str, proxies: Sequence[IPv4Network | IPv6Network]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in proxies)
-
-
-def client_ip(request: Request, trusted_proxies: Sequence[IPv4Network | IPv6Network]) -> str:
-    """The visitor's IP: the peer, or, when the peer is a trusted proxy (an address or a
-    network of `RELAY_TRUSTED_PROXIES`), the last X-Forwarded-For hop no trusted proxy added."""
-    peer = request.client.host if request.client else ""
-    forwarded = request.headers.get("x-forwarded-for", "")
-    if _trusted(peer, trusted_proxies) and forwarded:
-        for hop in reversed([h.strip() for h in forwarded.split(",")]):
-            if not _trusted(hop, trusted_proxies):
-                try:
-                    return str(ipaddress.ip_address(hop))
-                except ValueError:
-                    break
-    return peer
 
 
 def _checked(name: str, value: str) -> str:

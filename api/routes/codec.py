@@ -7,9 +7,9 @@ cookie `/codec/session` sets, which the UI sends with "Include cross-origin cred
 UI passes an `Authorization` header only from its own OIDC login). The UI runs on another
 origin: CORS answers its preflight (`CodecCors`).
 
-The codec session is the console's kind (api/ui/session.py), for another purpose: signed,
-expiring after 12 hours, ended by a new admin token, by *Sign out everywhere* (the epoch)
-and by `POST /codec/session/end` (revoked on the server), Secure over https."""
+The codec session is the console's kind (api/services/sessions.py), for another purpose:
+signed, expiring after 12 hours, ended by a new admin token, by *Sign out everywhere* (the
+epoch) and by `POST /codec/session/end` (revoked on the server), Secure over https."""
 
 import base64
 import binascii
@@ -33,8 +33,8 @@ from api.deps import (
 )
 from api.openapi import errors
 from api.params import SIGN_IN_MAX_BYTES, SIGN_IN_MAX_FIELDS, read_form
-from api.ui import session as sessions
-from api.ui.pages import end_session, secure_cookie, session_state
+from api.services import sessions
+from api.services.sessions import end_session, secure_cookie, session_state
 from relay.core.crypto import KeyRingError
 from relay.core.errors import InvalidField, Unauthorized
 from relay.core.settings import Settings

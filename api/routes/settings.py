@@ -1,28 +1,21 @@
-"""Workspace settings: the timezone every time the API returns is shown in."""
-
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+"""Workspace settings: the timezone every time the API returns is shown in (the behaviour
+is api/services/settings.py's)."""
 
 from fastapi import APIRouter
 
 from api.deps import AdminDep, RuntimeDep
 from api.schemas import SettingsIn
-from relay.core.errors import InvalidField
+from api.services import settings
 
 router = APIRouter(prefix="/api/settings", tags=["settings"], dependencies=[AdminDep])
 
 
 @router.get("", response_model=SettingsIn)
 async def get_settings(runtime: RuntimeDep) -> SettingsIn:
-    timezone = await runtime.run(runtime.config.get_setting, "timezone")
-    return SettingsIn(timezone=timezone or "UTC")
+    return await settings.get_settings(runtime)
 
 
 @router.put("", response_model=SettingsIn)
 async def put_settings(body: SettingsIn, runtime: RuntimeDep) -> SettingsIn:
     """Set the workspace timezone (an IANA name such as `America/New_York`)."""
-    try:
-        ZoneInfo(body.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidField(f"unknown IANA timezone {body.timezone!r}", "timezone") from None
-    await runtime.run(runtime.config.put_setting, "timezone", body.timezone)
-    return body
+    return await settings.put_settings(runtime, body)

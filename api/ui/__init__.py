@@ -1,11 +1,12 @@
 """The console for media buyers, served under /ui: server-rendered pages (Jinja2), no
-build step and no external assets. Signed in with the admin token (`auth.py`, `session.py`);
-every page's headers, errors and checks are in `pages.py`."""
+build step and no external assets. Signed in with the admin token (`auth.py`; the session
+cookie is api/services/sessions.py's); every page's headers, errors and checks are in
+`pages.py`."""
 
 from fastapi import APIRouter
 
+from api.services.sessions import PATH
 from api.ui import auth, campaigns, conversions, export, logs, networks, overview, settings
-from api.ui.session import PATH
 
 router = APIRouter()
 router.include_router(auth.router, prefix=PATH)

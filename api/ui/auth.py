@@ -7,7 +7,8 @@ from starlette.responses import RedirectResponse, Response
 
 from api.deps import RuntimeDep, admin_refusal, failed_credential
 from api.params import SIGN_IN_MAX_BYTES, SIGN_IN_MAX_FIELDS
-from api.ui import session as sessions
+from api.services import sessions
+from api.services.sessions import end_every_session, end_session, secure_cookie, session_state
 from api.ui.pages import (
     HERE,
     HOME,
@@ -16,13 +17,9 @@ from api.ui.pages import (
     Refused,
     SessionDep,
     checked_form,
-    end_every_session,
-    end_session,
     read_form,
     render,
     safe_next,
-    secure_cookie,
-    session_state,
 )
 from relay.core.errors import Unauthorized
 from relay.core.rate_limit import TooManyFailures

@@ -1,5 +1,5 @@
 """Deleting a campaign's pixels, custom conversions and outbound postbacks from its page,
-through the JSON API's own functions. Each delete form has a "Yes, delete" box that must be
+through the services the JSON API calls too. Each delete form has a "Yes, delete" box that must be
 ticked: a pixel deleted stops its deliveries at once, and nothing brings it back."""
 
 import functools
@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from api.deps import RuntimeDep
-from api.routes.funnel import delete_custom_conversion, delete_outbound_postback
-from api.routes.pixels import delete_pixel
+from api.services.funnel import delete_custom_conversion, delete_outbound_postback
+from api.services.pixels import delete_pixel
 from api.ui.campaign_forms import FormState, ticked
 from api.ui.campaign_page import show_campaign, to_campaign
 from api.ui.pages import ConsoleRoute, FormDep
@@ -57,7 +57,7 @@ async def remove_pixel(
 ) -> Response:
     """Delete a pixel as `DELETE /api/campaigns/{id}/pixels/{pixel_id}` does."""
     which = (f"delete-pixel-{pixel_id}", "pixel-deleted")
-    delete = functools.partial(delete_pixel, campaign_id, pixel_id, runtime)
+    delete = functools.partial(delete_pixel, runtime, campaign_id, pixel_id)
     return await confirmed_delete(request, runtime, campaign_id, form, which, delete)
 
 
@@ -70,7 +70,7 @@ async def remove_custom_conversion(
     form: FormDep,
 ) -> Response:
     which = (f"delete-custom-{custom_conversion_id}", "custom-conversion-deleted")
-    delete = functools.partial(delete_custom_conversion, campaign_id, custom_conversion_id, runtime)
+    delete = functools.partial(delete_custom_conversion, runtime, campaign_id, custom_conversion_id)
     return await confirmed_delete(request, runtime, campaign_id, form, which, delete)
 
 
@@ -79,5 +79,5 @@ async def remove_outbound_postback(
     request: Request, campaign_id: str, postback_id: str, runtime: RuntimeDep, form: FormDep
 ) -> Response:
     which = (f"delete-postback-{postback_id}", "postback-deleted")
-    delete = functools.partial(delete_outbound_postback, campaign_id, postback_id, runtime)
+    delete = functools.partial(delete_outbound_postback, runtime, campaign_id, postback_id)
     return await confirmed_delete(request, runtime, campaign_id, form, which, delete)

@@ -1,5 +1,6 @@
 """A campaign's custom conversions and outbound postbacks, added and edited from its page
-through the JSON API's own functions (api/routes/funnel.py); deleted in `campaign_deletes`.
+through the services the JSON API calls too (api/services/funnel.py); deleted in
+`campaign_deletes`.
 
 An outbound postback's URL template may carry a secret in its query (an API key), which
 the page never shows (it shows `redact_url`'s form). So its edit form's URL field starts
@@ -12,22 +13,22 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from api.deps import RuntimeDep
-from api.routes.funnel import (
-    create_custom_conversion,
-    create_outbound_postback,
-    update_custom_conversion,
-    update_outbound_postback,
-)
 from api.schemas import (
     CustomConversionIn,
     CustomConversionPatch,
     OutboundPostbackIn,
     OutboundPostbackPatch,
 )
+from api.services.funnel import (
+    create_custom_conversion,
+    create_outbound_postback,
+    update_custom_conversion,
+    update_outbound_postback,
+)
 from api.ui.campaign_forms import FormState, kept, listed
 from api.ui.campaign_page import change, show_campaign
 from api.ui.pages import ConsoleRoute, FormDep
-from relay.destinations.postback import REDACTED
+from relay.destinations.base import REDACTED
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -45,7 +46,7 @@ async def add_custom_conversion(
 ) -> Response:
     """Add a custom conversion as `POST /api/campaigns/{id}/custom-conversions` does."""
     values = kept(form, CUSTOM_FIELDS)
-    call = functools.partial(create_custom_conversion, campaign_id, runtime=runtime)
+    call = functools.partial(create_custom_conversion, runtime, campaign_id)
     submit = (CustomConversionIn, dict(values), call)
     refill = ("new-custom-conversion", values)
     return await change(request, runtime, campaign_id, refill, submit, "custom-conversion-added")
@@ -62,9 +63,7 @@ async def edit_custom_conversion(
     """Change a custom conversion as `PATCH` does (every field sent: an empty one is refused
     as the API refuses it)."""
     values = kept(form, CUSTOM_FIELDS)
-    call = functools.partial(
-        update_custom_conversion, campaign_id, custom_conversion_id, runtime=runtime
-    )
+    call = functools.partial(update_custom_conversion, runtime, campaign_id, custom_conversion_id)
     submit = (CustomConversionPatch, dict(values), call)
     refill = (f"custom-{custom_conversion_id}", values)
     return await change(request, runtime, campaign_id, refill, submit, "custom-conversion-saved")
@@ -76,7 +75,7 @@ async def add_outbound_postback(
 ) -> Response:
     """Add an outbound postback as `POST /api/campaigns/{id}/postbacks` does."""
     values = kept(form, POSTBACK_FIELDS)
-    call = functools.partial(create_outbound_postback, campaign_id, runtime=runtime)
+    call = functools.partial(create_outbound_postback, runtime, campaign_id)
     submit = (OutboundPostbackIn, {**values, "events": listed(values["events"])}, call)
     refill = ("new-outbound-postback", values)
     return await change(request, runtime, campaign_id, refill, submit, "postback-added")
@@ -96,6 +95,6 @@ async def edit_outbound_postback(
     body = {"method": values["method"], "events": listed(values["events"])}
     if values["url_template"].strip():
         body["url_template"] = values["url_template"]
-    call = functools.partial(update_outbound_postback, campaign_id, postback_id, runtime=runtime)
+    call = functools.partial(update_outbound_postback, runtime, campaign_id, postback_id)
     submit = (OutboundPostbackPatch, body, call)
     return await change(request, runtime, campaign_id, refill, submit, "postback-saved")

@@ -1,9 +1,12 @@
 """One campaign's page and the changes made on it: its pixels, custom conversions and
-outbound postbacks, each through the JSON API's own functions (api/routes/pixels.py,
-api/routes/funnel.py), so a form is refused exactly as the API would refuse its body."""
+outbound postbacks, each through the services the JSON API uses (api/services/pixels.py,
+api/services/funnel.py), so a form is refused exactly as the API would refuse its body. A
+pixel's form shows its platform's own settings from the platform's description
+(relay/destinations/)."""
 
 import functools
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -12,12 +15,12 @@ from pydantic import BaseModel
 from starlette.responses import RedirectResponse, Response
 
 from api.deps import RuntimeDep
-from api.routes.campaigns import get_campaign
-from api.routes.funnel import list_custom_conversions, list_outbound_postbacks
-from api.routes.networks import list_networks
-from api.routes.pixels import create_pixel, list_pixels, update_pixel
-from api.routes.reading import workspace_zone
 from api.schemas import PixelIn, PixelPatch
+from api.services.campaigns import get_campaign
+from api.services.funnel import list_custom_conversions, list_outbound_postbacks
+from api.services.networks import list_networks
+from api.services.pixels import create_pixel, get_pixel, list_pixels, update_pixel
+from api.services.settings import workspace_zone
 from api.ui.campaign_forms import (
     NOTICES,
     FormState,
@@ -29,15 +32,10 @@ from api.ui.campaign_forms import (
     ticked,
 )
 from api.ui.pages import ConsoleRoute, FormDep, SessionDep, public_base, render
-from relay.destinations.postback import MACROS, redact_url
-from relay.domain.models import (
-    Campaign,
-    CustomConversion,
-    OutboundPostback,
-    Pixel,
-    Platform,
-    TikTokApi,
-)
+from relay.destinations import registry
+from relay.destinations.base import SettingField
+from relay.destinations.postback.template import MACROS, redact_url
+from relay.domain.models import Campaign, CustomConversion, OutboundPostback, Pixel
 from relay.runtime import Runtime
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -45,15 +43,58 @@ B = TypeVar("B", bound=BaseModel)
 Choice = tuple[str, str]  # a form option: its value and its label
 
 CAMPAIGN_FIELDS = ("name", "offer_url", "currency", "attribution_window_days", "repeatable_events")
-EDITABLE_PIXEL_FIELDS = ("name", "primary", "event_name", "test_event_code", "tiktok_api")
-# The access token is never filled back in.
-PIXEL_FIELDS = ("platform", "platform_pixel_id", *EDITABLE_PIXEL_FIELDS)
+# A pixel's common fields; each platform's own come from its description (`fields`). The
+# access token is never filled back in.
+COMMON_PIXEL_FIELDS = ("name", "primary", "event_name")
 
-PLATFORMS = [(Platform.META.value, "Meta"), (Platform.TIKTOK.value, "TikTok")]
-TIKTOK_APIS = [
-    (TikTokApi.EVENTS_2_0.value, "Events API 2.0 (recommended; events Purchase, Lead…)"),
-    (TikTokApi.PIXEL_TRACK.value, "Pixel track, legacy (events CompletePayment, SubmitForm…)"),
-]
+
+def pixel_fields(new: bool) -> tuple[str, ...]:
+    """The fields a refused pixel form is filled again with (a new pixel's: more)."""
+    settings = tuple(s.field.name for s in new_pixel_settings())
+    return (*(("platform", "platform_pixel_id") if new else ()), *COMMON_PIXEL_FIELDS, *settings)
+
+
+@dataclass(frozen=True)
+class ShownSetting:
+    """A platform setting as a form shows it: its description, and the platforms it is
+    for when the form serves several (a new pixel: "TikTok pixels only")."""
+
+    field: SettingField
+    only_for: str = ""
+
+
+def new_pixel_settings() -> list[ShownSetting]:
+    """Every platform's settings, each name once, noting which platforms use it."""
+    users: dict[str, list[str]] = {}
+    fields: dict[str, SettingField] = {}
+    for destination in registry.PLATFORMS.values():
+        for field in destination.fields:
+            fields.setdefault(field.name, field)
+            users.setdefault(field.name, []).append(destination.label)
+    return [
+        ShownSetting(
+            field, "" if len(users[name]) == len(registry.PLATFORMS) else ", ".join(users[name])
+        )
+        for name, field in fields.items()
+    ]
+
+
+def _setting_value(pixel: Pixel, field: SettingField) -> str:
+    value = getattr(pixel, field.name, None) if field.name in Pixel.model_fields else None
+    if field.name not in Pixel.model_fields:
+        value = pixel.options.get(field.name)
+    return "" if value is None else str(value)
+
+
+def pixel_facts(pixel: Pixel) -> list[tuple[str, str]]:
+    """The platform's settings of a pixel as its card lists them: label, value shown."""
+    shown = []
+    for field in registry.platform(pixel.platform).fields:
+        value = _setting_value(pixel, field)
+        shown.append((field.label, dict(field.choices).get(value, value) or "none"))
+    return shown
+
+
 MACRO_MEANINGS = {
     "click_id": "the click ID from the tracking link",
     "conversion_id": "Relay's ID of the conversion (the same for every re-send: dedup on it)",
@@ -90,13 +131,18 @@ async def network_choices(runtime: Runtime, campaign: Campaign | None = None) ->
 
 
 def _pixel_values(pixel: Pixel) -> dict[str, str]:
+    settings = registry.platform(pixel.platform).fields
     return {
         "name": pixel.name,
         "primary": "on" if pixel.primary else "",
         "event_name": pixel.event_name or "",
-        "test_event_code": pixel.test_event_code or "",
-        "tiktok_api": pixel.tiktok_api.value,
+        **{field.name: _setting_value(pixel, field) for field in settings},
     }
+
+
+def _first_choices() -> dict[str, str]:
+    """A new pixel's choices start at each one's first (the platform's default)."""
+    return {s.field.name: s.field.choices[0][0] for s in new_pixel_settings() if s.field.choices}
 
 
 def _custom_values(custom: CustomConversion) -> dict[str, str]:
@@ -126,7 +172,7 @@ def _forms(
     ]
     return {
         "campaign": FormState(campaign_values(campaign)),
-        "new-pixel": FormState({"primary": "on", "tiktok_api": TikTokApi.EVENTS_2_0.value}),
+        "new-pixel": FormState({"primary": "on", **_first_choices()}),
         "new-custom-conversion": FormState(),
         "new-outbound-postback": FormState({"method": "GET"}),
         "delete": FormState(),
@@ -155,10 +201,10 @@ async def show_campaign(
     done: str = "",
 ) -> Response:
     """The campaign's page; `failed` names the form the API refused and what it said."""
-    campaign = await get_campaign(campaign_id, runtime)
-    pixels = await list_pixels(campaign_id, runtime)
-    customs = await list_custom_conversions(campaign_id, runtime)
-    postbacks = await list_outbound_postbacks(campaign_id, runtime)
+    campaign = await get_campaign(runtime, campaign_id)
+    pixels = await list_pixels(runtime, campaign_id)
+    customs = await list_custom_conversions(runtime, campaign_id)
+    postbacks = await list_outbound_postbacks(runtime, campaign_id)
     zone = await workspace_zone(runtime)
     networks = await network_choices(runtime, campaign)
     forms = _forms(campaign, pixels, customs, postbacks)
@@ -183,9 +229,15 @@ async def show_campaign(
         customs=customs,
         postbacks=[(p, redact_url(p.url_template)) for p in postbacks],
         forms=forms,
-        platforms=PLATFORMS,
-        tiktok_apis=TIKTOK_APIS,
-        tiktok_api_names=dict(TIKTOK_APIS),
+        platforms=[(p.value, d.label) for p, d in registry.PLATFORMS.items()],
+        platform_names={p.value: d.label for p, d in registry.PLATFORMS.items()},
+        new_pixel_settings=new_pixel_settings(),
+        pixel_settings={p.id: pixel_settings(p) for p in pixels},
+        pixel_facts={p.id: pixel_facts(p) for p in pixels},
+        pixel_id_help=" ".join(f"{d.label}: {d.id_help}." for d in registry.PLATFORMS.values()),
+        token_help=" ".join(
+            f"{d.label}: {d.credential.help}" for d in registry.PLATFORMS.values() if d.credential
+        ),
         macros=MACRO_LIST,
         notice=NOTICES.get(done, ""),
         error=error,
@@ -220,17 +272,34 @@ async def change(
     return to_campaign(campaign_id, done)
 
 
-def _pixel_body(form: dict[str, str]) -> dict[str, Any]:
-    """The editable fields of a pixel; an empty token field sends no token (an edit keeps
-    the current one; a new pixel is refused, as the API refuses it)."""
+def pixel_settings(pixel: Pixel) -> list[ShownSetting]:
+    """The edit form's settings: the pixel's platform's only."""
+    return [ShownSetting(field) for field in registry.platform(pixel.platform).fields]
+
+
+def _pixel_body(form: dict[str, str], platform: str) -> dict[str, Any]:
+    """The editable fields of a pixel, its platform's own settings (those without a field
+    of the API's in `options`); an empty token field sends no token (an edit keeps the
+    current one; a new pixel is refused, as the API refuses it)."""
     body: dict[str, Any] = {
         "name": form.get("name", ""),
         "primary": ticked(form, "primary"),
         "event_name": optional(form.get("event_name", "")),
-        "test_event_code": optional(form.get("test_event_code", "")),
     }
-    if form.get("tiktok_api"):
-        body["tiktok_api"] = form["tiktok_api"]
+    known = platform in {p.value for p in registry.PLATFORMS}
+    fields = registry.platform(platform).fields if known else ()
+    options = {f.name: form.get(f.name, "") for f in fields if f.name not in Pixel.model_fields}
+    for field in fields:
+        value = form.get(field.name, "")
+        if field.name in options:
+            continue
+        if field.choices:
+            if value:
+                body[field.name] = value
+        else:
+            body[field.name] = optional(value)
+    if options:  # the platform has options: the form sets them all (an empty one: unset)
+        body["options"] = {name: value for name, value in options.items() if value.strip()}
     if form.get("access_token", "").strip():
         body["access_token"] = form["access_token"]
     return body
@@ -241,13 +310,13 @@ async def add_pixel(
     request: Request, campaign_id: str, runtime: RuntimeDep, form: FormDep
 ) -> Response:
     """Add a pixel as `POST /api/campaigns/{id}/pixels` does."""
-    body = _pixel_body(form) | {
+    body = _pixel_body(form, form.get("platform", "")) | {
         "platform": form.get("platform", ""),
         "platform_pixel_id": form.get("platform_pixel_id", ""),
     }
 
-    refill = ("new-pixel", kept(form, PIXEL_FIELDS))
-    call = functools.partial(create_pixel, campaign_id, runtime=runtime)
+    refill = ("new-pixel", kept(form, pixel_fields(new=True)))
+    call = functools.partial(create_pixel, runtime, campaign_id)
     return await change(request, runtime, campaign_id, refill, (PixelIn, body, call), "pixel-added")
 
 
@@ -256,10 +325,11 @@ async def edit_pixel(
     request: Request, campaign_id: str, pixel_id: str, runtime: RuntimeDep, form: FormDep
 ) -> Response:
     """Change a pixel as `PATCH` does; an empty access token field keeps the current token."""
-    body = _pixel_body(form)
+    pixel = await get_pixel(runtime, campaign_id, pixel_id)
+    body = _pixel_body(form, pixel.platform.value)
 
-    refill = (f"pixel-{pixel_id}", kept(form, EDITABLE_PIXEL_FIELDS))
-    call = functools.partial(update_pixel, campaign_id, pixel_id, runtime=runtime)
+    refill = (f"pixel-{pixel_id}", kept(form, pixel_fields(new=False)))
+    call = functools.partial(update_pixel, runtime, campaign_id, pixel_id)
     return await change(
         request, runtime, campaign_id, refill, (PixelPatch, body, call), "pixel-saved"
     )

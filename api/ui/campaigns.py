@@ -1,6 +1,6 @@
 """The Campaigns pages: the list with the new-campaign form, and one campaign's facts with
-its edit and delete forms. Everything goes through the JSON API's own functions
-(api/routes/campaigns.py) and request models, so the pages and the API agree; the
+its edit and delete forms. Everything goes through the services the JSON API calls too
+(api/services/campaigns.py) and its request models, so the pages and the API agree; the
 campaign's pixels, custom conversions and outbound postbacks are in `campaign_page`."""
 
 import asyncio
@@ -10,15 +10,15 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from api.deps import RuntimeDep
-from api.routes.campaigns import (
+from api.schemas import CampaignIn, CampaignPatch
+from api.services.campaigns import (
     create_campaign,
     delete_campaign,
     list_campaigns,
     update_campaign,
 )
-from api.routes.pixels import list_pixels
-from api.routes.reading import workspace_zone
-from api.schemas import CampaignIn, CampaignPatch
+from api.services.pixels import list_pixels
+from api.services.settings import workspace_zone
 from api.ui import campaign_deletes, campaign_funnel, campaign_page
 from api.ui.campaign_forms import (
     NOTICES,
@@ -67,7 +67,7 @@ async def _list_page(
     request: Request, runtime: Runtime, status: int = 200, new: FormState = NEW_CAMPAIGN
 ) -> Response:
     campaigns = await list_campaigns(runtime)
-    pixels = await asyncio.gather(*(list_pixels(c.id, runtime) for c in campaigns))
+    pixels = await asyncio.gather(*(list_pixels(runtime, c.id) for c in campaigns))
     zone = await workspace_zone(runtime)
     rows = [
         (c, len(found), c.created_at.astimezone(zone))
@@ -99,7 +99,7 @@ async def new_campaign(request: Request, runtime: RuntimeDep, form: FormDep) -> 
     comes back with the API's messages next to its fields."""
     try:
         created = await submitted(
-            CampaignIn, _campaign_body(form), lambda body: create_campaign(body, runtime)
+            CampaignIn, _campaign_body(form), lambda body: create_campaign(runtime, body)
         )
     except Refusal as exc:
         state = FormState(_kept(form), exc.errors)
@@ -112,7 +112,7 @@ async def edit_campaign(
     request: Request, campaign_id: str, runtime: RuntimeDep, form: FormDep
 ) -> Response:
     """Change a campaign as `PATCH /api/campaigns/{id}` does."""
-    call = functools.partial(update_campaign, campaign_id, runtime=runtime)
+    call = functools.partial(update_campaign, runtime, campaign_id)
     submit = (CampaignPatch, _campaign_body(form), call)
     refill = ("campaign", _kept(form))
     return await change(request, runtime, campaign_id, refill, submit, "saved")
@@ -127,5 +127,5 @@ async def remove_campaign(
     refused = await campaign_deletes.unconfirmed(request, runtime, campaign_id, form, "delete")
     if refused is not None:
         return refused
-    await delete_campaign(campaign_id, runtime)
+    await delete_campaign(runtime, campaign_id)
     return RedirectResponse("/ui/campaigns?done=deleted", status_code=303)

@@ -1,6 +1,7 @@
 """The Conversions pages: the filtered list, one conversion with every attempt, and its
-Redeliver buttons. Everything is read and started through the JSON API's own code
-(api/routes/reading.py, api/routes/redeliveries.py), so the pages and the API agree."""
+Redeliver buttons. Everything is read and started through the services the JSON API calls
+too (api/services/conversions.py, api/services/redeliveries.py), so the pages and the API
+agree."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
@@ -11,24 +12,24 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from starlette.responses import RedirectResponse, Response
 
 from api.deps import RuntimeDep
-from api.routes.campaigns import list_campaigns
-from api.routes.networks import list_networks
-from api.routes.reading import (
+from api.services.campaigns import list_campaigns
+from api.services.conversions import (
     ConversionOut,
-    Time,
-    Window,
+    ConversionQuery,
     get_conversion,
     list_conversions,
-    workspace_zone,
 )
-from api.routes.redeliveries import (
+from api.services.listing import Time, Window
+from api.services.networks import list_networks
+from api.services.redeliveries import (
     RedeliverBody,
     RedeliveryOut,
     RedeliveryStatus,
-    _follow,
+    follow,
     redelivery_status,
     start_redelivery,
 )
+from api.services.settings import workspace_zone
 from api.ui.overview import retry_bounds
 from api.ui.pages import ConsoleRoute, FormDep, SessionDep, field_errors, render
 from relay.core.errors import Conflict, InvalidField, NotFound
@@ -120,7 +121,8 @@ async def conversions_page(request: Request, runtime: RuntimeDep, session: Sessi
     filters, errors = read_filters(ConversionFilters, raw)
     page = None
     if not errors:
-        page = await list_conversions(runtime, filters.window(), **conversion_query(filters))
+        query = ConversionQuery(**conversion_query(filters))
+        page = await list_conversions(runtime, filters.window(), query)
     return await render_list(
         request,
         runtime,
@@ -174,7 +176,7 @@ async def conversion_page(
     status = None
     if redelivery.startswith(f"{REDELIVER_PREFIX}{conversion_id}_"):
         try:
-            status = await redelivery_status(redelivery, runtime)
+            status = await redelivery_status(runtime, redelivery)
         except NotFound:
             status = None
     return await _conversion(request, runtime, conversion_id, redelivery=status)
@@ -206,7 +208,7 @@ def temporal_ui_link(runtime: Runtime, workflow_id: str) -> str | None:
         base = f"http://127.0.0.1:{runtime.settings.temporal_ui_port}"
     if base is None:
         return None
-    return base.rstrip("/") + _follow(runtime, workflow_id).temporal_ui
+    return base.rstrip("/") + follow(runtime, workflow_id).temporal_ui
 
 
 async def _send_names(runtime: Runtime, conversion: ConversionOut) -> dict[str, str]:
@@ -253,7 +255,7 @@ async def _conversion(
     redelivery: RedeliveryStatus | None = None,
     nothing_sent: RedeliveryOut | None = None,
 ) -> Response:
-    conversion = await get_conversion(conversion_id, runtime)
+    conversion = await get_conversion(runtime, conversion_id)
     return render(
         request,
         "conversion.html",

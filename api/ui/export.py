@@ -20,9 +20,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from api.deps import RuntimeDep
-from api.routes.campaigns import list_campaigns
-from api.routes.networks import list_networks
-from api.routes.reading import ConversionQuery, ConversionSummary, summary, workspace_zone
+from api.services.campaigns import list_campaigns
+from api.services.conversions import ConversionQuery, ConversionSummary, summary
+from api.services.networks import list_networks
+from api.services.settings import workspace_zone
 from api.ui.conversions import (
     EXPORT_LIMIT,
     ConversionFilters,

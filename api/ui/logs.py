@@ -1,13 +1,14 @@
 """The Pixel logs and Postback logs pages: every delivery attempt to a pixel or a traffic
 source's outbound postback, newest first, as the seed's Pixel Logs and Postback Logs list
-them. Read through the JSON API's own `pixel_logs` and `postback_logs`, so the pages and
-`GET /api/pixel-logs` and `GET /api/postback-logs` agree."""
+them. Read through the services the JSON API calls too (api/services/logs.py's
+`pixel_logs` and `postback_logs`), so the pages and `GET /api/pixel-logs` and
+`GET /api/postback-logs` agree."""
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from api.deps import RuntimeDep
-from api.routes.reading import pixel_logs, postback_logs
+from api.services.logs import pixel_logs, postback_logs
 from api.ui.conversions import ListFilters, Text, read_filters, render_list
 from api.ui.pages import ConsoleRoute, SessionDep
 from relay.domain.events import normalize_event_type

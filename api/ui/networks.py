@@ -1,7 +1,7 @@
 """The Networks pages: the list and a new network, one network with the exact postback URL
 to give it (generic, and with the macros of common networks and trackers filled in),
-rename, key rotation and delete. Everything goes through the JSON API's own functions
-(api/routes/networks.py) and schemas, so the pages and the API agree.
+rename, key rotation and delete. Everything goes through the services the JSON API calls
+too (api/services/networks.py) and its schemas, so the pages and the API agree.
 
 A network's postback key is shown once, in the answer to the POST that created or rotated
 it (rendered directly: never in a redirect, a cookie or a log); Relay keeps only its hash,
@@ -18,18 +18,19 @@ from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
 from api.deps import RuntimeDep
-from api.routes.networks import (
+from api.schemas import KeyRotationIn, NetworkIn, NetworkPatch
+from api.services.listing import in_zone
+from api.services.networks import (
     NetworkOut,
     NetworkWithKey,
-    add_network,
+    create_network,
     delete_network,
     get_network,
     list_networks,
     rotate_network_key,
     update_network,
 )
-from api.routes.reading import in_zone, workspace_zone
-from api.schemas import KeyRotationIn, NetworkIn, NetworkPatch
+from api.services.settings import workspace_zone
 from api.ui.pages import ConsoleRoute, FormDep, SessionDep, field_errors, public_base, render
 from api.ui.postback_macros import PLATFORMS, Platform
 from api.ui.recent import recent_activity
@@ -131,7 +132,7 @@ async def _network_page(
     errors: dict[str, str] | None = None,
     done: str = "",
 ) -> Response:
-    network = await get_network(network_id, runtime)
+    network = await get_network(runtime, network_id)
     zone = await workspace_zone(runtime)
     return render(
         request,
@@ -185,13 +186,13 @@ async def new_network(request: Request, runtime: RuntimeDep, form: FormDep) -> R
     network_id = f"net_{form_id}" if FORM_ID.fullmatch(form_id) else None
     if network_id is not None and await _exists(runtime, network_id):
         return await _network_page(request, runtime, network_id, 409, done="created_before")
-    created = await add_network(runtime, body, network_id)
+    created = await create_network(runtime, body, network_id)
     return await _key_page(request, runtime, created, rotated=False)
 
 
 async def _exists(runtime: Runtime, network_id: str) -> bool:
     try:
-        await get_network(network_id, runtime)
+        await get_network(runtime, network_id)
     except NotFound:
         return False
     return True
@@ -215,7 +216,7 @@ async def rename_network(
         body = NetworkPatch.model_validate(raw)
     except ValidationError as exc:
         return await _network_page(request, runtime, network_id, 422, raw, field_errors(exc))
-    await update_network(network_id, body, runtime)
+    await update_network(runtime, network_id, body)
     target = f"/ui/networks/{quote(network_id, safe='')}?done=renamed"
     return RedirectResponse(target, status_code=303)
 
@@ -231,9 +232,9 @@ async def rotate_key(
         body = KeyRotationIn.model_validate({"grace_hours": raw["grace_hours"] or 0})
     except ValidationError as exc:
         return await _network_page(request, runtime, network_id, 422, raw, field_errors(exc))
-    if _changed_since(form.get("seen", ""), (await get_network(network_id, runtime)).updated_at):
+    if _changed_since(form.get("seen", ""), (await get_network(runtime, network_id)).updated_at):
         return await _network_page(request, runtime, network_id, 409, done="rotated_before")
-    rotated = await rotate_network_key(network_id, runtime, body)
+    rotated = await rotate_network_key(runtime, network_id, body)
     return await _key_page(request, runtime, rotated, rotated=True)
 
 
@@ -249,5 +250,5 @@ def _changed_since(seen: str, updated_at: datetime) -> bool:
 @router.post("/networks/{network_id}/delete")
 async def remove_network(network_id: str, runtime: RuntimeDep, form: FormDep) -> Response:
     """Delete as `DELETE /api/networks/{id}` does: its keys stop working, its conversions stay."""
-    await delete_network(network_id, runtime)
+    await delete_network(runtime, network_id)
     return RedirectResponse("/ui/networks?done=deleted", status_code=303)

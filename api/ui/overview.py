@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from starlette.responses import Response
 
 from api.deps import RuntimeDep
-from api.routes.campaigns import list_campaigns
-from api.routes.networks import list_networks
-from api.routes.reading import workspace_zone
+from api.services.campaigns import list_campaigns
+from api.services.networks import list_networks
+from api.services.settings import workspace_zone
 from api.ui.overview_chart import SERIES_NAMES, STATE_NAMES, bucket_name, charts
 from api.ui.pages import ConsoleRoute, SessionDep, field_errors, render
 from relay.domain.delivery_states import DeliveryState

@@ -24,10 +24,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from api.deps import RuntimeDep
 from api.params import FORM_MAX_BYTES, FORM_MAX_FIELDS
 from api.params import read_form as capped_form
-from api.ui import session as sessions
+from api.services import sessions
 from relay.core.errors import RelayError
 from relay.runtime import Runtime
-from relay.store.config import ConfigStore
 from relay.store.pool import STORE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -49,7 +48,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
-_REVOKE_TRIES = 3
 
 
 def _local_time(value: datetime | None) -> str:
@@ -172,52 +170,12 @@ def _next_path(request: Request) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
-def _stored_state(config: ConfigStore) -> sessions.SessionState:
-    return sessions.SessionState.parse(
-        config.get_setting(sessions.EPOCH_SETTING), config.get_setting(sessions.REVOKED_SETTING)
-    )
-
-
-async def session_state(runtime: Runtime) -> sessions.SessionState:
-    """The workspace's session state (epoch, revoked sessions), read from the store at
-    every signed-in request: a sign-out through any API process holds from the next
-    request on, in this process and every other sharing the store. A stored value that is
-    not what Relay writes fails every session request (closed), not back to none."""
-    return await runtime.run(_stored_state, runtime.config)
-
-
-async def end_session(runtime: Runtime, session: sessions.Session) -> None:
-    """Revoke one session on the server: its cookie, copied or not, opens nothing more.
-    The list is one setting, read, extended and written: a sign-out in another process at
-    the same moment may write over this one, so it is read back and written again (a
-    third failure ends every session instead). That narrows the race to a write landing
-    between this read-back and the other's own, within milliseconds of each other."""
-    for _ in range(_REVOKE_TRIES):
-        state = await session_state(runtime)
-        if session.session_id in state.revoked:
-            return
-        revoked = state.revoking(session)
-        if revoked is None:  # the list is full: end every session rather than grow it
-            break
-        await runtime.run(runtime.config.put_setting, sessions.REVOKED_SETTING, revoked)
-    else:
-        if session.session_id in (await session_state(runtime)).revoked:
-            return
-    await end_every_session(runtime)
-
-
-async def end_every_session(runtime: Runtime) -> None:
-    """Move the epoch on: every console and codec session ends, in every browser."""
-    epoch = (await session_state(runtime)).epoch
-    await runtime.run(runtime.config.put_setting, sessions.EPOCH_SETTING, str(epoch + 1))
-
-
 async def require_session(request: Request, runtime: RuntimeDep) -> sessions.Session:
     """The signed-in session, or the redirect to sign-in (303, with `next` back here)."""
     cookie = request.cookies.get(sessions.COOKIE, "")
     if not cookie:
         raise SignInRequired(_next_path(request) if request.method == "GET" else HOME)
-    state = await session_state(runtime)
+    state = await sessions.session_state(runtime)
     found = state.read(runtime.keys, runtime.admin_token, cookie)
     if found is None:
         raise SignInRequired(_next_path(request) if request.method == "GET" else HOME)
@@ -236,12 +194,6 @@ def _same_origin(request: Request, public_url: str | None) -> bool:
         return True
     ours = {request.headers.get("host"), urlsplit(public_url or "").netloc or None}
     return urlsplit(origin).netloc in ours
-
-
-def secure_cookie(request: Request, public_url: str | None) -> bool:
-    """Whether a session cookie must be Secure: the browser reached Relay over https (or a
-    proxy ending TLS does, as RELAY_PUBLIC_URL says)."""
-    return request.url.scheme == "https" or (public_url or "").lower().startswith("https://")
 
 
 async def read_form(

@@ -1,6 +1,6 @@
 """The Settings page: the workspace timezone every time is shown in, read and saved
-through the JSON API's own `get_settings` / `put_settings`, so an unknown zone gets the
-API's message."""
+through the services the JSON API calls too (api/services/settings.py's `get_settings` /
+`put_settings`), so an unknown zone gets the API's message."""
 
 from functools import cache
 from zoneinfo import available_timezones
@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
 from api.deps import RuntimeDep
-from api.routes.settings import get_settings, put_settings
 from api.schemas import SettingsIn
+from api.services.settings import get_settings, put_settings
 from api.ui.pages import ConsoleRoute, FormDep, SessionDep, field_errors, render
 from relay.core.errors import InvalidField
 from relay.runtime import Runtime
@@ -58,7 +58,7 @@ async def save_settings(request: Request, runtime: RuntimeDep, form: FormDep) ->
     """Set the workspace timezone as `PUT /api/settings` does; then back to the page."""
     raw = {"timezone": form.get("timezone", "")}
     try:
-        await put_settings(SettingsIn.model_validate(raw), runtime)
+        await put_settings(runtime, SettingsIn.model_validate(raw))
     except ValidationError as exc:
         return await _page(request, runtime, 422, raw, field_errors(exc))
     except InvalidField as exc:

@@ -3,19 +3,10 @@ which platform event name. Pure functions of the configuration, used by the conv
 first step (activities/prepare.py) and by runs recorded before it (activities/conversions.py).
 """
 
-from relay.destinations.event_names import meta_event_name, tiktok_event_name
+from relay.destinations.registry import default_event_name
 from relay.domain.events import is_reversal
 from relay.domain.models import CustomConversion, OutboundPostback, Pixel
 from relay.domain.workflow_io import PixelTarget
-
-
-def platform_event_name(pixel: Pixel, event_type: str) -> str:
-    """The pixel's override, else the default mapping of product.md section 7."""
-    if pixel.event_name:
-        return pixel.event_name
-    if pixel.platform == "meta":
-        return meta_event_name(event_type)
-    return tiktok_event_name(event_type, pixel.tiktok_api)
 
 
 def pixel_targets(
@@ -40,7 +31,7 @@ def pixel_targets(
             pixel_id=p.id,
             platform=p.platform,
             pixel_name=p.name,
-            event_name=platform_event_name(p, event_type),
+            event_name=default_event_name(p, event_type),
         )
         for p in pixels
         if p.primary

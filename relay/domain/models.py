@@ -72,6 +72,9 @@ class Pixel(BaseModel):
     event_name: str | None = None
     test_event_code: str | None = None
     tiktok_api: TikTokApi = TikTokApi.EVENTS_2_0
+    # The destination's own settings without a column of their own, by the names its
+    # package lists in `fields` (relay/destinations/); never a secret.
+    options: dict[str, str] = Field(default_factory=dict)
     created_at: datetime
     updated_at: datetime
 

@@ -4,7 +4,8 @@ Nothing here waits on Temporal, and ClickHouse is read only when a decision need
 the network comes from the in-process configuration cache, the dedup decisions that can be
 made at once come from the inbox, and the forwarder (relay/ingest/forwarder.py) starts the
 workflow a moment later. What depends on the click (its campaign, attribution, repeatable events) is
-decided by the workflow's first step and recorded on the conversion.
+decided by the workflow's first step and recorded on the conversion. The dedup and
+attribution rules themselves are relay/conversions/dedup.py's.
 
 A campaign may name the networks allowed to post for its clicks. A postback from a network
 that some campaign does not allow needs its click's campaign: from this process's memory, else
@@ -20,12 +21,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
+from relay.conversions import dedup
 from relay.core.crypto import KeyRing
 from relay.core.errors import Forbidden, Unauthorized, Unavailable
 from relay.core.ids import conversion_id
 from relay.destinations.facts import UserHashes
 from relay.destinations.normalize import hash_user_identifiers
-from relay.domain.events import is_reversal, normalize_event_type
+from relay.domain.events import normalize_event_type
 from relay.domain.models import Conversion, Network
 from relay.domain.postback_params import PostbackParams
 from relay.ingest.forwarder import Forwarder
@@ -130,7 +132,7 @@ async def _check_network_allowed(
         return
     campaign_id = await _click_campaign(intake, click_id)
     campaign = config.campaigns.get(campaign_id) if campaign_id else None
-    if campaign is not None and not campaign.allows(network.id):
+    if dedup.network_refusal(campaign, network.id):
         raise Forbidden(
             "this network is not allowed to post conversions for the campaign of this "
             "click; the campaign's allowed networks are set on the campaign",
@@ -222,7 +224,7 @@ async def _accept(intake: Intake, params: PostbackParams) -> PostbackAnswer:
         click_id=conversion.click_id,
         event_type=conversion.event_type,
         txid=conversion.txid,
-        claims_click=not is_reversal(conversion.event_type),
+        claims_click=dedup.takes_click_claim(conversion.event_type),
         body=conversion.model_dump_json(),
     )
     try:
@@ -241,5 +243,5 @@ async def _accept(intake: Intake, params: PostbackParams) -> PostbackAnswer:
         ) from exc
     if intake.forwarder is not None and accepted.status == "accepted":
         intake.forwarder.notify()
-    # Attribution needs the click, read by the workflow: unknown at accept time.
+    # Attribution needs the click, read by the workflow: unknown at accept time (dedup rule 5).
     return PostbackAnswer(accepted.conversion_id, accepted.status, accepted.is_duplicate, None)

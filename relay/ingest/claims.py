@@ -5,14 +5,15 @@ uniqueness (linearizable) is the arbiter: the claim is a `DedupClaimWorkflow` wh
 the (network, event, txid) or the (click, event) and whose memo names the conversion holding
 it. The forwarder takes the claims just before it starts the conversion's workflow, so the
 first postback forwarded wins. The embedded default (`relay up`, one inbox) needs none.
+Which claims a conversion takes, and what their holders mean, is relay/conversions/dedup.py's.
 """
 
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from relay.conversions import dedup
 from relay.core.ids import click_claim_id, txid_claim_id
-from relay.domain.events import is_reversal
 from relay.domain.workflow_io import CLAIM_WORKFLOW, ClaimInput, ConversionInput
 
 
@@ -42,11 +43,11 @@ async def temporal_claims(
     conversion = input.conversion
     me = conversion.conversion_id
     txid_holder = ""
-    if conversion.txid:
+    if dedup.binds_txid(conversion.txid):
         claim_id = txid_claim_id(conversion.network_id, conversion.event_type, conversion.txid)
         txid_holder = await claim(client, task_queue, claim_id, me)
     holder = ""
-    if not is_reversal(conversion.event_type):
+    if dedup.takes_click_claim(conversion.event_type):
         claim_id = click_claim_id(conversion.click_id, conversion.event_type)
         holder = await claim(client, task_queue, claim_id, me)
     return input.model_copy(update={"claim_holder": holder, "txid_holder": txid_holder})

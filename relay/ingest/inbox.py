@@ -10,6 +10,7 @@ entry only once Temporal has its workflow.
 The inbox also remembers what it accepted (`seen`, `claims`) for `memory_days`: a resend of a
 known conversion or transaction ID answers `existing` at once, and the first postback for a
 (click, event type) is decided here, in commit order, race-free among this inbox's callers.
+The rules are relay/conversions/dedup.py's; the inbox keeps the facts and asks it.
 
 One process owns an inbox file: an exclusive lock on `<inbox>.lock`, held while it is open,
 refuses a second (InboxInUse). The committer never stops on a failed commit (disk full, I/O
@@ -29,8 +30,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, TypeVar
+from typing import IO, Any, TypeVar
 
+from relay.conversions import dedup
+from relay.conversions.dedup import Acceptance as Acceptance
+from relay.conversions.dedup import Remembered
 from relay.core.supervision import PARTS, Part
 
 T = TypeVar("T")
@@ -128,15 +132,8 @@ class Candidate:
     click_id: str
     event_type: str
     txid: str
-    claims_click: bool  # takes part in per-(click, event) dedup (reversals do not)
+    claims_click: bool  # takes its click's claim (dedup.takes_click_claim: reversals do not)
     body: str
-
-
-@dataclass(frozen=True)
-class Acceptance:
-    conversion_id: str
-    status: Literal["accepted", "existing"]
-    is_duplicate: bool | None
 
 
 @dataclass(frozen=True)
@@ -357,25 +354,30 @@ class Inbox:
         return await self._call(lambda conn: self._accept(conn, candidate), accepts=True)
 
     def _accept(self, conn: sqlite3.Connection, c: Candidate) -> Acceptance:
-        known = conn.execute(
-            "SELECT conversion_id, is_duplicate FROM seen WHERE conversion_id = ?",
-            (c.conversion_id,),
-        ).fetchone()
-        if known is None and c.txid:
-            known = conn.execute(
-                # `txid != ''` lets SQLite use the partial index (else: a full scan).
-                "SELECT conversion_id, is_duplicate FROM seen "
-                "WHERE network_id = ? AND event_type = ? AND txid = ? AND txid != ''",
-                (c.network_id, c.event_type, c.txid),
+        same_id = _remembered(
+            conn.execute(
+                "SELECT conversion_id, is_duplicate FROM seen WHERE conversion_id = ?",
+                (c.conversion_id,),
             ).fetchone()
-        if known is not None:
-            duplicate = None if known[1] is None else bool(known[1])
-            return Acceptance(known[0], "existing", duplicate)
+        )
+        same_txid = None
+        if same_id is None and dedup.binds_txid(c.txid):
+            same_txid = _remembered(
+                conn.execute(
+                    # `txid != ''` lets SQLite use the partial index (else: a full scan).
+                    "SELECT conversion_id, is_duplicate FROM seen "
+                    "WHERE network_id = ? AND event_type = ? AND txid = ? AND txid != ''",
+                    (c.network_id, c.event_type, c.txid),
+                ).fetchone()
+            )
+        resend = dedup.resend_at_accept(same_id, same_txid)
+        if resend is not None:
+            return resend
         if self._depth >= self.capacity:
             raise InboxFull(f"the inbox holds {self._depth} postbacks not yet forwarded")
         now = time.time()
         holder = ""
-        if c.claims_click:
+        if c.claims_click:  # the first to commit its claim holds it
             conn.execute(
                 "INSERT OR IGNORE INTO claims VALUES (?, ?, ?, ?)",
                 (c.click_id, c.event_type, c.conversion_id, now),
@@ -384,12 +386,10 @@ class Inbox:
                 "SELECT conversion_id FROM claims WHERE click_id = ? AND event_type = ?",
                 (c.click_id, c.event_type),
             ).fetchone()[0]
-        # Known now: not a duplicate if it is the first for its click and event (or takes
-        # no part in that rule). Otherwise it depends on the click's campaign: decided later.
-        duplicate = False if holder in ("", c.conversion_id) else None
+        accepted = dedup.accepted_at_accept(c.conversion_id, holder)
         conn.execute(
             "INSERT INTO seen VALUES (?, ?, ?, ?, ?, ?)",
-            (c.conversion_id, c.network_id, c.event_type, c.txid, duplicate, now),
+            (c.conversion_id, c.network_id, c.event_type, c.txid, accepted.is_duplicate, now),
         )
         conn.execute(
             "INSERT INTO pending (conversion_id, body, claim_holder, accepted_at) "
@@ -397,7 +397,7 @@ class Inbox:
             (c.conversion_id, c.body, holder, now),
         )
         self._depth += 1
-        return Acceptance(c.conversion_id, "accepted", duplicate)
+        return accepted
 
     def _read(self) -> sqlite3.Connection:
         if self._closed:
@@ -433,7 +433,7 @@ class Inbox:
         """Drop the dedup memory older than `memory_days`; ClickHouse remembers beyond. An
         entry still waiting to be forwarded (Temporal away longer than the window) keeps
         its memory: its resend must answer `existing`, not collide with it in `pending`."""
-        cutoff = time.time() - self.memory_s
+        cutoff = dedup.inbox_memory_cutoff(time.time(), self.memory_s)
         waiting = "conversion_id NOT IN (SELECT conversion_id FROM pending)"
 
         def op(conn: sqlite3.Connection) -> int:
@@ -469,6 +469,14 @@ class Inbox:
         finally:
             self._lock.close()  # releases the lock
             self.part.forget()
+
+
+def _remembered(row: tuple[str, int | None] | None) -> Remembered | None:
+    """A `seen` row (its is_duplicate 0, 1 or NULL) as what the inbox remembers."""
+    if row is None:
+        return None
+    conversion_id, is_duplicate = row
+    return Remembered(conversion_id, None if is_duplicate is None else bool(is_duplicate))
 
 
 def read_stats(path: Path) -> InboxStats:

@@ -1,7 +1,7 @@
 """Building the Temporal worker: workflows, activities bound to their clients."""
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 
 import httpx
@@ -10,8 +10,8 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.conversions import ConversionActivities
-from activities.delivery import DeliveryActivities
-from activities.outbound import OutboundActivities
+from activities.pixel_sends import DeliveryActivities
+from activities.postback_sends import OutboundActivities
 from activities.prepare import PrepareActivities
 from activities.records import RecordActivities
 from activities.redelivery import RedeliveryActivities
@@ -19,6 +19,7 @@ from activities.states import StateActivities
 from relay.core.crypto import KeyRing
 from relay.core.logs import BindIds
 from relay.core.settings import Settings
+from relay.destinations import registry
 from relay.destinations.checked_http import checked_client
 from relay.store.attempt_log import pixel_fire_log, postback_log
 from relay.store.click_cache import ClickCache
@@ -87,8 +88,7 @@ async def relay_worker(
     traffic = TrafficStore(clickhouse)
     clicks = clicks or ClickCache(traffic)
     async with (
-        platform_client(settings.meta_base_url, settings.meta_timeout_s) as meta_http,
-        platform_client(settings.tiktok_base_url, settings.tiktok_timeout_s) as tiktok_http,
+        AsyncExitStack() as stack,
         checked_client(
             settings.outbound_allowed_networks,
             settings.postback_timeout_s,
@@ -96,6 +96,15 @@ async def relay_worker(
             {"User-Agent": "Relay/0.1 (postback)", "Accept-Encoding": "identity"},
         ) as postback_http,
     ):
+        clients = {
+            platform: await stack.enter_async_context(
+                platform_client(
+                    getattr(settings, destination.base_url_setting),
+                    getattr(settings, destination.timeout_setting),
+                )
+            )
+            for platform, destination in registry.PLATFORMS.items()
+        }
         legacy = ConversionActivities(traffic, store)
         prepare = PrepareActivities(settings, traffic, clicks, config)
         delivery = DeliveryActivities(
@@ -105,16 +114,15 @@ async def relay_worker(
             clicks,
             pixel_fire_log(clickhouse),
             keys,
-            meta_http,
-            tiktok_http,
+            clients,
         )
         outbound = OutboundActivities(
+            settings,
             config,
             traffic,
             clicks,
             postback_log(clickhouse),
             postback_http,
-            settings.retry_delay_cap_s,
         )
         redelivery = RedeliveryActivities(
             traffic,

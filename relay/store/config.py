@@ -5,6 +5,7 @@ Each change writes a whole new row version (ReplacingMergeTree(version)); reads 
 so the newest version wins and a deleted row (deleted = 1) disappears.
 """
 
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,7 +24,7 @@ TABLES: dict[type[BaseModel], str] = {
 }
 _PIXEL_COLS = (
     "id, campaign_id, platform, platform_pixel_id, name, is_primary, event_name, "
-    "test_event_code, tiktok_api, created_at, updated_at"
+    "test_event_code, tiktok_api, options, created_at, updated_at"
 )
 
 
@@ -31,6 +32,7 @@ def _pixel(row: dict[str, Any]) -> Pixel:
     row["primary"] = bool(row.pop("is_primary"))
     row["event_name"] = row["event_name"] or None
     row["test_event_code"] = row["test_event_code"] or None
+    row["options"] = json.loads(row["options"] or "{}")
     return Pixel.model_validate(row)
 
 
@@ -102,6 +104,7 @@ class ConfigStore:
             is_primary=int(pixel.primary),
             event_name=pixel.event_name or "",
             test_event_code=pixel.test_event_code or "",
+            options=json.dumps(pixel.options, sort_keys=True),
             token_ciphertext=token_ciphertext,
         )
         self._write("pixels", row)

@@ -1,7 +1,7 @@
 """Clicks and conversions: one logical row per natural ID (ReplacingMergeTree + FINAL)."""
 
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -37,13 +37,6 @@ _CONVERSION_FILTERS = (
     "txid",
     "conversion_id",
 )
-
-
-@dataclass(frozen=True)
-class ConversionMemory:
-    recorded: Conversion | None  # this conversion's own row, if written before
-    original: str | None  # an earlier conversion counted for the same click and event
-    same_txid: str | None  # an earlier conversion with the same network, event and txid
 
 
 def _conversion(row: dict[str, Any]) -> Conversion:
@@ -113,16 +106,17 @@ class TrafficStore:
         )
         return _conversion(rows[0]) if rows else None
 
-    def memory_for(self, conversion: Conversion) -> "ConversionMemory":
-        """In one query: this conversion's recorded row, and an earlier one that counts
-        for its click and event, or for its network, event and txid (the memory of dedup
-        beyond the inbox's)."""
+    def memory_for(self, conversion: Conversion) -> list[Conversion]:
+        """In one query, oldest first: this conversion's recorded row, and the earlier ones
+        that may count for its click and event, or for its network, event and txid (the
+        memory of dedup beyond the inbox's). What they decide is
+        relay/conversions/dedup.py's `clickhouse_memory`."""
         rows = select_dicts(
             self._client,
             # No FINAL (3x cheaper): each conversion's rows are identical copies. One
             # SELECT per lookup, each on its own index (the sort key, the click and txid
             # bloom filters): ORed in one WHERE, no index could skip a granule (31 against
-            # 15 ms at 1.2M conversions, chdb). A row found twice is harmless below.
+            # 15 ms at 1.2M conversions, chdb). A row found twice is harmless.
             f"SELECT {_CONVERSION_COLS} FROM ("
             "SELECT * FROM conversions WHERE conversion_id = {id:String} "
             "UNION ALL SELECT * FROM conversions WHERE click_id = {c:String} "
@@ -138,31 +132,7 @@ class TrafficStore:
                 "t": conversion.txid,
             },
         )
-        found = [_conversion(r) for r in rows]
-        me = conversion.conversion_id
-        others = [c for c in found if c.conversion_id != me]
-        return ConversionMemory(
-            recorded=next((c for c in found if c.conversion_id == me), None),
-            original=next(
-                (
-                    c.conversion_id
-                    for c in others
-                    # A refused conversion (its network not allowed) counts for nothing.
-                    if c.click_id == conversion.click_id and not c.is_duplicate and not c.refusal
-                ),
-                None,
-            ),
-            same_txid=next(
-                (
-                    c.conversion_id
-                    for c in others
-                    if conversion.txid
-                    and c.txid == conversion.txid
-                    and c.network_id == conversion.network_id
-                ),
-                None,
-            ),
-        )
+        return [_conversion(r) for r in rows]
 
     def original_for_click_event(self, click_id: str, event_type: str) -> str | None:
         """The conversion already counted for (click, event type), if ClickHouse has one."""

@@ -1,35 +1,8 @@
-"""Default platform event names for inbound event types (product.md section 7).
-
-A pixel or custom conversion may override the default name; these functions give the
-default only.
-"""
+"""TikTok's default `event` for inbound event types, per endpoint flavour (product.md
+section 7); a pixel or custom conversion may override it."""
 
 from relay.domain.events import normalize_event_type
 from relay.domain.models import TikTokApi
-
-# Meta's standard web events (Meta Pixel reference), plus the PageView default event.
-META_STANDARD_EVENTS = frozenset(
-    {
-        "AddPaymentInfo",
-        "AddToCart",
-        "AddToWishlist",
-        "CompleteRegistration",
-        "Contact",
-        "CustomizeProduct",
-        "Donate",
-        "FindLocation",
-        "InitiateCheckout",
-        "Lead",
-        "PageView",
-        "Purchase",
-        "Schedule",
-        "Search",
-        "StartTrial",
-        "SubmitApplication",
-        "Subscribe",
-        "ViewContent",
-    }
-)
 
 # Events API 2.0 web list (platforms.md section 2.6, T-ENUM).
 TIKTOK_STANDARD_EVENTS_2_0 = frozenset(
@@ -75,13 +48,6 @@ TIKTOK_LEGACY_EVENTS = frozenset(
     }
 )
 
-_META_NAMES = {
-    "sale": "Purchase",
-    "lead": "Lead",
-    "registration": "CompleteRegistration",
-    "install": "Install",
-    "deposit": "Purchase",
-}
 _TIKTOK_NAMES = {
     TikTokApi.EVENTS_2_0: {
         "sale": "Purchase",
@@ -102,14 +68,6 @@ _TIKTOK_STANDARD = {
     TikTokApi.EVENTS_2_0: TIKTOK_STANDARD_EVENTS_2_0,
     TikTokApi.PIXEL_TRACK: TIKTOK_LEGACY_EVENTS,
 }
-
-
-def meta_event_name(event_type: str) -> str:
-    """Default Meta `event_name`: mapped, else the custom name if standard, else Custom."""
-    canonical = normalize_event_type(event_type)
-    if canonical in _META_NAMES:
-        return _META_NAMES[canonical]
-    return canonical if canonical in META_STANDARD_EVENTS else "Custom"
 
 
 def tiktok_event_name(event_type: str, api: TikTokApi) -> str:

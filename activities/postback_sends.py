@@ -1,8 +1,7 @@
-"""The outbound postback activity: expand the traffic source's URL template, send it once,
-log the attempt with secrets in the URL redacted."""
+"""The outbound postback activity: the traffic source's URL template filled and sent once
+through the postback destination (relay/destinations/postback/, activities/sending.py),
+the attempt logged with secrets in the URL redacted."""
 
-import json
-import time
 import uuid
 
 import httpx
@@ -10,27 +9,24 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.attempts import (
-    RETRY_DELAY_CAP_S,
     AttemptOutcome,
     attempt_outcome,
     cached_click,
     log_attempt,
-    read_start,
     store_call,
     unfinished_row,
 )
-from relay.destinations.addresses import DestinationRefused
-from relay.destinations.classify import parse_retry_after
-from relay.destinations.postback import classify_postback, expand, redact_url
+from activities.sending import exchange
+from relay.core.settings import Settings
+from relay.destinations.facts import SendFacts
+from relay.destinations.registry import POSTBACKS
 from relay.domain.models import (
     Click,
     Conversion,
     OutboundPostback,
     PostbackAttempt,
     PostbackAttemptRow,
-    Verdict,
 )
-from relay.domain.personal_data import erase_macros
 from relay.domain.workflow_io import SendPostbackInput, SendPostbackResult
 from relay.store.attempt_log import AttemptLog
 from relay.store.click_cache import ClickCache
@@ -39,40 +35,19 @@ from relay.store.rows import utc_now
 from relay.store.traffic import TrafficStore
 
 
-def macro_values(conversion: Conversion, click: Click | None) -> dict[str, str]:
-    """The value of every macro for one conversion (product.md section 3)."""
-    payout = "" if conversion.payout is None else format(conversion.payout.normalize(), "f")
-    values = {
-        "click_id": conversion.click_id,
-        "conversion_id": conversion.conversion_id,
-        # The event ID Meta and TikTok dedup on: a tracker that dedups takes it as its
-        # transaction ID, so a re-send after a crash counts once there too.
-        "event_id": conversion.conversion_id,
-        "payout": payout,
-        "currency": conversion.currency,
-        "event": conversion.event_type,
-        "txid": conversion.txid,
-        # The click's own external ID; the postback's is stored only hashed.
-        "external_id": click.external_id if click else "",
-    }
-    for n in range(1, 6):
-        values[f"sub{n}"] = getattr(click, f"sub{n}") if click else ""
-    return values
-
-
 class OutboundActivities:
     """Bound at worker start to the stores and one pooled HTTP client."""
 
     def __init__(
         self,
+        settings: Settings,
         config: ConfigCache,
         traffic: TrafficStore,
         clicks: ClickCache,
         log: AttemptLog[PostbackAttempt],
         http: httpx.AsyncClient,
-        retry_cap_s: float = RETRY_DELAY_CAP_S,
     ) -> None:
-        self._retry_cap_s = retry_cap_s
+        self._settings = settings
         self._config = config
         self._traffic = traffic
         self._clicks = clicks
@@ -115,7 +90,9 @@ class OutboundActivities:
             sent_at=utc_now(),
         )
         outcome = await attempt_outcome(self._attempt(input, attempt))
-        unlogged = await log_attempt(attempt, self._log, outcome, "postback", self._retry_cap_s)
+        unlogged = await log_attempt(
+            attempt, self._log, outcome, "postback", self._settings.retry_delay_cap_s
+        )
         return SendPostbackResult(
             http_status=outcome.status or 0, attempt=attempt.attempt, unlogged=unlogged
         )
@@ -124,29 +101,10 @@ class OutboundActivities:
         self, input: SendPostbackInput, attempt: PostbackAttemptRow
     ) -> AttemptOutcome:
         conversion, click, postback = await self._load(input)
-        values = macro_values(conversion, click)
-        url = expand(postback.url_template, values)
-        body = values if postback.method == "POST" else None
         attempt.campaign_id, attempt.event_type = conversion.campaign_id, conversion.event_type
-        attempt.method, attempt.url = postback.method, redact_url(url)
-        attempt.url_erased = redact_url(expand(postback.url_template, erase_macros(values)))
-        attempt.request_body = json.dumps(body) if body else ""
-        started = time.monotonic()
-        status: int | None = None
-        response_text, truncated = "", False
-        error: Exception | None = None
-        retry_after = None
-        try:
-            async with self._http.stream(postback.method, url, json=body) as response:
-                status = response.status_code
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                response_text, truncated = await read_start(response)
-        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError, DestinationRefused) as exc:
-            # InvalidURL, UnicodeError: a host no request can go to, saved before templates
-            # were checked for it; permanent (classify_postback).
-            error = exc
-        verdict = classify_postback(status, error)
-        if verdict.verdict == Verdict.RETRYABLE and retry_after is not None:
-            verdict = type(verdict)(verdict.verdict, verdict.reason, retry_after)
-        elapsed = int((time.monotonic() - started) * 1000)
-        return AttemptOutcome(verdict, elapsed, status, response_text, truncated=truncated)
+        facts = SendFacts(conversion, click, conversion.event_type, 0)
+        outgoing = POSTBACKS.build(facts, postback, self._settings)
+        attempt.method, attempt.url = outgoing.method, outgoing.logged_url
+        attempt.url_erased = outgoing.erased_url
+        attempt.request_body = outgoing.logged_body
+        return await exchange(POSTBACKS, self._http, outgoing, "", [])

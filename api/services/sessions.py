@@ -1,5 +1,6 @@
 """Sessions, the console's and the codec's: a signed, expiring cookie, the CSRF token tied
-to it, and the server-side state that ends sessions before they expire.
+to it, and the server-side state that ends sessions before they expire (read, extended
+and moved on in the store by `session_state`, `end_session` and `end_every_session`).
 
 The cookie holds `{session_id}.{expires}.{mac}` and nothing secret: the MAC is HMAC-SHA256
 under a key derived from the key ring (so a restart keeps sessions), from the admin token
@@ -23,7 +24,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from starlette.requests import Request
+
 from relay.core.crypto import KeyRing
+from relay.runtime import Runtime
+from relay.store.config import ConfigStore
 
 COOKIE = "relay_console"
 PATH = "/ui"
@@ -33,6 +38,7 @@ CODEC = "codec session"
 EPOCH_SETTING = "console_session_epoch"  # the workspace setting that holds the epoch
 REVOKED_SETTING = "revoked_sessions"  # the one that holds the revoked sessions
 MAX_REVOKED = 256
+_REVOKE_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -151,3 +157,49 @@ class SessionState:
         if len(kept) > MAX_REVOKED:
             return None
         return json.dumps(kept, separators=(",", ":"), sort_keys=True)
+
+
+def _stored_state(config: ConfigStore) -> SessionState:
+    return SessionState.parse(
+        config.get_setting(EPOCH_SETTING), config.get_setting(REVOKED_SETTING)
+    )
+
+
+async def session_state(runtime: Runtime) -> SessionState:
+    """The workspace's session state (epoch, revoked sessions), read from the store at
+    every signed-in request: a sign-out through any API process holds from the next
+    request on, in this process and every other sharing the store. A stored value that is
+    not what Relay writes fails every session request (closed), not back to none."""
+    return await runtime.run(_stored_state, runtime.config)
+
+
+async def end_session(runtime: Runtime, session: Session) -> None:
+    """Revoke one session on the server: its cookie, copied or not, opens nothing more.
+    The list is one setting, read, extended and written: a sign-out in another process at
+    the same moment may write over this one, so it is read back and written again (a
+    third failure ends every session instead). That narrows the race to a write landing
+    between this read-back and the other's own, within milliseconds of each other."""
+    for _ in range(_REVOKE_TRIES):
+        state = await session_state(runtime)
+        if session.session_id in state.revoked:
+            return
+        revoked = state.revoking(session)
+        if revoked is None:  # the list is full: end every session rather than grow it
+            break
+        await runtime.run(runtime.config.put_setting, REVOKED_SETTING, revoked)
+    else:
+        if session.session_id in (await session_state(runtime)).revoked:
+            return
+    await end_every_session(runtime)
+
+
+async def end_every_session(runtime: Runtime) -> None:
+    """Move the epoch on: every console and codec session ends, in every browser."""
+    epoch = (await session_state(runtime)).epoch
+    await runtime.run(runtime.config.put_setting, EPOCH_SETTING, str(epoch + 1))
+
+
+def secure_cookie(request: Request, public_url: str | None) -> bool:
+    """Whether a session cookie must be Secure: the browser reached Relay over https (or a
+    proxy ending TLS does, as RELAY_PUBLIC_URL says)."""
+    return request.url.scheme == "https" or (public_url or "").lower().startswith("https://")

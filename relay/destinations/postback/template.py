@@ -1,4 +1,4 @@
-"""Outbound postbacks: URL templates with macros, their expansion, redaction and verdicts.
+"""Outbound postbacks: URL templates with macros, their expansion and redaction.
 
 A campaign forwards each conversion to traffic sources by a GET or POST to a URL built
 from a template such as `https://ts.example/pb?cid={click_id}&sum={payout}` (product.md 3).
@@ -11,9 +11,8 @@ from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 import httpx
 import idna
 
-from relay.destinations.addresses import DestinationRefused
-from relay.destinations.classify import Classification, classify_transport_error
-from relay.domain.models import Verdict
+from relay.destinations.base import REDACTED
+from relay.domain.models import Click, Conversion
 
 # Spec order, so the "known:" hint in a problem message reads like the documentation.
 _MACRO_ORDER = (
@@ -29,7 +28,7 @@ _MACRO_ORDER = (
 )
 MACROS: frozenset[str] = frozenset(_MACRO_ORDER)
 MAX_TEMPLATE_LENGTH = 2048
-REDACTED = "[REDACTED]"
+
 SECRET_NAME_PARTS = ("key", "token", "secret", "pass", "auth", "sig", "signature", "api")
 
 # Anything between a brace pair without nested braces; the name is checked separately so
@@ -141,37 +140,22 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, query, ""))
 
 
-def _status_classification(status: int) -> Classification:
-    reason = f"HTTP {status}"
-    if 200 <= status < 300:
-        return Classification(Verdict.DELIVERED, reason)
-    if status in (408, 429) or status >= 500:
-        return Classification(Verdict.RETRYABLE, reason)
-    if 300 <= status < 400:
-        # The sender does not follow redirects, so the traffic source never saw the request.
-        reason += " (redirect not followed; point the template at the final URL)"
-    elif status < 200:
-        reason += " (no final response)"
-    return Classification(Verdict.PERMANENT, reason)
-
-
-def classify_postback(status: int | None, error: Exception | None) -> Classification:
-    """Classify one outbound postback attempt by its HTTP status or the exception raised.
-
-    2xx is delivered; 408, 429 and 5xx retry; other statuses are permanent. A status wins
-    over an error: the traffic source answered, even if reading the body failed later.
-    Timeouts and network errors retry; a destination outside the allowed addresses, a
-    request httpx refuses to send and any other exception are permanent. Reasons name the
-    exception type (a refused destination its host and address too), never the URL.
-    """
-    if status is not None:
-        return _status_classification(status)
-    if error is None:
-        return Classification(Verdict.PERMANENT, "no response and no error")
-    if isinstance(error, DestinationRefused):
-        return Classification(Verdict.PERMANENT, f"destination refused: {error}")
-    if isinstance(error, httpx.TransportError | httpx.InvalidURL):
-        return classify_transport_error(error)
-    if isinstance(error, UnicodeError):  # a host IDNA refuses: no retry mends it
-        return Classification(Verdict.PERMANENT, f"request not sendable: {type(error).__name__}")
-    return Classification(Verdict.PERMANENT, f"unexpected error: {type(error).__name__}")
+def macro_values(conversion: Conversion, click: Click | None) -> dict[str, str]:
+    """The value of every macro for one conversion (product.md section 3)."""
+    payout = "" if conversion.payout is None else format(conversion.payout.normalize(), "f")
+    values = {
+        "click_id": conversion.click_id,
+        "conversion_id": conversion.conversion_id,
+        # The event ID Meta and TikTok dedup on: a tracker that dedups takes it as its
+        # transaction ID, so a re-send after a crash counts once there too.
+        "event_id": conversion.conversion_id,
+        "payout": payout,
+        "currency": conversion.currency,
+        "event": conversion.event_type,
+        "txid": conversion.txid,
+        # The click's own external ID; the postback's is stored only hashed.
+        "external_id": click.external_id if click else "",
+    }
+    for n in range(1, 6):
+        values[f"sub{n}"] = getattr(click, f"sub{n}") if click else ""
+    return values
