@@ -1,7 +1,6 @@
 """What every delivery attempt does at its end, pixel fire or outbound postback alike."""
 
 import asyncio
-import codecs
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -10,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
-import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -38,19 +36,6 @@ RETRY_DELAY_CAP_S = 3600.0  # the default of RELAY_RETRY_DELAY_CAP_S
 def bounded(response_text: str) -> tuple[str, bool]:
     """The response body as logged (at most 8 KiB) and whether it was cut."""
     return response_text[:RESPONSE_LOG_LIMIT], len(response_text) > RESPONSE_LOG_LIMIT
-
-
-async def read_start(response: httpx.Response) -> tuple[str, bool]:
-    """The start of a streamed answer as logged (at most RESPONSE_LOG_LIMIT bytes) and
-    whether more followed; the rest is never read, so a huge answer costs nothing."""
-    kept = bytearray()
-    async for chunk in response.aiter_bytes():
-        kept += chunk
-        if len(kept) > RESPONSE_LOG_LIMIT:
-            break
-    # Incremental: a character cut at the limit is left out rather than garbled.
-    decoder = codecs.getincrementaldecoder(response.encoding or "utf-8")(errors="replace")
-    return decoder.decode(bytes(kept[:RESPONSE_LOG_LIMIT])), len(kept) > RESPONSE_LOG_LIMIT
 
 
 @dataclass

@@ -323,6 +323,10 @@ class ClickIn(_Strict):
     fbc: ClickIdentifier = ""
     fbp: ClickIdentifier = ""
     ttp: ClickIdentifier = ""
+    click_ids: Annotated[
+        dict[Annotated[str, StringConstraints(max_length=64)], ClickIdentifier],
+        Field(max_length=16),
+    ] = Field(default_factory=dict)
     country: Annotated[str, StringConstraints(max_length=2)] = ""
     region: ClickText = ""
     city: ClickText = ""

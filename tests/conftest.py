@@ -2,6 +2,7 @@
 in-process ClickHouse engine (fresh database per run) and the local platform server."""
 
 import shutil
+import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +18,12 @@ from relay.temporal import search_attributes
 from relay.temporal.payload_codec import relay_data_converter
 from tests.harness import Relay, running_relay
 from tests.platform_server import PlatformServer
+
+# A suite started in the background (`pytest &`) inherits SIGINT ignored, and so would every
+# process it starts: the tests that press Ctrl-C on `relay up`, the stand-in or the CLI need
+# it handled, as in a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def binary(name: str) -> str:

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from relay.destinations.facts import EventFacts
 from relay.destinations.normalize import hash_user_identifiers
+from relay.domain.personal_data import CLICK_FIELDS
 from relay.ingest.inbox import Candidate, PendingEntry
 
 
@@ -114,3 +115,7 @@ def workflow_type(history: Path) -> str:
     """The workflow type of a recorded history file (tests/histories)."""
     started = json.loads(history.read_text())["events"][0]
     return str(started["workflowExecutionStartedEventAttributes"]["workflowType"]["name"])
+
+
+# A click's personal fields once blanked (retention, erasure): text empty, no click IDs.
+BLANK_CLICK: dict[str, object] = dict.fromkeys(CLICK_FIELDS, "") | {"click_ids": {}}

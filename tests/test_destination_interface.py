@@ -221,3 +221,14 @@ def test_a_postback_answer_asking_to_wait_keeps_the_delay() -> None:
     verdict = registry.POSTBACKS.classify(503, b"", {"retry-after": "120"})
     assert verdict.verdict is Verdict.RETRYABLE and verdict.retry_after_s == 120
     assert registry.POSTBACKS.classify(404, b"", {"retry-after": "120"}).retry_after_s is None
+
+
+@pytest.mark.parametrize(("platform", "destination"), PLATFORMS)
+def test_identifiers_the_postback_could_not_use_are_listed_as_dropped(
+    platform: Platform, destination: Destination[Pixel]
+) -> None:
+    facts = _facts()
+    unusable = facts.conversion.model_copy(update={"pii_dropped": ["email: not an email"]})
+    send = SendFacts(unusable, facts.click, facts.event_name, facts.event_time)
+    outgoing = destination.build(send, _pixel(platform), Settings())
+    assert outgoing.dropped[0] == "email: not an email"

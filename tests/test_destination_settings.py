@@ -5,18 +5,21 @@ package would declare it."""
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from relay.destinations import registry
-from relay.destinations.base import FieldKind, SettingField
+from relay.destinations.base import ClickIdentifier, FieldKind, SettingField
+from relay.destinations.facts import SendFacts, event_facts
 from relay.destinations.meta import MetaDestination
-from relay.domain.models import Platform
+from relay.domain.models import Conversion, Pixel, Platform
 from tests.console import api_json, signed_in, submit
 from tests.harness import Relay
 
 TOKEN = "SECRET-settings-token-1234"
+OPTIONS = {"ad_account_id": "act_1"}
 ACCOUNT = SettingField(
     "ad_account_id", "Ad account ID", required=True, help="Where the events are counted."
 )
@@ -27,6 +30,10 @@ REGION = SettingField(
 
 class MetaWithAccount(MetaDestination):
     fields = (*MetaDestination.fields, ACCOUNT, REGION)
+    click_ids = (
+        *MetaDestination.click_ids,
+        ClickIdentifier("zzclid", timedelta(days=30), cookie="_zz"),
+    )
 
 
 @pytest.fixture
@@ -123,3 +130,55 @@ async def test_the_console_forms_show_each_platforms_settings(relay: Relay) -> N
     assert edited.status_code == 303, edited.text
     changed = await api_json(relay, f"/api/campaigns/{campaign['id']}/pixels/{pixel['id']}")
     assert changed["options"] == {"ad_account_id": "act_10", "region": "eu"}
+
+
+@pytest.mark.usefixtures("meta_with_account")
+async def test_a_platforms_new_click_id_is_captured_sent_and_erased(relay: Relay) -> None:
+    """A click ID without a `Click` field of its own: the landing click keeps it (from the
+    query, else the platform's cookie), a send's facts carry it, erasure blanks it."""
+    campaign = await relay.campaign()
+    traffic = relay.runtime.traffic
+    click_id = await relay.click(campaign["id"], zzclid="ZZ.abc", fbclid="IwAR1")
+    click = await relay.runtime.run(traffic.get_click, click_id)
+    assert click is not None
+    assert (click.click_ids, click.fbclid) == ({"zzclid": "ZZ.abc"}, "IwAR1")
+    from_cookie = await relay.click(campaign["id"], headers={"Cookie": "_zz=ZZ.cookie"})
+    cookie_click = await relay.runtime.run(traffic.get_click, from_cookie)
+    assert cookie_click is not None and cookie_click.click_ids == {"zzclid": "ZZ.cookie"}
+    refused = await relay.http.get(f"/c/{campaign['id']}", params={"zzclid": "bad\nvalue"})
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "zzclid"
+
+    lander = {
+        "campaign_id": campaign["id"],
+        "ip": "203.0.113.9",
+        "user_agent": "Mozilla/5.0",
+        "landing_url": "https://lander.example/p",
+    }
+    posted = await relay.http.post(
+        "/api/clicks", json={**lander, "click_ids": {"zzclid": "ZZ.server"}}, headers=relay.admin
+    )
+    assert posted.status_code == 201, posted.text
+    server = await relay.runtime.run(traffic.get_click, posted.json()["click_id"])
+    assert server is not None and server.click_ids == {"zzclid": "ZZ.server"}
+    unknown = await relay.http.post(
+        "/api/clicks", json={**lander, "click_ids": {"gclid": "G"}}, headers=relay.admin
+    )
+    assert unknown.status_code == 422 and unknown.json()["error"]["param"] == "click_ids.gclid"
+
+    pixel = Pixel.model_validate(await relay.pixel(campaign["id"], "meta", options=OPTIONS))
+    conversion = Conversion(
+        conversion_id="conv_x",
+        click_id=click_id,
+        network_id="net_x",
+        event_type="sale",
+        currency="USD",
+        received_at=click.clicked_at,
+    )
+    facts = event_facts(SendFacts(conversion, click, "Purchase", 0), pixel)
+    assert facts.click_ids == {"zzclid": "ZZ.abc"}
+
+    erased = await relay.http.delete(f"/api/clicks/{click_id}/personal-data", headers=relay.admin)
+    assert erased.status_code == 200, erased.text
+    assert "click_ids" in erased.json()["erased"]["click"]
+    after = await relay.runtime.run(traffic.get_click, click_id)
+    assert after is not None and (after.click_ids, after.fbclid) == ({}, "")

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -30,6 +31,7 @@ from relay.store.pool import ClickHouse
 from relay.store.retention import apply_retention
 from relay.store.rows import insert_dicts, utc_now
 from relay.store.traffic import TrafficStore
+from tests.support import BLANK_CLICK
 
 TABLES = ["clicks", "conversions", "pixel_fires", "postback_attempts"]
 MARGIN_S = 3.0  # rows are written this long before their TTL ends
@@ -74,8 +76,8 @@ def _merge_after_expiry(store: ClickHouse, written: datetime, days: int) -> None
 
 
 def _click(clicked_at: datetime) -> Click:
-    personal = {name: f"{name}-value" for name in CLICK_FIELDS}
-    personal.update(ip=IP, user_agent=UA)
+    personal: dict[str, Any] = {name: f"{name}-value" for name in CLICK_FIELDS}
+    personal.update(ip=IP, user_agent=UA, click_ids={"gclid": "gclid-value"})
     return Click(
         click_id=f"clk_{uuid.uuid4().hex[:12]}",
         campaign_id="cmp_retention",
@@ -119,7 +121,7 @@ def test_an_expired_click_loses_its_personal_data_and_stays(store: ClickHouse) -
     _merge_after_expiry(store, click.clicked_at, 8)
     kept = traffic.get_click(click.click_id)
     assert kept is not None
-    assert {name: getattr(kept, name) for name in CLICK_FIELDS} == dict.fromkeys(CLICK_FIELDS, "")
+    assert {name: getattr(kept, name) for name in CLICK_FIELDS} == BLANK_CLICK
     # Attribution and reporting keep what they read.
     blank = set(CLICK_FIELDS)
     assert kept.model_dump(exclude=blank) == click.model_dump(exclude=blank)

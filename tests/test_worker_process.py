@@ -51,9 +51,11 @@ def _start(env: dict[str, str], log: Path) -> "subprocess.Popen[bytes]":
         return subprocess.Popen([sys.executable, "-c", WORKER], env=env, stdout=out, stderr=out)
 
 
-def _health(env: dict[str, str]) -> "subprocess.CompletedProcess[str]":
+def _health(
+    env: dict[str, str], module: str = "relay.process.health"
+) -> "subprocess.CompletedProcess[str]":
     return subprocess.run(
-        [sys.executable, "-m", "relay.process.health"],
+        [sys.executable, "-m", module],
         env=env,
         capture_output=True,
         text=True,
@@ -99,7 +101,9 @@ def test_a_polling_worker_is_healthy_until_sigterm_stops_it(
 ) -> None:
     env = _worker_env(tmp_path, _address(dev_env))
     alive = tmp_path / "worker.alive"
-    assert _health(env).returncode == 1  # not started yet
+    # Not started yet; the name used before relay/process/ still answers.
+    before = _health(env, "relay.health")
+    assert before.returncode == 1 and "unhealthy: no worker health file" in before.stderr
     process = _start(env, tmp_path / "worker.log")
     try:
         wait_for(alive.exists, 60, "the worker's health file")

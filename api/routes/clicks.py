@@ -12,8 +12,9 @@ from api.deps import AdminDep, RuntimeDep, client_ip
 from api.openapi import errors
 from api.params import decoded_pairs, one_value_each
 from api.schemas import ClickIn
-from relay.core.errors import BadParameter, NotFound
+from relay.core.errors import BadParameter, InvalidField, NotFound
 from relay.core.ids import conversion_id, new_click_id
+from relay.destinations import registry
 from relay.domain.events import normalize_event_type
 from relay.domain.models import Click
 from relay.domain.postback_params import conversion_identity, identifier_problem, text_problem
@@ -43,6 +44,19 @@ def _checked(name: str, value: str) -> str:
     if problem is not None:
         raise BadParameter(f"{name} {problem}", name)
     return value
+
+
+def _platform_click_ids(request: Request) -> dict[str, str]:
+    """Click IDs of platforms without a field of their own (relay/destinations/ `click_ids`),
+    from the landing URL's query, else from the platform's first-party cookie."""
+    found = {}
+    for identifier in registry.stored_click_ids():
+        value = request.query_params.get(identifier.param, "")
+        if not value and identifier.cookie:
+            value = request.cookies.get(identifier.cookie, "")[:_MAX_QUERY_VALUE]
+        if value := _checked(identifier.param, value):
+            found[identifier.param] = value
+    return found
 
 
 def _geo(request: Request, field: str) -> str:
@@ -82,6 +96,7 @@ async def track_click(campaign_id: str, request: Request, runtime: RuntimeDep) -
         country=_geo(request, "country").upper()[:2],
         region=_geo(request, "region"),
         city=_geo(request, "city"),
+        click_ids=_platform_click_ids(request),
         **cookies,
         **values,
     )
@@ -92,10 +107,17 @@ async def track_click(campaign_id: str, request: Request, runtime: RuntimeDep) -
 
 @router.post("/api/clicks", status_code=201, dependencies=[AdminDep], responses=errors(404))
 async def record_click(body: ClickIn, runtime: RuntimeDep) -> dict[str, str]:
-    """Record a click a lander captured server-side; returns its click ID."""
+    """Record a click a lander captured server-side; returns its click ID. `click_ids`
+    holds the click IDs of platforms without a field of their own, by parameter."""
     campaign = await runtime.config_cache.campaign(body.campaign_id)
     if campaign is None:
         raise NotFound(f"campaign {body.campaign_id!r} does not exist", "campaign_id")
+    stored = {identifier.param for identifier in registry.stored_click_ids()}
+    for param in body.click_ids:
+        if param not in stored:
+            known = ", ".join(sorted(stored)) or "none besides fbclid and ttclid"
+            message = f"click_ids: {param!r} is no platform's click ID (known: {known})"
+            raise InvalidField(message, f"click_ids.{param}")
     click = Click(click_id=new_click_id(), clicked_at=utc_now(), **body.model_dump())
     click.country = click.country.upper()
     await asyncio.to_thread(runtime.traffic.save_click, click)

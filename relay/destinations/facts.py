@@ -5,6 +5,7 @@ pixel's configuration; the Meta and TikTok builders turn it into a wire body. Th
 token is never part of it: the activity adds the token only to the outgoing request.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -52,6 +53,8 @@ class EventFacts:
     city: str | None = None
     zip_code: str | None = None
     user: UserHashes = field(default_factory=UserHashes)
+    # Platforms' click IDs without a field above, by parameter (`Click.click_ids`).
+    click_ids: Mapping[str, str] = field(default_factory=dict)
     test_event_code: str | None = None
     tiktok_api: TikTokApi = TikTokApi.EVENTS_2_0
 
@@ -93,11 +96,14 @@ def event_facts(send: SendFacts, pixel: Pixel) -> EventFacts:
         region=(c.region or None) if c else None,
         city=(c.city or None) if c else None,
         zip_code=(c.zip_code or None) if c else None,
+        click_ids=dict(c.click_ids) if c else {},
         user=UserHashes(
             email=conversion.email_sha256 or None,
             phone_meta=conversion.phone_meta_sha256 or None,
             phone_tiktok=conversion.phone_tiktok_sha256 or None,
             external_id=conversion.external_id_sha256 or None,
+            # Identifiers the postback carried but could not be normalized, with why.
+            dropped=tuple(conversion.pii_dropped),
         ),
         test_event_code=pixel.test_event_code,
         tiktok_api=pixel.tiktok_api,

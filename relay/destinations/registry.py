@@ -4,8 +4,8 @@ its `Platform` (the value stored with each pixel); outbound postbacks are `POSTB
 from collections.abc import Mapping
 
 from relay.destinations import meta, postback, tiktok
-from relay.destinations.base import Destination
-from relay.domain.models import OutboundPostback, Pixel, Platform
+from relay.destinations.base import ClickIdentifier, Destination
+from relay.domain.models import Click, OutboundPostback, Pixel, Platform
 
 PLATFORMS: Mapping[Platform, Destination[Pixel]] = {
     Platform.META: meta.DESTINATION,
@@ -50,3 +50,14 @@ def setting_problem(pixel: Pixel) -> tuple[str, str] | None:
             allowed = ", ".join(v for v, _ in field.choices)
             return param, f"{field.label} must be one of {allowed}"
     return None
+
+
+def stored_click_ids() -> list[ClickIdentifier]:
+    """The click IDs the landing click keeps in `Click.click_ids`: every platform's that has
+    no `Click` field of its own (fbclid and ttclid have theirs)."""
+    return [
+        identifier
+        for destination in PLATFORMS.values()
+        for identifier in destination.click_ids
+        if identifier.param not in Click.model_fields
+    ]

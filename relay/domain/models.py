@@ -127,6 +127,8 @@ class Click(BaseModel):
     sub3: str = ""
     sub4: str = ""
     sub5: str = ""
+    # Platforms' click IDs without a field of their own, by parameter (relay/destinations/).
+    click_ids: dict[str, str] = Field(default_factory=dict)
 
 
 class Conversion(BaseModel):

@@ -20,6 +20,7 @@ CLICK_FIELDS: tuple[str, ...] = (
     "referrer",
     "fbclid",
     "ttclid",
+    "click_ids",
     "fbc",
     "fbp",
     "ttp",

@@ -1,5 +1,6 @@
 """Clicks and conversions: one logical row per natural ID (ReplacingMergeTree + FINAL)."""
 
+import json
 from concurrent.futures import Future
 from dataclasses import replace
 from datetime import datetime
@@ -52,7 +53,9 @@ class TrafficStore:
         self._client = client
 
     def save_click(self, click: Click) -> None:
-        self._client.insert_batched("clicks", click.model_dump())
+        row = click.model_dump()
+        row["click_ids"] = json.dumps(click.click_ids, sort_keys=True) if click.click_ids else ""
+        self._client.insert_batched("clicks", row)
 
     def get_click(self, click_id: str) -> Click | None:
         rows = select_dicts(
@@ -61,7 +64,10 @@ class TrafficStore:
             "SELECT * FROM clicks WHERE click_id = {id:String} LIMIT 1",
             {"id": click_id},
         )
-        return Click.model_validate(rows[0]) if rows else None
+        if not rows:
+            return None
+        rows[0]["click_ids"] = json.loads(rows[0]["click_ids"] or "{}")
+        return Click.model_validate(rows[0])
 
     def click_campaign(self, click_id: str) -> str | None:
         """The campaign of the click, or None if no such click is recorded: one column of
