@@ -102,6 +102,7 @@ class OutboundActivities:
     ) -> AttemptOutcome:
         conversion, click, postback = await self._load(input)
         attempt.campaign_id, attempt.event_type = conversion.campaign_id, conversion.event_type
+        # A postback names the event type and sends no event time (it has no age limit).
         facts = SendFacts(conversion, click, conversion.event_type, 0)
         outgoing = POSTBACKS.build(facts, postback, self._settings)
         attempt.method, attempt.url = outgoing.method, outgoing.logged_url

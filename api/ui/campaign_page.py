@@ -91,7 +91,7 @@ def pixel_facts(pixel: Pixel) -> list[tuple[str, str]]:
     shown = []
     for field in registry.platform(pixel.platform).fields:
         value = _setting_value(pixel, field)
-        shown.append((field.label, dict(field.choices).get(value, value) or "none"))
+        shown.append((field.label, dict(field.choices).get(value, value) or field.unset))
     return shown
 
 

@@ -48,6 +48,7 @@ class SettingField:
     required: bool = False
     choices: tuple[tuple[str, str], ...] = ()  # (value, label), for CHOICE
     placeholder: str = ""
+    unset: str = "none"  # what the pixel's card says when it has no value
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ class MetaDestination(AdPlatform):
             help="From Events Manager's Test events tab; events then show there and "
             "are not counted. Leave empty in production.",
             placeholder="TEST12345",
+            unset="none (live)",
         ),
     )
     click_ids: tuple[ClickIdentifier, ...] = (

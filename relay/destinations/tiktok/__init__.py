@@ -43,6 +43,7 @@ class TikTokDestination(AdPlatform):
             help="From Events Manager's Test events tab; events then show there and "
             "are not counted. Leave empty in production.",
             placeholder="TEST12345",
+            unset="none (live)",
         ),
         SettingField(
             "tiktok_api",
