@@ -140,27 +140,6 @@ class TrafficStore:
         )
         return [_conversion(r) for r in rows]
 
-    def original_for_click_event(self, click_id: str, event_type: str) -> str | None:
-        """The conversion already counted for (click, event type), if ClickHouse has one."""
-        rows = select_dicts(
-            self._client,
-            "SELECT conversion_id FROM conversions FINAL WHERE click_id = {c:String} "
-            "AND event_type = {e:String} AND is_duplicate = 0 AND refusal = '' "
-            "ORDER BY received_at LIMIT 1",
-            {"c": click_id, "e": event_type},
-        )
-        return str(rows[0]["conversion_id"]) if rows else None
-
-    def conversion_for_txid(self, network_id: str, event_type: str, txid: str) -> str | None:
-        """The conversion a (network, event type, txid) already produced, if recorded."""
-        rows = select_dicts(
-            self._client,
-            "SELECT conversion_id FROM conversions FINAL WHERE network_id = {n:String} "
-            "AND event_type = {e:String} AND txid = {t:String} ORDER BY received_at LIMIT 1",
-            {"n": network_id, "e": event_type, "t": txid},
-        )
-        return str(rows[0]["conversion_id"]) if rows else None
-
     def reversal_links(self, conversion: Conversion) -> list[str]:
         """For a reversal, the conversions it reverses; for a conversion, its reversals.
 
