@@ -1,6 +1,7 @@
 """What every delivery attempt does at its end, pixel fire or outbound postback alike."""
 
 import asyncio
+import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -10,7 +11,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.late_rows import keep_writing
 from relay.core.crypto import KeyRingError
@@ -106,9 +107,13 @@ async def attempt_outcome(attempt: Awaitable[AttemptOutcome]) -> AttemptOutcome:
         return await attempt
     except Exception as exc:
         verdict = failure_verdict(exc)
-        # The type and where it was raised, not the message (see failure_verdict).
+        # The type and where it was raised, not the message (see failure_verdict): with
+        # the warning when no retry mends it, at DEBUG when Temporal retries anyway.
         where = "".join(traceback.format_tb(exc.__traceback__))
-        activity.logger.warning("attempt failed: %s\n%s", verdict.reason, where)
+        if verdict.verdict == Verdict.RETRYABLE:
+            activity.logger.debug("attempt failed: %s\n%s", verdict.reason, where)
+        else:
+            activity.logger.warning("attempt failed: %s\n%s", verdict.reason, where)
         return AttemptOutcome(verdict, int((time.monotonic() - started) * 1000))
 
 
@@ -133,6 +138,7 @@ async def log_attempt(
     row.duration_ms = outcome.elapsed_ms
     sent = outcome.status is not None or outcome.elapsed_ms > 0
     attempt_finished(kind, row.verdict, outcome.elapsed_ms, sent)
+    _log_line(row, kind, verdict)
     # A failed attempt's row not stored in time is written later by this worker; a
     # delivered one's goes back to the workflow (returned below).
     stored = await store_within(lambda: log.submit(row), LOG_WAIT_S, keep=not row.success)
@@ -149,6 +155,24 @@ async def log_attempt(
     return None if stored else row
 
 
+def _log_line(row: DeliveryAttempt, kind: str, verdict: Classification) -> None:
+    """One line per attempt: INFO when delivered, WARNING otherwise, with the conversion,
+    the destination, the attempt, the verdict and its reason (never a secret: reasons
+    are built from answers with the token removed, and name exception types only)."""
+    target = getattr(row, "pixel_name", "") or getattr(row, "postback_id", "")
+    level = logging.INFO if verdict.verdict == Verdict.DELIVERED else logging.WARNING
+    activity.logger.log(
+        level,
+        "%s to %s %r, attempt %d: %s%s",
+        row.conversion_id,
+        kind,
+        target,
+        row.attempt,
+        verdict.verdict.value,
+        f": {verdict.reason}" if verdict.verdict != Verdict.DELIVERED else "",
+    )
+
+
 def raise_for_verdict(
     verdict: Classification, reason: str, kind: str, cap_s: float = RETRY_DELAY_CAP_S
 ) -> None:
@@ -163,6 +187,9 @@ def raise_for_verdict(
         type=f"{kind}_{verdict.verdict.value}",
         non_retryable=verdict.verdict == Verdict.PERMANENT,
         next_retry_delay=delay,
+        # An answer classified is no surprise: logged above in one line, so Temporal's
+        # own "Completing activity as failed" with its traceback goes to DEBUG.
+        category=ApplicationErrorCategory.BENIGN,
     )
 
 

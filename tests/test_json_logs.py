@@ -70,7 +70,9 @@ async def test_activity_lines_carry_the_conversion(relay: Relay) -> None:
     network = await relay.network()
     campaign = await relay.campaign()
     meta = await relay.pixel(campaign["id"], "meta")
+    tiktok = await relay.pixel(campaign["id"], "tiktok")
     relay.platforms.script("meta", meta["platform_pixel_id"], Scripted(status=400))
+    relay.platforms.script("tiktok", tiktok["platform_pixel_id"], Scripted(status=503))
     click_id = await relay.click(campaign["id"])
     email = f"ann.{uuid.uuid4().hex[:6]}@example.com"
     with json_lines() as lines:
@@ -78,12 +80,20 @@ async def test_activity_lines_carry_the_conversion(relay: Relay) -> None:
         conversion_id = answer.json()["conversion_id"]
         await relay.result(conversion_id)
     ours = [line for line in lines if line.get("conversion_id") == conversion_id]
-    # The failed send's line from the Temporal SDK, with both IDs and the run's details.
-    failed = [x for x in ours if x["message"].startswith("Completing activity as failed")]
-    assert failed, lines
+    # The failed send's one line, with both IDs and the run's details, and no traceback:
+    # the SDK's own "Completing activity as failed" (with one) is at DEBUG.
+    prefix = f"{conversion_id} to meta {meta['name']!r}, attempt 1: permanent: meta error"
+    failed = [x for x in ours if x["message"].startswith(prefix)]
+    assert [x["level"] for x in failed] == ["WARNING"], ours
     assert failed[0]["click_id"] == click_id
     assert failed[0]["activity_type"] == "send_pixel_event"
     assert failed[0]["workflow_id"] == conversion_id
+    # The retried TikTok send: one WARNING line for the failed attempt, one INFO line for
+    # the delivered retry.
+    tiktok_lines = [x for x in ours if x["message"].startswith(f"{conversion_id} to tiktok ")]
+    assert [(x["level"], x["attempt"]) for x in tiktok_lines] == [("WARNING", 1), ("INFO", 2)]
+    assert ": retryable: HTTP 503" in tiktok_lines[0]["message"]
+    assert not [x for x in ours if "Traceback" in x["message"] or "exception" in x], ours
     text = json.dumps(lines)
     email_hash = hashlib.sha256(email.encode()).hexdigest()
     for secret in (email, email_hash, network["postback_key"]):

@@ -92,7 +92,12 @@ class ConfigCache:
         self._snapshot: ConfigSnapshot | None = None
         self._checked_at = 0.0
         self._checked_wall = 0.0
-        self._dirty = True
+        # Every write through this process bumps the generation; a snapshot is current only
+        # when it was loaded at the latest one. (A flag cleared when a reload began let
+        # readers take the old snapshot while the reload ran: a token fixed a moment before
+        # a redelivery was sent as it was before the fix.)
+        self._generation = 1
+        self._loaded = 0  # the generation the snapshot was loaded at
         self._lock = threading.Lock()
 
     @property
@@ -101,20 +106,31 @@ class ConfigCache:
         return time.monotonic() - self._checked_at if self._snapshot else float("inf")
 
     def invalidate(self) -> None:
-        """A write went through this process: the next read reloads."""
-        self._dirty = True
+        """A write went through this process: every read from now on sees it."""
+        self._generation += 1
+
+    @property
+    def _stale(self) -> bool:
+        """A write went through this process since the snapshot was loaded (or none is)."""
+        return self._snapshot is None or self._loaded != self._generation
+
+    def _fresh(self) -> bool:
+        return not self._stale and self.age_s < self.refresh_s
 
     def snapshot(self) -> ConfigSnapshot:
         """Blocking: the current snapshot, checked against the store when it is due."""
         current = self._snapshot
-        if current is not None and not self._dirty and self.age_s < self.refresh_s:
+        if current is not None and self._fresh():
             return current
-        if current is not None and not self._dirty:
+        if current is not None and not self._stale:
             # Due for a check: one caller checks, the others keep the snapshot they have.
             if not self._lock.acquire(blocking=False):
                 return current
         else:
             self._lock.acquire()
+            if self._snapshot is not None and self._fresh():  # reloaded while this waited
+                self._lock.release()
+                return self._snapshot
         try:
             return self._refresh()
         finally:
@@ -152,7 +168,7 @@ class ConfigCache:
     async def current(self) -> ConfigSnapshot:
         """The snapshot without leaving the event loop when nothing is due."""
         current = self._snapshot
-        if current is not None and not self._dirty and self.age_s < self.refresh_s:
+        if current is not None and self._fresh():
             return current
         return await asyncio.to_thread(self.snapshot)
 
@@ -167,17 +183,16 @@ class ConfigCache:
         return found
 
     def _refresh(self) -> ConfigSnapshot:
-        dirty, self._dirty = self._dirty, False
+        """Reload (or confirm) the snapshot; holds `_lock`. The generation is read before
+        the store: a write that lands during the reload leaves the snapshot stale."""
+        generation = self._generation
         started = time.time()
-        try:
-            versions = self._store.table_versions(_VERSIONED)
-            current = self._snapshot
-            if current is None or dirty or versions != current.versions:
-                current = self._load(versions)
-                self._snapshot = current
-        except BaseException:
-            self._dirty = self._dirty or dirty  # not reloaded: still due
-            raise
+        versions = self._store.table_versions(_VERSIONED)
+        current = self._snapshot
+        if current is None or self._loaded != generation or versions != current.versions:
+            current = self._load(versions)
+            self._snapshot = current
+        self._loaded = generation
         self._checked_at = time.monotonic()
         self._checked_wall = started
         return current
