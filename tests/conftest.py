@@ -164,6 +164,7 @@ PROCESS_TESTS = frozenset(
     {
         "test_the_roles_refuse_an_unmigrated_database_until_relay_migrate_ran",
         "test_distributed_roles_refuse_the_in_process_engine",
+        "test_promtool_checks_the_rules",
     }
 )
 
