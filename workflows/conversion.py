@@ -38,6 +38,7 @@ from workflows.sends import (
     retryable,
     why,
 )
+from workflows.summary import run_summary
 
 with workflow.unsafe.imports_passed_through():
     from activities.conversions import ConversionActivities
@@ -121,6 +122,7 @@ class ConversionWorkflow:
         if prepared.skipped:
             result.skipped = prepared.skipped
             self._upsert(_skipped_state(conversion))
+            workflow.set_current_details(run_summary(result))
             return result
         if not self._shaped:
             self._upsert()  # older runs: the campaign at once
@@ -183,6 +185,8 @@ class ConversionWorkflow:
         result.postbacks = list(postback_outcomes)
         if is_reversal(conversion.event_type):
             result.skipped = REVERSAL
+        # The Temporal UI's "current details": no command, so every history replays.
+        workflow.set_current_details(run_summary(result))
         if tracked:
             await self._record_state(result)
         return result
