@@ -1,9 +1,9 @@
 """The console in a real browser (Chromium, tests/browser.py): a page without a session
-leads to sign-in and back; a failed fire is redelivered by clicking its button; a form
-sent without its CSRF token is refused."""
+leads to sign-in and back; a failed fire, explained, is redelivered by clicking its button
+and the page follows the redelivery to its end by itself; dates in the logs stay on one
+line; a form sent without its CSRF token is refused."""
 
 import asyncio
-import time
 from urllib.parse import urlsplit
 
 from selenium.common.exceptions import TimeoutException
@@ -15,6 +15,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.browser import chromium
 from tests.buyer import Buyer
 from tests.harness import ADMIN_TOKEN, Relay, failed_conversions, meta_event_ids
+from tests.platform_server import Scripted
 from tests.served import serving
 
 
@@ -34,32 +35,69 @@ def _sign_in_from(browser: WebDriver, page: str) -> str:
     return urlsplit(browser.current_url).path
 
 
-def _redeliver_in_browser(base: str, conversion_id: str) -> tuple[str, str, str]:
+def _redeliver_in_browser(base: str, conversion_id: str) -> tuple[str, str, str, str]:
+    """Sign in on the way to the conversion, click its Redeliver button, and wait, never
+    reloading: the page follows the redelivery by itself. The page the browser landed on
+    after sign-in, the text before, while the redelivery ran and after it ended."""
     with chromium() as browser:
         page = f"{base}/ui/conversions/{conversion_id}"
         landed = _sign_in_from(browser, page)
         before = browser.find_element(By.TAG_NAME, "body").text
-        button = browser.find_element(By.XPATH, "//button[starts-with(., 'Redeliver all')]")
+        button = browser.find_element(
+            By.XPATH, "//button[normalize-space()='Redeliver the 1 failed send']"
+        )
         button.click()
         WebDriverWait(browser, 20).until(expected_conditions.url_contains("redelivery="))
-        # The page shows the redelivery; reload it until the redelivery has finished.
-        for _ in range(60):
-            if "COMPLETED" in browser.find_element(By.TAG_NAME, "body").text:
-                break
-            time.sleep(0.5)
-            browser.refresh()
-        return landed, before, browser.find_element(By.TAG_NAME, "body").text
+        body = browser.find_element(By.TAG_NAME, "body")
+        running = body.text
+        done = expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "body"), "COMPLETED")
+        try:  # no refresh() here: the page's meta refresh reloads it
+            WebDriverWait(browser, 30).until(expected_conditions.staleness_of(body))
+            WebDriverWait(browser, 30).until(done)
+        except TimeoutException:
+            text = browser.find_element(By.TAG_NAME, "body").text
+            raise AssertionError(f"the page did not follow the redelivery: {text}") from None
+        return landed, before, running, browser.find_element(By.TAG_NAME, "body").text
+
+
+def _log_dates_in_a_narrow_column(base: str) -> tuple[int, int]:
+    """How many lines the newest Pixel logs row's date takes once its table is squeezed
+    (fixed layout, 400 px for its nine columns, as a narrow window would), with the
+    stylesheet's rule, then with `white-space: normal` put back on its cell."""
+    with chromium() as browser:
+        Buyer(browser, base).sign_in("/ui/pixel-logs")
+        browser.execute_script(
+            "const t = document.querySelector('.list');"
+            "t.style.tableLayout = 'fixed'; t.style.width = '400px';"
+        )
+        time = "document.querySelector('.list tbody time')"
+        lines = f"return {time}.getClientRects().length"
+        kept = int(browser.execute_script(lines))
+        browser.execute_script(
+            f"{time}.style.whiteSpace = 'normal';{time}.parentElement.style.whiteSpace = 'normal';"
+        )
+        return kept, int(browser.execute_script(lines))
 
 
 async def test_a_buyer_signs_in_and_redelivers_a_failed_fire(relay: Relay) -> None:
     pixel, [conversion_id] = await failed_conversions(relay)
+    # The redelivery's request is answered 1 s late (Meta's timeout: 1.5 s), so the page
+    # the button leads to shows it running.
+    relay.platforms.script("meta", pixel["platform_pixel_id"], Scripted(delay_s=1.0))
     async with serving(relay.runtime) as base:
         # Selenium blocks: it runs in a thread while the server answers on this loop.
-        landed, before, after = await asyncio.to_thread(_redeliver_in_browser, base, conversion_id)
+        landed, before, running, after = await asyncio.to_thread(
+            _redeliver_in_browser, base, conversion_id
+        )
+        one_line, unstyled = await asyncio.to_thread(_log_dates_in_a_narrow_column, base)
     assert landed == f"/ui/conversions/{conversion_id}"  # back where the buyer was going
     assert "failed" in before and ADMIN_TOKEN not in before
-    assert "COMPLETED" in after and "delivered" in after
+    assert "refused the pixel's access token" in before and "Paste a new access token" in before
+    assert "RUNNING" in running and "This page follows it" in running
+    assert "COMPLETED" in after and "delivered" in after and "follows it" not in after
     assert [status for _, status in meta_event_ids(relay, pixel)] == [400, 200]
+    # A date in the logs stays on one line; without the rule it would wrap.
+    assert one_line == 1 and unstyled > 1
 
 
 def _forged_form(base: str) -> tuple[str, str]:

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from api.ui.postback_macros import PLATFORMS
-from tests.console import csrf_of, sign_in
+from tests.console import csrf_of, error_of, sign_in
 from tests.harness import Relay
 
 _KEY = re.compile(r'<code id="postback-key">([^<]+)</code>')
@@ -163,7 +163,17 @@ async def test_rename_and_delete_from_the_page(relay: Relay) -> None:
     after = await relay.http.get(renamed.headers["location"])
     assert "Network renamed." in after.text and "<h1>Beta</h1>" in after.text
 
-    deleted = await relay.http.post(f"{base}/delete", data={"csrf": csrf_of(page)})
+    # Without its "Yes, delete" box ticked, nothing is deleted: the page says why.
+    assert 'name="confirm" value="yes" required' in page.text
+    unconfirmed = await relay.http.post(f"{base}/delete", data={"csrf": csrf_of(page)})
+    assert unconfirmed.status_code == 422
+    assert "tick the box" in error_of(unconfirmed, "confirm")
+    kept = await relay.http.get(f"/api/networks/{network['id']}", headers=relay.admin)
+    assert kept.status_code == 200
+
+    deleted = await relay.http.post(
+        f"{base}/delete", data={"csrf": csrf_of(page), "confirm": "yes"}
+    )
     assert deleted.status_code == 303
     assert deleted.headers["location"] == "/ui/networks?done=deleted"
     gone = await relay.http.get(f"/api/networks/{network['id']}", headers=relay.admin)

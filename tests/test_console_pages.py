@@ -11,6 +11,7 @@ import pytest
 
 from tests.console import csrf_of, sign_in
 from tests.harness import Relay, failed_conversions, meta_event_ids, redelivery_ended
+from tests.platform_server import Scripted
 
 ZONE = "Asia/Kathmandu"  # +05:45: no other zone's times look like it
 
@@ -143,8 +144,12 @@ async def test_a_failed_fire_is_redelivered_from_the_page(relay: Relay) -> None:
     pixel, [conversion_id] = await failed_conversions(relay)
     await sign_in(relay)
     page = await relay.http.get(f"/ui/conversions/{conversion_id}")
-    assert "Redeliver all 1 failed" in page.text
+    assert "Redeliver the 1 failed send<" in page.text and "Redeliver all" not in page.text
     assert f'name="pixel_id" value="{pixel["id"]}"' in page.text
+    assert 'http-equiv="refresh"' not in page.text  # no redelivery to follow
+    # The redelivery's request is answered 1 s late (Meta's timeout: 1.5 s): the page is
+    # seen while the redelivery runs.
+    relay.platforms.script("meta", pixel["platform_pixel_id"], Scripted(delay_s=1.0))
     answer = await relay.http.post(
         f"/ui/conversions/{conversion_id}/redeliver",
         data={"csrf": csrf_of(page), "pixel_id": pixel["id"]},
@@ -153,6 +158,10 @@ async def test_a_failed_fire_is_redelivered_from_the_page(relay: Relay) -> None:
     location = answer.headers["location"]
     workflow_id = location.partition("?redelivery=")[2]
     assert location.startswith(f"/ui/conversions/{conversion_id}?redelivery=redeliver_")
+    running = await relay.http.get(location)
+    assert "<strong>RUNNING</strong>" in running.text
+    assert '<meta http-equiv="refresh" content="2">' in running.text
+    assert "This page follows it: it reloads itself every 2 seconds" in running.text
     result = await redelivery_ended(relay, workflow_id)
     assert result.outcome == "delivered"
     assert meta_event_ids(relay, pixel) == [(conversion_id, 400), (conversion_id, 200)]
@@ -162,7 +171,8 @@ async def test_a_failed_fire_is_redelivered_from_the_page(relay: Relay) -> None:
         after.text
     )
     assert "Outcome: <strong>delivered</strong>" in after.text
-    assert "Redeliver all" not in after.text
+    assert "Redeliver the" not in after.text and "Redeliver all" not in after.text
+    assert 'http-equiv="refresh"' not in after.text  # ended: the page stops reloading
 
     # Again: nothing is left to send, and the page says so; no workflow is started.
     again = await relay.http.post(

@@ -1,5 +1,8 @@
 """The delivery logs: every attempt to fire a pixel and to send an outbound postback,
-newest first, filtered and paged, times in the workspace's zone."""
+newest first, filtered and paged, times in the workspace's zone; a pixel's health."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from api.services.listing import Page, Window, in_zone
 from api.services.settings import workspace_zone
@@ -67,4 +70,32 @@ async def postback_logs(
         total=total,
         limit=window.limit,
         offset=window.offset,
+    )
+
+
+@dataclass(frozen=True)
+class PixelHealth:
+    """How a pixel's sends have gone lately, from its delivery attempts (times in the
+    workspace's zone)."""
+
+    last_delivered: PixelFire | None  # its newest delivered attempt
+    last_failed: PixelFire | None  # its newest failed attempt (retries included)
+    failed_recently: int  # its failed attempts since `since`
+    since: datetime
+
+
+async def pixel_health(runtime: Runtime, pixel_id: str, now: datetime) -> PixelHealth:
+    """A pixel's newest delivered and failed attempts, and its failed attempts over the 24
+    hours before `now`, read from the pixel log as `GET /api/pixel-logs` reads it."""
+    since = now - timedelta(hours=24)
+    delivered = await pixel_logs(runtime, Window(success=True, limit=1), pixel_id=pixel_id)
+    failed = await pixel_logs(runtime, Window(success=False, limit=1), pixel_id=pixel_id)
+    recent = await pixel_logs(
+        runtime, Window(success=False, since=since, limit=1), pixel_id=pixel_id
+    )
+    return PixelHealth(
+        last_delivered=delivered.items[0] if delivered.items else None,
+        last_failed=failed.items[0] if failed.items else None,
+        failed_recently=recent.total,
+        since=since,
     )

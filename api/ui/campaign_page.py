@@ -4,11 +4,13 @@ api/services/funnel.py), so a form is refused exactly as the API would refuse it
 pixel's form shows its platform's own settings from the platform's description
 (relay/destinations/)."""
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
@@ -18,6 +20,7 @@ from api.deps import RuntimeDep
 from api.schemas import PixelIn, PixelPatch
 from api.services.campaigns import get_campaign
 from api.services.funnel import list_custom_conversions, list_outbound_postbacks
+from api.services.logs import PixelHealth, pixel_health
 from api.services.networks import list_networks
 from api.services.pixels import create_pixel, get_pixel, list_pixels, update_pixel
 from api.services.settings import workspace_zone
@@ -37,6 +40,7 @@ from relay.destinations.base import SettingField
 from relay.destinations.postback.template import MACROS, redact_url
 from relay.domain.models import Campaign, CustomConversion, OutboundPostback, Pixel
 from relay.runtime import Runtime
+from relay.store.rows import utc_now
 
 router = APIRouter(route_class=ConsoleRoute)
 B = TypeVar("B", bound=BaseModel)
@@ -208,6 +212,7 @@ async def show_campaign(
     zone = await workspace_zone(runtime)
     networks = await network_choices(runtime, campaign)
     forms = _forms(campaign, pixels, customs, postbacks)
+    health = await _pixel_health(runtime, pixels, zone)
     error = ""
     if failed is not None:
         if failed[0] not in forms:  # e.g. a pixel deleted meanwhile: no form to show it in
@@ -234,6 +239,7 @@ async def show_campaign(
         new_pixel_settings=new_pixel_settings(),
         pixel_settings={p.id: pixel_settings(p) for p in pixels},
         pixel_facts={p.id: pixel_facts(p) for p in pixels},
+        pixel_health=health,
         pixel_id_help=" ".join(f"{d.label}: {d.id_help}." for d in registry.PLATFORMS.values()),
         token_help=" ".join(
             f"{d.label}: {d.credential.help}" for d in registry.PLATFORMS.values() if d.credential
@@ -242,6 +248,26 @@ async def show_campaign(
         notice=NOTICES.get(done, ""),
         error=error,
     )
+
+
+async def _pixel_health(
+    runtime: Runtime, pixels: list[Pixel], zone: ZoneInfo
+) -> dict[str, tuple[PixelHealth, str]]:
+    """Each pixel's health, with the Pixel logs' address of its campaign's failed attempts
+    over the same 24 hours (the logs filter by campaign and platform, not by pixel)."""
+    now = utc_now()
+    found = await asyncio.gather(*(pixel_health(runtime, p.id, now) for p in pixels))
+    shown = {}
+    for pixel, health in zip(pixels, found, strict=True):
+        since = health.since.astimezone(zone).replace(tzinfo=None, microsecond=0)
+        query = {
+            "campaign_id": pixel.campaign_id,
+            "platform": pixel.platform.value,
+            "outcome": "false",
+            "since": since.isoformat(),
+        }
+        shown[pixel.id] = (health, "/ui/pixel-logs?" + urlencode(query))
+    return shown
 
 
 @router.get("/campaigns/{campaign_id}")

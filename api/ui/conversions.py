@@ -42,6 +42,8 @@ from relay.store.rows import utc_now
 
 router = APIRouter(route_class=ConsoleRoute)
 
+FOLLOW_EVERY_S = 2  # how often a conversion's page reloads while a redelivery of it runs
+RUNNING = "RUNNING"  # a redelivery's status while its workflow runs (RedeliveryStatus)
 EXPORT_LIMIT = 100_000  # rows the CSV export holds at most
 PAGE_SIZE = 50
 Text = Annotated[str | None, Field(max_length=200)]
@@ -276,4 +278,6 @@ async def _conversion(
         error=error,
         redelivery=redelivery,
         nothing_sent=nothing_sent,
+        following=redelivery is not None and redelivery.status == RUNNING,
+        follow_every_s=FOLLOW_EVERY_S,
     )

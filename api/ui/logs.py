@@ -10,7 +10,7 @@ from starlette.responses import Response
 from api.deps import RuntimeDep
 from api.services.logs import pixel_logs, postback_logs
 from api.ui.conversions import ListFilters, Text, read_filters, render_list
-from api.ui.pages import ConsoleRoute, SessionDep
+from api.ui.pages import ConsoleRoute, SessionDep, platform_label
 from relay.domain.events import normalize_event_type
 from relay.domain.models import Platform
 
@@ -49,7 +49,7 @@ async def pixel_logs_page(request: Request, runtime: RuntimeDep, session: Sessio
             network_id=filters.network_id,
             event_name=filters.event,
         )
-    platforms = [(p.value, p.value.capitalize()) for p in Platform]
+    platforms = [(p.value, platform_label(p)) for p in Platform]
     form = (filters, raw, errors)
     return await render_list(
         request,

@@ -31,6 +31,8 @@ from api.services.networks import (
     update_network,
 )
 from api.services.settings import workspace_zone
+from api.ui.campaign_deletes import UNCONFIRMED
+from api.ui.campaign_forms import ticked
 from api.ui.pages import ConsoleRoute, FormDep, SessionDep, field_errors, public_base, render
 from api.ui.postback_macros import PLATFORMS, Platform
 from api.ui.recent import recent_activity
@@ -248,7 +250,14 @@ def _changed_since(seen: str, updated_at: datetime) -> bool:
 
 
 @router.post("/networks/{network_id}/delete")
-async def remove_network(network_id: str, runtime: RuntimeDep, form: FormDep) -> Response:
-    """Delete as `DELETE /api/networks/{id}` does: its keys stop working, its conversions stay."""
+async def remove_network(
+    request: Request, network_id: str, runtime: RuntimeDep, form: FormDep
+) -> Response:
+    """Delete as `DELETE /api/networks/{id}` does (its keys stop working, its conversions
+    stay), once the form's "Yes, delete" box is ticked; unticked, the page again (422)
+    with the message next to the box, and nothing deleted."""
+    if not ticked(form, "confirm"):
+        errors = {"confirm": UNCONFIRMED}
+        return await _network_page(request, runtime, network_id, 422, errors=errors)
     await delete_network(runtime, network_id)
     return RedirectResponse("/ui/networks?done=deleted", status_code=303)

@@ -6,13 +6,18 @@ SVG presentation attributes (the CSP allows no inline style)."""
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
+from relay.destinations.registry import PLATFORMS
 from relay.store.overview import FINAL_STATES, Bucket, Unit
 
 WIDTH, HEIGHT = 480, 160
 LEFT, RIGHT, TOP, BOTTOM = 36, 6, 10, 24  # room for the axes' labels
 PLOT_W, PLOT_H = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 BASELINE = TOP + PLOT_H
-SERIES_NAMES = {"meta": "Meta", "tiktok": "TikTok", "postback": "Outbound postbacks"}
+# Each platform as its destination names itself (Meta, TikTok), then outbound postbacks.
+SERIES_NAMES = {
+    **{p.value: d.label for p, d in PLATFORMS.items()},
+    "postback": "Outbound postbacks",
+}
 STATE_NAMES = {state.value: state.value.capitalize() for state in FINAL_STATES}
 MAX_LABELS = 8  # at most this many bucket labels under an axis
 

@@ -25,7 +25,10 @@ from api.deps import RuntimeDep
 from api.params import FORM_MAX_BYTES, FORM_MAX_FIELDS
 from api.params import read_form as capped_form
 from api.services import sessions
+from api.ui.explain import explain
 from relay.core.errors import RelayError
+from relay.destinations.registry import PLATFORMS
+from relay.domain.models import Platform
 from relay.runtime import Runtime
 from relay.store.pool import STORE_ERRORS
 
@@ -61,6 +64,20 @@ def _amount(value: Decimal) -> str:
     return f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
 
 
+def counted(count: int, noun: str, plural: str = "") -> str:
+    """A count with its noun agreeing: `1 failed send`, `2 failed sends`, `0 failed
+    sends`; `plural` for a noun that does not just take an s."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
+def platform_label(platform: Platform | str) -> str:
+    """A platform as its own brand writes it (Meta, TikTok); an unknown one as stored."""
+    try:
+        return PLATFORMS[Platform(platform)].label
+    except ValueError:
+        return str(platform)
+
+
 def _readable(body: str) -> str:
     """A logged request or response body, indented if it is JSON, else as it is."""
     try:
@@ -79,6 +96,9 @@ templates = Environment(
 templates.filters["local_time"] = _local_time
 templates.filters["amount"] = _amount
 templates.filters["readable"] = _readable
+templates.filters["counted"] = counted
+templates.globals["explain"] = explain
+templates.globals["platform_label"] = platform_label
 
 
 class SignInRequired(Exception):
