@@ -28,6 +28,7 @@ from api.routes import (
     postbacks,
     redeliveries,
     settings,
+    temporal_ui,
 )
 from relay.core.metrics import postback_refused
 from relay.runtime import Runtime, running_intake
@@ -42,7 +43,10 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with runtime_factory() as runtime, running_intake(runtime):
             app.state.runtime = runtime
-            yield
+            try:
+                yield
+            finally:
+                await temporal_ui.close(app.state)
 
     # /docs and /redoc load Swagger UI and ReDoc from the pinned fastapi-offline package,
     # served here (/static-offline-docs), not from a CDN: they work without internet. The
@@ -78,6 +82,10 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
     ):
         app.include_router(module.router)
     # The console's pages are not part of the API: left out of the OpenAPI document.
+    # relay up's Temporal UI and its codec, for the console's signed-in users: before the
+    # console's own routes, whose last one answers any other /ui path with a 404 page.
+    app.include_router(temporal_ui.router)
+    app.include_router(codec.console_router, include_in_schema=False)
     app.include_router(ui.router, include_in_schema=False)
     app.add_middleware(codec.CodecCors)  # inside the gate
     app.add_middleware(RequestGate, body_caps={"/postback": postbacks.MAX_BODY})

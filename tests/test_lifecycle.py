@@ -1,7 +1,9 @@
 """`relay up`'s process lifecycle: its dev server dies with it, and its stop is bounded."""
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -9,8 +11,16 @@ from pathlib import Path
 
 import httpx
 
+from relay.core.crypto import KeyRing
 from relay.process.devserver import DevServer
-from tests.embedded import EmbeddedRelay, child_pids, devserver_pid, port_open, wait_for
+from tests.embedded import (
+    EmbeddedRelay,
+    child_pids,
+    devserver_pid,
+    free_port,
+    port_open,
+    wait_for,
+)
 from tests.platform_server import PlatformServer
 
 # `relay up` with a short stop budget: RELAY_WORKER_SHUTDOWN_GRACE_S (1 s) + 2 s.
@@ -159,3 +169,148 @@ def test_a_second_ctrl_c_exits_at_once(tmp_path: Path, platforms: PlatformServer
     finally:
         if relay.process and relay.process.poll() is None:
             relay.kill()
+
+
+def _relay(
+    *args: str, env: dict[str, str], timeout_s: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`relay ARGS` to its end, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "relay", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+
+
+def _bare_env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """The environment without the caller's RELAY_ settings, plus free Temporal ports."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
+    env.update(
+        RELAY_DATA_DIR=str(tmp_path / "env-data"),
+        RELAY_HTTP_PORT=str(free_port()),
+        RELAY_TEMPORAL_PORT=str(free_port()),
+        RELAY_TEMPORAL_UI_PORT=str(free_port()),
+    )
+    env.update(settings)
+    return env
+
+
+def _held_port() -> socket.socket:
+    """A loopback port something else listens on."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    return holder
+
+
+def test_a_taken_http_port_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    with _held_port() as holder:
+        port = holder.getsockname()[1]
+        data_dir = tmp_path / "flag-data"
+        # The flags win over RELAY_HTTP_PORT (free) and RELAY_DATA_DIR.
+        up = _relay("up", "--port", str(port), "--data-dir", str(data_dir), env=_bare_env(tmp_path))
+        distributed = {
+            "RELAY_TEMPORAL_ADDRESS": "127.0.0.1:1",
+            "RELAY_CLICKHOUSE_URL": "http://127.0.0.1:1",
+            "RELAY_ENCRYPTION_KEY": KeyRing.generate_spec("t"),
+            "RELAY_ADMIN_TOKEN": "x" * 40,
+            "RELAY_HTTP_PORT": str(port),
+        }
+        api = _relay("api", env=_bare_env(tmp_path, **distributed))
+    for command, done in (("up", up), ("api", api)):
+        assert done.returncode != 0
+        assert done.stderr.splitlines() == [
+            f"relay {command}: port {port} on 127.0.0.1 is in use (RELAY_HTTP_PORT / --port): "
+            "stop what holds it or choose another port"
+        ], done.stderr
+        assert "Relay is up." not in done.stdout
+    # Refused before anything heavy: no admin token generated, no dev server database.
+    assert sorted(p.name for p in data_dir.iterdir()) == ["relay.lock"]
+    assert not (tmp_path / "env-data").exists()
+
+
+def test_a_first_start_that_fails_still_prints_the_admin_token_it_generated(
+    tmp_path: Path,
+) -> None:
+    # Fails late: after the token is generated and ClickHouse migrated, at Temporal (a port
+    # nobody listens on).
+    nobody = f"127.0.0.1:{free_port()}"
+    env = _bare_env(tmp_path, RELAY_TEMPORAL_ADDRESS=nobody)
+    first = _relay("up", env=env)
+    token = json.loads((tmp_path / "env-data" / "secrets.json").read_text())["admin_token"]
+    again = _relay("up", env=env)
+    assert first.returncode != 0 and "Relay is up." not in first.stdout
+    assert f"relay up: admin token: {token}   (generated now, kept in" in first.stderr
+    assert f"relay up: cannot connect to Temporal at {nobody}" in first.stderr
+    assert "Traceback" not in first.stderr
+    # Shown once: the next start reads it from the file and does not print it.
+    assert again.returncode != 0 and token not in again.stdout + again.stderr
+    assert f"relay up: cannot connect to Temporal at {nobody}" in again.stderr
+
+
+def test_each_taken_temporal_port_is_named_before_the_http_port(tmp_path: Path) -> None:
+    with _held_port() as temporal, _held_port() as http:
+        port = temporal.getsockname()[1]
+        env = _bare_env(
+            tmp_path, RELAY_TEMPORAL_PORT=str(port), RELAY_HTTP_PORT=str(http.getsockname()[1])
+        )
+        done = _relay("up", env=env)
+    assert done.returncode != 0
+    assert done.stderr.splitlines() == [
+        f"relay up: port {port} is already in use; set RELAY_TEMPORAL_PORT to another port"
+    ], done.stderr
+    assert not (tmp_path / "env-data" / "secrets.json").exists()
+
+
+def test_relay_up_flags_take_precedence_and_migrate_meanwhile_is_refused(
+    tmp_path: Path, platforms: PlatformServer
+) -> None:
+    port, data_dir = free_port(), tmp_path / "flag-data"
+    env = _bare_env(
+        tmp_path,
+        RELAY_ADMIN_TOKEN="lifecycle-admin-token",
+        RELAY_META_BASE_URL=platforms.base_url,
+        RELAY_TIKTOK_BASE_URL=platforms.base_url,
+    )
+    log_path = tmp_path / "relay-up.log"
+    flags = ["--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)]
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "relay", "up", *flags],
+            env=env,
+            stdout=log_file,
+            stderr=log_file,
+        )
+    try:
+
+        def ready() -> bool:
+            assert process.poll() is None, log_path.read_text()
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(ready, 90, "relay up to be ready on the --port")
+        assert not port_open(int(env["RELAY_HTTP_PORT"]))
+        assert (data_dir / "clickhouse").is_dir() and not (tmp_path / "env-data").exists()
+        assert f"Data dir:     {data_dir}" in log_path.read_text()
+
+        migrate = _relay("migrate", "--data-dir", str(data_dir), env=env)
+        assert migrate.returncode != 0
+        assert migrate.stderr.splitlines() == [
+            f"relay migrate: the data dir {data_dir} is in use by a running relay up "
+            f"(pid {process.pid}); `relay up` applies the migrations itself: stop it before "
+            "`relay migrate` (RELAY_DATA_DIR / --data-dir)"
+        ], migrate.stderr
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=40) == 0
+        # Once it stopped, migrate runs.
+        after = _relay("migrate", "--data-dir", str(data_dir), env=env)
+        assert after.returncode == 0, after.stderr
+        assert "schema is up to date" in after.stdout
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

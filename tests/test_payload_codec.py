@@ -141,10 +141,13 @@ def test_temporal_holds_ciphertext_and_the_ui_decodes_it(
         [payload] = started["workflowExecutionStartedEventAttributes"]["input"]["payloads"]
         assert base64.b64decode(payload["metadata"]["encoding"]) == ENCODING
 
-        # The UI is started with Relay's codec endpoint ...
-        ui = httpx.get(f"http://127.0.0.1:{relay.ui_port}/api/v1/settings", timeout=10).json()
-        assert ui["Codec"]["Endpoint"] == f"{relay.url}/codec"
-        # ... which answers its preflight, and decodes for the admin: the input in clear.
+        # The UI is started with the codec Relay serves it under the console (same origin:
+        # tests/test_temporal_ui.py) ...
+        settings = f"http://127.0.0.1:{relay.ui_port}/ui/temporal/api/v1/settings"
+        ui = httpx.get(settings, timeout=10).json()
+        assert ui["Codec"]["Endpoint"] == f"{relay.url}/ui/codec"
+        # ... and /codec, for a UI on its own origin, answers its preflight and decodes for
+        # the admin: the input in clear.
         origin = f"http://127.0.0.1:{relay.ui_port}"
         preflight = http.options(
             "/codec/decode",

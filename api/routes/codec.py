@@ -65,6 +65,17 @@ async def _codec_session(request: Request, runtime: Runtime) -> sessions.Session
     return state.read(runtime.keys, runtime.admin_token, cookie, sessions.CODEC)
 
 
+async def require_console_session(request: Request, runtime: RuntimeDep) -> None:
+    """A live console session's cookie (Path=/ui, SameSite=Strict: only pages of this
+    origin send it), for the Temporal UI that `relay up` serves under /ui/temporal/."""
+    cookie = request.cookies.get(sessions.COOKIE, "")
+    state = await session_state(runtime)
+    if cookie and state.read(runtime.keys, runtime.admin_token, cookie) is not None:
+        return
+    refusal = Unauthorized("sign in to the console (/ui) first", sessions.COOKIE)
+    raise failed_credential(request, runtime, "codec", refusal) if cookie else refusal
+
+
 async def require_codec_admin(
     request: Request,
     runtime: RuntimeDep,
@@ -269,3 +280,16 @@ class CodecCors:
                 max_age=600,
             )
         await self.cors(scope, receive, send)
+
+
+# The same endpoints for the Temporal UI served under the console (api/routes/temporal_ui.py):
+# the console's session instead of the admin token or the codec session.
+console_router = APIRouter(prefix=f"{sessions.PATH}{PREFIX}")
+for _path, _endpoint in (("/decode", decode), ("/encode", encode)):
+    console_router.add_api_route(
+        _path,
+        _endpoint,
+        methods=["POST"],
+        response_model=CodecPayloads,
+        dependencies=[Depends(require_console_session)],
+    )

@@ -4,13 +4,14 @@ api/services/redeliveries.py's)."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Body, Query, Response
 
 from api.deps import AdminDep, RuntimeDep
 from api.openapi import errors
 from api.services import redeliveries
 from api.services.redeliveries import (
     BulkOut,
+    CountOut,
     RedeliverBody,
     RedeliveriesBody,
     RedeliveryOut,
@@ -34,12 +35,17 @@ async def redeliver(
     runtime: RuntimeDep,
     response: Response,
     body: Annotated[RedeliverBody | None, Body()] = None,
+    dry_run: Annotated[
+        bool, Query(description="plan only: 200 with what would be sent, nothing started")
+    ] = False,
 ) -> RedeliveryOut:
     """Send the conversion's failed fires and outbound postbacks again (or the one pixel or
     postback given), with the same `event_id`, as a Temporal workflow: 202 with its ID. A
     send already delivered is not sent again; a fire older than the platforms' limit is
-    listed in `not_sendable`. 200 with no workflow when nothing is to be sent."""
-    out = await redeliveries.start_redelivery(runtime, conversion_id, body or RedeliverBody())
+    listed in `not_sendable`. 200 with no workflow when nothing is to be sent (or with
+    `dry_run`)."""
+    wanted = body or RedeliverBody()
+    out = await redeliveries.start_redelivery(runtime, conversion_id, wanted, dry_run)
     if out.workflow_id is None:
         response.status_code = 200
     return out
@@ -51,6 +57,13 @@ async def redeliver_many(body: RedeliveriesBody, runtime: RuntimeDep) -> BulkOut
     most RELAY_REDELIVERY_RATE_PER_S redeliveries a second; follow it with
     GET /api/redeliveries/{id}."""
     return await redeliveries.redeliver_many(runtime, body)
+
+
+@router.post("/redeliveries/count", response_model=CountOut)
+async def count_redeliveries(body: RedeliveriesBody, runtime: RuntimeDep) -> CountOut:
+    """How many conversions POST /api/redeliveries with this filter would redeliver now;
+    nothing is started (`relay redeliver --dry-run`)."""
+    return await redeliveries.count_matching(runtime, body)
 
 
 @router.get("/redeliveries/{redelivery_id}", response_model=RedeliveryStatus)

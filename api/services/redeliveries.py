@@ -83,6 +83,10 @@ class BulkOut(BaseModel):
     follow: Follow
 
 
+class CountOut(BaseModel):
+    matching: int  # conversions the filter takes now: what a redelivery would start with
+
+
 class RedeliveryStatus(BaseModel):
     id: str
     kind: Literal["bulk", "conversion"]
@@ -103,10 +107,11 @@ def follow(runtime: Runtime, workflow_id: str) -> Follow:
 
 
 async def start_redelivery(
-    runtime: Runtime, conversion_id: str, wanted: RedeliverBody
+    runtime: Runtime, conversion_id: str, wanted: RedeliverBody, dry_run: bool = False
 ) -> RedeliveryOut:
     """Plan the redelivery and start its workflow if it sends anything (`workflow_id` None
-    if not); the API's route and the console's Redeliver button both call this."""
+    if not, or with `dry_run`: the plan alone); the API's route and the console's Redeliver
+    button both call this."""
     if wanted.pixel_id and wanted.postback_id:
         raise InvalidField("give pixel_id or postback_id, not both", "postback_id")
     conversion = await runtime.run(runtime.traffic.get_conversion, conversion_id)
@@ -140,7 +145,7 @@ async def start_redelivery(
         sends=plan.actions,
         not_sendable=[a for a in plan.actions if a.action == Action.NOT_SENDABLE],
     )
-    if not plan.sends_anything:
+    if not plan.sends_anything or dry_run:
         return out
     target = wanted.pixel_id or wanted.postback_id or ""
     workflow_id = redelivery_id(conversion_id, len(fires) + len(postbacks), target)
@@ -180,9 +185,8 @@ async def _indexed(runtime: Runtime) -> bool:
     return await search_attributes.available(runtime.temporal, runtime.temporal.namespace)
 
 
-async def redeliver_many(runtime: Runtime, body: RedeliveriesBody) -> BulkOut:
-    """Start one workflow that redelivers every conversion the filter takes, at most
-    RELAY_REDELIVERY_RATE_PER_S a second; `until` not later than `since` is a 422."""
+async def _filter(runtime: Runtime, body: RedeliveriesBody) -> RedeliveryFilter:
+    """The store's filter from the body; `until` not later than `since` is a 422."""
     zone = await workspace_zone(runtime)
     since, until = aware(body.since, zone), aware(body.until, zone)
     if since is not None and until is not None and since >= until:
@@ -197,6 +201,19 @@ async def redeliver_many(runtime: Runtime, body: RedeliveriesBody) -> BulkOut:
     )
     if body.state:
         where.states = [DeliveryState(body.state)]
+    return where
+
+
+async def count_matching(runtime: Runtime, body: RedeliveriesBody) -> CountOut:
+    """How many conversions a bulk redelivery with this filter would take now."""
+    where = await _filter(runtime, body)
+    return CountOut(matching=await runtime.run(Redeliveries(runtime.clickhouse).count, where))
+
+
+async def redeliver_many(runtime: Runtime, body: RedeliveriesBody) -> BulkOut:
+    """Start one workflow that redelivers every conversion the filter takes, at most
+    RELAY_REDELIVERY_RATE_PER_S a second; `until` not later than `since` is a 422."""
+    where = await _filter(runtime, body)
     matching = await runtime.run(Redeliveries(runtime.clickhouse).count, where)
     workflow_id = f"{BULK_PREFIX}{utc_now():%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
     input = BulkInput(

@@ -1,9 +1,12 @@
 """The `relay` command line: each subcommand's help says what it does and which `RELAY_`
-variables it reads, listed from the settings' own fields (defaults and descriptions)."""
+variables it reads, listed from the settings' own fields (defaults and descriptions), and
+the flags that take precedence over some of them."""
 
 import argparse
 import textwrap
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
 
 from relay.core.settings import Settings
 from relay.process.cli_redeliver import add_arguments
@@ -79,7 +82,8 @@ COMMANDS: dict[str, tuple[str, str, list[str]]] = {
         "in-process (chdb), the HTTP API and the Temporal worker, with state in "
         "RELAY_DATA_DIR. Prints the API URL, the Temporal UI URL and where the admin token "
         "is. Ctrl-C stops everything; the next start reuses the data. Set "
-        "RELAY_TEMPORAL_ADDRESS or RELAY_CLICKHOUSE_URL to use servers instead.",
+        "RELAY_TEMPORAL_ADDRESS or RELAY_CLICKHOUSE_URL to use servers instead. --host, "
+        "--port and --data-dir take precedence over their variables.",
         [name for name in Settings.model_fields if name not in _WORKER_ONLY],
     ),
     "api": (
@@ -107,11 +111,14 @@ COMMANDS: dict[str, tuple[str, str, list[str]]] = {
     ),
     "redeliver": (
         "redeliver failed conversions, following the progress",
-        "Start a bulk redelivery through the API (POST /api/redeliveries) of the "
+        "Redeliver the failed sends of the conversions named (`relay redeliver conv_A "
+        "conv_B`), or start a bulk redelivery through the API (POST /api/redeliveries) of the "
         "conversions whose delivery failed, e.g. `relay redeliver --failed --since 24h "
-        "--campaign cmp_...`, and follow its progress until it ends. Ctrl-C stops following "
-        "only: the redelivery goes on, and the command prints how to follow it (`relay "
-        "redeliver --follow ID`). Exit code 1 if some failed again.",
+        "--campaign cmp_...` (--all instead of --since for every one ever received), and "
+        "follow it until it ends. --dry-run says what would be redelivered and starts "
+        "nothing. An unknown conversion, campaign or network ID is an error. Ctrl-C stops "
+        "following only: the redelivery goes on, and the command prints how to follow it "
+        "(`relay redeliver --follow ID`). Exit code 1 if some failed again.",
         ["public_url", "http_host", "http_port", "admin_token", "data_dir"],
     ),
     "inbox": (
@@ -123,6 +130,44 @@ COMMANDS: dict[str, tuple[str, str, list[str]]] = {
 }
 
 
+# `relay COMMAND --help` lists these first settings only; `--help-all` every one it reads.
+FIRST: dict[str, list[str]] = {
+    "up": [
+        "http_host",
+        "http_port",
+        "data_dir",
+        "public_url",
+        "admin_token",
+        "temporal_port",
+        "temporal_ui_port",
+        "meta_base_url",
+        "tiktok_base_url",
+        "log_format",
+        "temporal_address",
+        "clickhouse_url",
+    ],
+}
+
+
+class _HelpAll(argparse.Action):
+    """`--help-all`: the help with every variable the command reads, then exit."""
+
+    def __init__(self, option_strings: list[str], dest: str, full: str, help: str) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+        self.full = full
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        parser.epilog = self.full
+        parser.print_help()
+        parser.exit()
+
+
 def _default(name: str) -> str:
     field = Settings.model_fields[name]
     if field.default_factory is not None or field.default is None:
@@ -130,16 +175,22 @@ def _default(name: str) -> str:
     return f" (default: {field.default})"
 
 
-def variables_help(names: list[str]) -> str:
-    """The `RELAY_` variables section of a subcommand's help."""
-    lines = ["environment variables read:"]
-    for name in dict.fromkeys(names):
+def variables_help(names: list[str], first: list[str] | None = None) -> str:
+    """The `RELAY_` variables section of a subcommand's help: every one in `names`, or only
+    those `first` with a pointer to `--help-all`."""
+    shown = names if first is None else first
+    heading = "environment variables read" if first is None else "settings changed most often"
+    lines = [f"{heading}:"]
+    for name in dict.fromkeys(shown):
         description = Settings.model_fields[name].description or ""
         lines.append(f"  RELAY_{name.upper()}{_default(name)}")
         if description:
             lines.append(
                 textwrap.fill(description, 88, initial_indent=" " * 6, subsequent_indent=" " * 6)
             )
+    if first is not None:
+        count = len(dict.fromkeys(names))
+        lines.append(f"--help-all lists all {count} variables it reads.")
     lines.append("See docs/configuration.md for every variable.")
     return "\n".join(lines)
 
@@ -151,18 +202,52 @@ def relay_version() -> str:
         return "unknown"
 
 
+# Flags over the environment: (flag, setting, type, which commands take it).
+FLAGS: list[tuple[str, str, type, tuple[str, ...]]] = [
+    ("--host", "http_host", str, ("up", "api")),
+    ("--port", "http_port", int, ("up", "api")),
+    ("--data-dir", "data_dir", Path, ("up", "api", "migrate", "inbox")),
+]
+
+
+def _add_flags(command: argparse.ArgumentParser, name: str) -> None:
+    for flag, setting, kind, commands in FLAGS:
+        if name in commands:
+            command.add_argument(
+                flag,
+                type=kind,
+                dest=setting,
+                metavar=setting.split("_")[-1].upper(),
+                help=f"over RELAY_{setting.upper()}{_default(setting)}",
+            )
+
+
+def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given as flags, for `Settings(**...)`: over the environment."""
+    given = {setting: getattr(args, setting, None) for _, setting, _, _ in FLAGS}
+    return {setting: value for setting, value in given.items() if value is not None}
+
+
 def build_parser(description: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="relay", description=description)
-    parser.add_argument("--version", action="version", version=f"relay {relay_version()}")
+    parser.add_argument("-V", "--version", action="version", version=f"relay {relay_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (summary, text, names) in COMMANDS.items():
         command = commands.add_parser(
             name,
             help=summary,
             description=textwrap.fill(text, 88),
-            epilog=variables_help(names),
+            epilog=variables_help(names, FIRST.get(name)),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        if name in FIRST:
+            command.add_argument(
+                "--help-all",
+                action=_HelpAll,
+                full=variables_help(names),
+                help="show this help with every RELAY_ variable it reads, and exit",
+            )
+        _add_flags(command, name)
         if name == "redeliver":
             add_arguments(command)
         if name == "migrate":
@@ -171,4 +256,5 @@ def build_parser(description: str | None) -> argparse.ArgumentParser:
                 action="store_true",
                 help="clear the migration lock a crashed `relay migrate` left, then exit",
             )
+    commands.add_parser("version", help="print the version", description="Print the version.")
     return parser

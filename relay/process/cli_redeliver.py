@@ -1,6 +1,8 @@
 """`relay redeliver --failed --since 24h [--campaign ...]`: start a bulk redelivery through
-the API and follow its progress (the workflow's `progress` query) with a progress bar.
-Ctrl-C stops following only: the redelivery goes on, and the command says how to follow it.
+the API and follow its progress (the workflow's `progress` query) with a progress bar;
+`relay redeliver CONV_ID...`: redeliver those conversions and follow each to its end.
+`--dry-run` says what would be redelivered and starts nothing. Ctrl-C stops following only:
+the redelivery goes on, and the command says how to follow it.
 """
 
 import argparse
@@ -10,6 +12,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
+from urllib.parse import quote
 
 import httpx
 
@@ -23,6 +26,12 @@ BAR = 30
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "conversions",
+        nargs="*",
+        metavar="CONV_ID",
+        help="conversions to redeliver (their failed sends), instead of a filter",
+    )
+    parser.add_argument(
         "--failed",
         action="store_true",
         help="redeliver conversions whose delivery failed or partly failed (their failed "
@@ -31,11 +40,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state", choices=["failed", "partial"], help="only this state")
     parser.add_argument("--since", help="received since: 24h, 30m, 7d, or an ISO 8601 time")
     parser.add_argument("--until", help="received before: as --since")
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="with --failed (or --state) and no --since: every one ever received",
+    )
     parser.add_argument("--campaign", help="campaign ID")
     parser.add_argument("--network", help="network ID")
     parser.add_argument("--pixel", help="pixel ID: only its fires")
     parser.add_argument("--platform", choices=["meta", "tiktok"], help="only its fires")
     parser.add_argument("--follow", metavar="ID", help="follow a redelivery already started")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="say what would be redelivered; start nothing"
+    )
     parser.add_argument(
         "--api",
         help="the API's base URL (default: RELAY_PUBLIC_URL, else "
@@ -124,7 +141,20 @@ def follow(http: httpx.Client, redelivery_id: str, out: TextIO) -> dict[str, Any
         time.sleep(POLL_S)
 
 
+def _conversion_line(status: dict[str, Any]) -> tuple[str, bool]:
+    """One conversion's redelivery as it ended, and whether it failed."""
+    result = status.get("result")
+    if status["status"] != "COMPLETED" or not result:
+        return f"the redelivery {status['id']} ended {status['status']}", True
+    line = f"{result['conversion_id']}: {result['outcome']} (now {result['state']})"
+    return line, result["outcome"] == "failed"
+
+
 def _summary(status: dict[str, Any], out: TextIO) -> int:
+    if status.get("kind") == "conversion":
+        line, failed = _conversion_line(status)
+        out.write(line + "\n")
+        return 1 if failed else 0
     progress = status["progress"] or {}
     if not progress.get("finished"):
         out.write(f"the redelivery ended {status['status']}\n")
@@ -135,21 +165,152 @@ def _summary(status: dict[str, Any], out: TextIO) -> int:
     return 1 if progress["failed"] else 0
 
 
+_FILTERS = ("failed", "state", "since", "until", "all", "campaign", "network", "pixel", "platform")
+
+
+def check_request(args: argparse.Namespace) -> None:
+    """Refuse (SystemExit) a request that is unclear or takes more than was likely meant:
+    conversion IDs with a filter, or failed conversions of all time without --all."""
+    given = [f"--{name}" for name in _FILTERS if getattr(args, name)]
+    if args.follow:
+        if args.conversions or given or args.dry_run:
+            raise SystemExit("relay redeliver: --follow ID takes no conversion IDs or filters")
+        return
+    if args.conversions:
+        if given:
+            raise SystemExit(
+                f"relay redeliver: give conversion IDs or a filter ({' '.join(given)}), not both"
+            )
+        return
+    if not (args.failed or args.state):
+        raise SystemExit(
+            "relay redeliver: say which conversions: CONV_ID..., or --failed (or --state) "
+            "with --since or --all"
+        )
+    if args.since and args.all:
+        raise SystemExit("relay redeliver: give --since or --all, not both")
+    if not args.since and not args.all:
+        raise SystemExit(
+            "relay redeliver: without --since this takes every failed conversion ever "
+            "received: add --since (24h, 7d, an ISO 8601 time), or --all to mean it"
+        )
+
+
+def _require(http: httpx.Client, path: str, what: str) -> dict[str, Any]:
+    """GET `path`; a 404 is an error naming `what` (e.g. "campaign 'cmp_x'")."""
+    answer = http.get(path)
+    if answer.status_code == 404:
+        raise SystemExit(f"relay redeliver: no {what}")
+    if answer.status_code != 200:
+        raise _refused(answer)
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def _check_filter_ids(http: httpx.Client, args: argparse.Namespace) -> None:
+    """Unknown campaign, network or pixel IDs are errors, not "0 conversions". A pixel is
+    checked under its campaign (pixels are read through their campaign)."""
+    if args.campaign:
+        _require(http, f"/api/campaigns/{_q(args.campaign)}", f"campaign {args.campaign!r}")
+        if args.pixel:
+            path = f"/api/campaigns/{_q(args.campaign)}/pixels/{_q(args.pixel)}"
+            _require(http, path, f"pixel {args.pixel!r} in campaign {args.campaign!r}")
+    if args.network:
+        _require(http, f"/api/networks/{_q(args.network)}", f"network {args.network!r}")
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _sends(plan: dict[str, Any]) -> str:
+    sends = [a for a in plan["sends"] if a["action"] == "redeliver"]
+    return ", ".join(f"{a['kind']} {a['target_id']}" for a in sends) or "nothing"
+
+
+def _conversions(http: httpx.Client, ids: list[str], dry_run: bool, out: TextIO) -> int:
+    """Redeliver (or, dry, plan) each conversion and follow each redelivery to its end."""
+    for conversion_id in ids:  # every one known before anything starts
+        _require(http, f"/api/conversions/{_q(conversion_id)}", f"conversion {conversion_id!r}")
+    code, started = 0, []
+    for conversion_id in ids:
+        path = f"/api/conversions/{_q(conversion_id)}/redeliver"
+        answer = http.post(path, params={"dry_run": "true"} if dry_run else None)
+        if answer.status_code == 409:  # still being delivered, say
+            out.write(f"{conversion_id}: not redelivered: {answer.json()['error']['message']}\n")
+            code = 1
+            continue
+        if answer.status_code not in (200, 202):
+            raise _refused(answer)
+        plan = answer.json()
+        too_old = " ".join(a["target_id"] for a in plan["not_sendable"])
+        note = f"; too old to send: {too_old}" if too_old else ""
+        if dry_run:
+            out.write(f"{conversion_id}: would redeliver {_sends(plan)}{note}\n")
+        elif plan["workflow_id"] is None:
+            out.write(f"{conversion_id}: nothing to redeliver{note}\n")
+        else:
+            out.write(f"{conversion_id}: redelivering {_sends(plan)} ({plan['workflow_id']})\n")
+            started.append(plan["workflow_id"])
+    for index, workflow_id in enumerate(started):
+        try:
+            status = _wait(http, workflow_id)
+        except KeyboardInterrupt:
+            left = " ".join(started[index:])
+            out.write(f"\nstopped following; these go on: {left}\n")
+            out.write("".join(f"  relay redeliver --follow {w}\n" for w in started[index:]))
+            return 130
+        line, failed = _conversion_line(status)
+        out.write(line + "\n")
+        code = code or (1 if failed else 0)
+    if dry_run:
+        out.write("dry run: nothing started\n")
+    return code
+
+
+def _wait(http: httpx.Client, redelivery_id: str) -> dict[str, Any]:
+    while True:
+        answer = http.get(f"/api/redeliveries/{redelivery_id}")
+        if answer.status_code != 200:
+            raise _refused(answer)
+        status: dict[str, Any] = answer.json()
+        if status["status"] not in ("RUNNING", "CONTINUED_AS_NEW"):
+            return status
+        time.sleep(POLL_S)
+
+
+def _bulk(http: httpx.Client, args: argparse.Namespace, out: TextIO) -> str | None:
+    """Start the bulk redelivery (its ID), or with --dry-run say how many it would take."""
+    _check_filter_ids(http, args)
+    body = filter_body(args, datetime.now(UTC))
+    if args.dry_run:
+        answer = http.post("/api/redeliveries/count", json=body)
+        if answer.status_code != 200:
+            raise _refused(answer)
+        out.write(f"would redeliver {answer.json()['matching']} conversions; nothing started\n")
+        return None
+    answer = http.post("/api/redeliveries", json=body)
+    if answer.status_code != 202:
+        raise _refused(answer)
+    redelivery_id: str = answer.json()["id"]
+    out.write(f"redelivery {redelivery_id}: {answer.json()['matching']} conversions\n")
+    return redelivery_id
+
+
 def run_redeliver(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
-    """Start (or, with --follow, find) the bulk redelivery and follow it; the exit code."""
-    if not args.follow and not (args.failed or args.state):
-        raise SystemExit("relay redeliver: say which conversions: --failed (or --state)")
+    """Start (or, with --follow, find) the redelivery and follow it; the exit code."""
+    check_request(args)
     base = args.api or settings.public_url or f"http://{settings.http_host}:{settings.http_port}"
     headers = {"Authorization": f"Bearer {_admin_token(settings)}"}
     with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
         redelivery_id = args.follow
         try:
+            if args.conversions:
+                return _conversions(http, args.conversions, args.dry_run, out)
             if not redelivery_id:
-                answer = http.post("/api/redeliveries", json=filter_body(args, datetime.now(UTC)))
-                if answer.status_code != 202:
-                    raise _refused(answer)
-                redelivery_id = answer.json()["id"]
-                out.write(f"redelivery {redelivery_id}: {answer.json()['matching']} conversions\n")
+                redelivery_id = _bulk(http, args, out)
+                if redelivery_id is None:
+                    return 0
             return _summary(follow(http, redelivery_id, out), out)
         except KeyboardInterrupt:
             if not redelivery_id:

@@ -60,6 +60,10 @@ def _die_with_parent(parent: int) -> Callable[[], None]:
     return set_signal
 
 
+# Where the UI lives, on the dev server's port and under Relay's origin.
+UI_PUBLIC_PATH = "/ui/temporal"
+
+
 class DevServerGaveUp(RuntimeError):
     """The dev server kept exiting and restarts did not bring it back."""
 
@@ -129,7 +133,7 @@ class DevServer:
 
     @property
     def ui_url(self) -> str:
-        return f"http://127.0.0.1:{self.ui_port}"
+        return f"http://127.0.0.1:{self.ui_port}{UI_PUBLIC_PATH}/"
 
     @property
     def pid(self) -> int | None:
@@ -151,6 +155,10 @@ class DevServer:
             str(self.port),
             "--ui-port",
             str(self.ui_port),
+            # Relay serves the UI under its own origin at this path to the console's
+            # signed-in users (api/routes/temporal_ui.py): the codec is then same-origin.
+            "--ui-public-path",
+            UI_PUBLIC_PATH,
             "--namespace",
             self.namespace,
             "--log-level",
