@@ -131,7 +131,7 @@ async def test_a_conversion_shows_every_attempt_and_never_a_token(
     assert "SECRET-" not in page.text  # every harness token starts so
     assert "Redeliver" not in page.text  # nothing failed
     link = f"/namespaces/default/workflows?query=WorkflowId%20%3D%20%22{conversion_id}%22"
-    assert f'href="http://127.0.0.1:8233{link}"' in page.text
+    assert f'href="/ui/temporal{link}"' in page.text  # relay up's UI, under the console
 
     # A pixel deleted since keeps the name it was logged with.
     path = f"/api/campaigns/{stored['campaign_id']}/pixels/{fire['pixel_id']}"

@@ -106,6 +106,18 @@ def follow(runtime: Runtime, workflow_id: str) -> Follow:
     )
 
 
+def temporal_ui_link(runtime: Runtime, workflow_id: str) -> str | None:
+    """The Temporal UI's list of runs with this workflow ID, if the UI's address is known:
+    `relay up`'s UI under the console (/ui/temporal, decoded for the signed-in), else
+    RELAY_TEMPORAL_UI_URL's."""
+    base = runtime.settings.temporal_ui_url
+    if base is None and runtime.embedded:
+        base = "/ui/temporal"
+    if base is None:
+        return None
+    return base.rstrip("/") + follow(runtime, workflow_id).temporal_ui
+
+
 async def start_redelivery(
     runtime: Runtime, conversion_id: str, wanted: RedeliverBody, dry_run: bool = False
 ) -> RedeliveryOut:

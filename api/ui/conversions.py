@@ -25,9 +25,9 @@ from api.services.redeliveries import (
     RedeliverBody,
     RedeliveryOut,
     RedeliveryStatus,
-    follow,
     redelivery_status,
     start_redelivery,
+    temporal_ui_link,
 )
 from api.services.settings import workspace_zone
 from api.ui.overview import retry_bounds
@@ -201,16 +201,6 @@ async def redeliver(
         return await _conversion(request, runtime, conversion_id, nothing_sent=started)
     target = f"/ui/conversions/{quote(conversion_id)}?redelivery={quote(started.workflow_id)}"
     return RedirectResponse(target, status_code=303)
-
-
-def temporal_ui_link(runtime: Runtime, workflow_id: str) -> str | None:
-    """The Temporal UI's list of runs with this workflow ID, if the UI's address is known."""
-    base = runtime.settings.temporal_ui_url
-    if base is None and runtime.embedded:
-        base = f"http://127.0.0.1:{runtime.settings.temporal_ui_port}"
-    if base is None:
-        return None
-    return base.rstrip("/") + follow(runtime, workflow_id).temporal_ui
 
 
 async def _send_names(runtime: Runtime, conversion: ConversionOut) -> dict[str, str]:

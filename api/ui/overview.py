@@ -1,7 +1,8 @@
 """The Overview page: conversions received and how their sends ended (delivered, failed,
 not sendable, per platform and for outbound postbacks) over the last 24 hours, 7 or 30 days
 in the workspace's timezone, the sends being retried now, and the conversions with a send
-failed for good."""
+failed for good, which one button redelivers in bulk (api/services/redeliveries.py's bulk
+redelivery, as `POST /api/redeliveries` starts it); the overview then follows it."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -11,16 +12,25 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from api.deps import RuntimeDep
 from api.services.campaigns import list_campaigns
 from api.services.networks import list_networks
+from api.services.redeliveries import (
+    RedeliveriesBody,
+    RedeliveryStatus,
+    redeliver_many,
+    redelivery_status,
+    temporal_ui_link,
+)
 from api.services.settings import workspace_zone
 from api.ui.overview_chart import SERIES_NAMES, STATE_NAMES, bucket_name, charts
-from api.ui.pages import ConsoleRoute, SessionDep, field_errors, render
+from api.ui.pages import ConsoleRoute, FormDep, SessionDep, field_errors, render
+from relay.core.errors import InvalidField, NotFound
 from relay.domain.delivery_states import DeliveryState
 from relay.domain.models import OutboundPostback
+from relay.domain.redelivery import BULK_PREFIX
 from relay.runtime import Runtime
 from relay.store.overview import FINAL_STATES, Bucket, NeedsAttention, Overview, unit_for
 from relay.store.retrying import Retrying, retrying_sends
@@ -29,6 +39,8 @@ from workflows.retry_policies import DELIVERY_MAX_INTERVAL
 router = APIRouter(route_class=ConsoleRoute)
 
 ATTENTION_LIMIT = 20
+FOLLOW_EVERY_S = 2  # how often the overview reloads while its bulk redelivery runs
+RUNNING = "RUNNING"  # a redelivery's status while its workflow runs (RedeliveryStatus)
 # How much further back than the retry window to look for sends still retrying (a send
 # starts a little after its conversion is received), and how much longer than the longest
 # wait between two attempts a send being retried may have been quiet.
@@ -107,11 +119,79 @@ async def _send_names(
     return names
 
 
+@dataclass(frozen=True)
+class BulkFollowed:
+    """The bulk redelivery the overview follows: its status, how many conversions it was
+    started with, and where else to see it."""
+
+    status: RedeliveryStatus
+    started_with: int | None
+    temporal_link: str | None
+
+    @property
+    def running(self) -> bool:
+        return self.status.status == RUNNING
+
+
+async def _followed(runtime: Runtime, redelivery: str, count: str) -> BulkFollowed | None:
+    """The bulk redelivery `redelivery` names (None if it names none)."""
+    if not redelivery.startswith(BULK_PREFIX):
+        return None
+    try:
+        status = await redelivery_status(runtime, redelivery)
+    except NotFound:
+        return None
+    if status.kind != "bulk":
+        return None
+    started_with = int(count) if count.isdigit() and len(count) < 10 else None
+    return BulkFollowed(status, started_with, temporal_ui_link(runtime, redelivery))
+
+
 @router.get("/overview")
 async def overview_page(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
     """Totals, a chart per platform and the failures to look at, for the chosen range; a
-    bad choice is shown next to its field (422) with the default range's numbers."""
+    bad choice is shown next to its field (422) with the default range's numbers.
+    `redelivery` names a bulk redelivery started from Needs attention, whose progress is
+    shown (the page reloads itself while it runs)."""
     raw = dict(request.query_params)
+    followed = await _followed(runtime, raw.get("redelivery", ""), raw.get("count", ""))
+    return await _overview(request, runtime, raw, followed=followed)
+
+
+@router.post("/overview/redeliver")
+async def redeliver_failed(request: Request, runtime: RuntimeDep, form: FormDep) -> Response:
+    """Redeliver every conversion Needs attention covers (a send failed for good, received
+    in the range shown, of the campaign chosen) as one bulk redelivery, as
+    `POST /api/redeliveries` does; then the overview following it. Nothing to redeliver:
+    the overview says so and no workflow starts."""
+    try:
+        filters = OverviewFilters.model_validate(form)
+    except ValidationError as exc:
+        field, message = next(iter(field_errors(exc).items()))
+        raise InvalidField(f"{field}: {message}", field) from None
+    zone = await workspace_zone(runtime)
+    since, until = time_range(filters.range, datetime.now(UTC), zone)
+    store = Overview(runtime.clickhouse)
+    _, failing = await runtime.run(store.needing_attention, since, until, 1, filters.campaign_id)
+    shown = {"range": filters.range, "campaign_id": filters.campaign_id or ""}
+    if failing == 0:
+        notice = "Nothing failed for good in this range: no redelivery started."
+        return await _overview(request, runtime, shown, notice=notice)
+    # The bulk filter takes failed and partial conversions, as the list does; a partial one
+    # with no failed send (delivered and not sendable) is counted "nothing to send".
+    body = RedeliveriesBody(since=since, until=until, campaign_id=filters.campaign_id)
+    started = await redeliver_many(runtime, body)
+    query = urlencode({**shown, "redelivery": started.id, "count": failing})
+    return RedirectResponse(f"/ui/overview?{query}#attention", status_code=303)
+
+
+async def _overview(
+    request: Request,
+    runtime: Runtime,
+    raw: dict[str, str],
+    notice: str = "",
+    followed: BulkFollowed | None = None,
+) -> Response:
     errors: dict[str, str] = {}
     try:
         filters = OverviewFilters.model_validate(raw)
@@ -167,4 +247,12 @@ async def overview_page(request: Request, runtime: RuntimeDep, session: SessionD
         names=await _send_names(runtime, attention, retrying),
         lists=lists,
         has_networks=bool(await list_networks(runtime)),
+        notice=notice,
+        followed=followed,
+        follow_every_s=FOLLOW_EVERY_S,
+        follow_link=(
+            "/ui/overview?" + urlencode({**raw, "redelivery": followed.status.id}) + "#attention"
+            if followed
+            else ""
+        ),
     )

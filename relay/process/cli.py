@@ -1,5 +1,5 @@
-"""`relay up | api | worker | migrate | redeliver | inbox | version`: the embedded stack,
-one distributed role, a redelivery, or the state of the API's inbox."""
+"""`relay up | api | worker | migrate | redeliver | inbox | status | version | help`: the
+embedded stack, one distributed role, a redelivery, the API's inbox or a running Relay's state."""
 
 import asyncio
 import gc
@@ -37,8 +37,9 @@ from relay.process.cli_checks import (
     check_temporal_ports,
     data_dir_lock,
 )
-from relay.process.cli_help import build_parser, relay_version, settings_overrides
+from relay.process.cli_help import build_parser, relay_version, settings_overrides, show_help
 from relay.process.cli_redeliver import run_redeliver
+from relay.process.cli_status import run_status
 from relay.process.embedded import EmbeddedMissing, PortInUse, require_embedded
 from relay.process.http_limits import raise_fd_limit, server_options
 from relay.process.secrets import MissingSecret, Secrets, resolve_secrets
@@ -535,7 +536,10 @@ def _exit_skipping_teardown() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser(__doc__).parse_args(argv)
+    parser = build_parser(__doc__)
+    args = parser.parse_args(argv)
+    if args.command == "help":
+        show_help(parser, args.topic)
     if args.command == "version":
         print(f"relay {relay_version()}")
         return
@@ -557,6 +561,8 @@ def main(argv: list[str] | None = None) -> None:
             run_inbox(settings)
         elif args.command == "redeliver":
             raise SystemExit(run_redeliver(args, settings))
+        elif args.command == "status":
+            raise SystemExit(run_status(args, settings))
         else:
             runner = {"up": run_up, "api": run_api, "worker": run_worker}[args.command]
             _run(runner(settings))

@@ -10,6 +10,7 @@ from typing import Any
 
 from relay.core.settings import Settings
 from relay.process.cli_redeliver import add_arguments
+from relay.process.cli_status import add_arguments as add_status_arguments
 
 _STORES = [
     "clickhouse_url",
@@ -127,6 +128,16 @@ COMMANDS: dict[str, tuple[str, str, list[str]]] = {
         "and the oldest one's age. Read-only: works while the API runs.",
         ["data_dir", "inbox_path", "log_format"],
     ),
+    "status": (
+        "show where a running Relay is and whether it is ready",
+        "Print the API, console and Temporal UI URLs of the Relay at RELAY_PUBLIC_URL (else "
+        "http://127.0.0.1:RELAY_HTTP_PORT; --url over both), whether it answers /healthz and "
+        "/readyz, and with the admin token (RELAY_ADMIN_TOKEN, else the data dir's "
+        "secrets.json; never printed, only where it is kept) Temporal's and ClickHouse's "
+        "health, the inbox depth and each stuck background part. --json prints it as JSON. "
+        "Exit code 0 when ready, 1 when not ready, 2 when the API cannot be reached.",
+        ["public_url", "http_port", "admin_token", "data_dir"],
+    ),
 }
 
 
@@ -205,8 +216,8 @@ def relay_version() -> str:
 # Flags over the environment: (flag, setting, type, which commands take it).
 FLAGS: list[tuple[str, str, type, tuple[str, ...]]] = [
     ("--host", "http_host", str, ("up", "api")),
-    ("--port", "http_port", int, ("up", "api")),
-    ("--data-dir", "data_dir", Path, ("up", "api", "migrate", "inbox")),
+    ("--port", "http_port", int, ("up", "api", "status")),
+    ("--data-dir", "data_dir", Path, ("up", "api", "migrate", "inbox", "status")),
 ]
 
 
@@ -250,6 +261,8 @@ def build_parser(description: str | None) -> argparse.ArgumentParser:
         _add_flags(command, name)
         if name == "redeliver":
             add_arguments(command)
+        if name == "status":
+            add_status_arguments(command)
         if name == "migrate":
             command.add_argument(
                 "--unlock",
@@ -257,4 +270,15 @@ def build_parser(description: str | None) -> argparse.ArgumentParser:
                 help="clear the migration lock a crashed `relay migrate` left, then exit",
             )
     commands.add_parser("version", help="print the version", description="Print the version.")
+    helper = commands.add_parser(
+        "help",
+        help="show this help, or a command's",
+        description="`relay --help`, or with a command `relay COMMAND --help`.",
+    )
+    helper.add_argument("topic", nargs="?", metavar="COMMAND", choices=[*COMMANDS, "version"])
     return parser
+
+
+def show_help(parser: argparse.ArgumentParser, topic: str | None) -> None:
+    """`relay help [COMMAND]`: as `relay [COMMAND] --help` (prints, then exits 0)."""
+    parser.parse_args([topic, "--help"] if topic else ["--help"])
