@@ -9,6 +9,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import ui
+from api.answers import JSONAnswer
 from api.docs import frame_refusal, install_docs
 from api.errors import install_error_handlers
 from api.gate import Direct, DirectRoutes, RequestGate
@@ -58,6 +59,7 @@ def create_app(runtime_factory: RuntimeFactory) -> FastAPI:
         summary="Postbacks in; Meta Conversions API and TikTok Events API out.",
         version="0.1.0",
         lifespan=lifespan,
+        default_response_class=JSONAnswer,  # every JSON answer ends with a newline
         # Swagger UI would otherwise ask validator.swagger.io to check the document.
         swagger_ui_parameters={"validatorUrl": None},
     )

@@ -10,12 +10,12 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
+from api.answers import JSONAnswer
 from relay.core.errors import RelayError
 from relay.core.http_metrics import CLIENTS_GONE
 from relay.store.pool import STORE_ERRORS
@@ -48,29 +48,29 @@ def error_body(code: str, message: str, param: str | None) -> dict[str, dict[str
     return {"error": {"code": code, "message": message, "param": param}}
 
 
-def relay_error_response(exc: RelayError) -> JSONResponse:
+def relay_error_response(exc: RelayError) -> JSONAnswer:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
     retry_after = getattr(exc, "retry_after_s", None)
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
-    return JSONResponse(
+    return JSONAnswer(
         error_body(exc.code, exc.message, exc.param), status_code=exc.status_code, headers=headers
     )
 
 
-def _validation_error(exc: RequestValidationError) -> JSONResponse:
+def _validation_error(exc: RequestValidationError) -> JSONAnswer:
     first = exc.errors()[0]
     if first.get("type") == "json_invalid":
         # Its location is a character offset, not a parameter.
         detail = first.get("ctx", {}).get("error", "")
-        return JSONResponse(
+        return JSONAnswer(
             error_body("invalid_parameter", f"the body is not valid JSON: {detail}", "body"),
             status_code=422,
         )
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
     param = ".".join(location) or None
     message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
-    return JSONResponse(error_body("invalid_parameter", message, param), status_code=422)
+    return JSONAnswer(error_body("invalid_parameter", message, param), status_code=422)
 
 
 # nginx's "client closed request": the answer to a client already gone, which the server drops.
@@ -98,7 +98,7 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
     # FastAPI raises a bare 400 only when the body cannot be parsed (e.g. JSON nested too
     # deeply, or not UTF-8).
     param = "body" if status in (400, 413) else None
-    return JSONResponse(
+    return JSONAnswer(
         error_body(_HTTP_CODES.get(status, "error"), message, param),
         status_code=status,
         headers=exc.headers,
@@ -108,11 +108,11 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
 STORE_RETRY_AFTER_S = 5  # a store that did not answer: its calls time out and are retried
 
 
-def _store_error(request: Request, exc: Exception) -> JSONResponse:
+def _store_error(request: Request, exc: Exception) -> JSONAnswer:
     log.warning("%s %s: the store failed: %s", request.method, request.url.path, type(exc).__name__)
     wait = STORE_RETRY_AFTER_S
     message = f"the store did not answer ({type(exc).__name__}); retry after {wait} s"
-    return JSONResponse(
+    return JSONAnswer(
         error_body("unavailable", message, None),
         status_code=503,
         headers={"Retry-After": str(STORE_RETRY_AFTER_S)},
@@ -142,7 +142,7 @@ def error_response(request: Request, exc: Exception, log_unexpected: bool = True
         return _validation_error(exc)
     if log_unexpected:
         log.error("unexpected error serving %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(
+    return JSONAnswer(
         error_body("internal_error", "an unexpected error occurred", None), status_code=500
     )
 

@@ -219,11 +219,11 @@ def test_the_offline_walkthrough_runs_as_written_and_prints_what_it_says(tmp_pat
         )
         assert "EAAB-your-token" not in printed[5], "step 5 shows an access token"
 
-        # The words the comments promise, each the end of a line (after the JSON of the
-        # PATCH and the redeliver, which curl ends without a newline).
+        # The words the comments promise, each a line of its own: every JSON answer (the
+        # PATCH's, the redeliver's) ends with a newline.
         promised = stated_answers(steps[5])
         assert promised == ["partial", "delivered"], f"step 6's comments changed: {promised}"
-        answers = re.findall(r"(\w+)$", printed[6], flags=re.MULTILINE)
+        answers = re.findall(r"^(\w+)$", printed[6], flags=re.MULTILINE)
         assert answers == promised, printed[6]
 
         # "Ctrl-C in terminals 2 and 1 stops Relay and the stand-in."

@@ -8,10 +8,10 @@ import asyncio
 import logging
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, Field
 
+from api.answers import JSONAnswer
 from api.deps import RuntimeDep, admin_refusal
 from relay.core.supervision import PARTS
 from relay.runtime import Runtime
@@ -64,7 +64,7 @@ class Readiness(BaseModel):
         503: {"model": Readiness, "description": "Not ready: names the failing check or part."}
     },
 )
-async def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
+async def readyz(request: Request, runtime: RuntimeDep) -> JSONAnswer:
     """200 only when Temporal and ClickHouse answer and no background part (the forwarder,
     the inbox, a batch writer) is stuck; 503 otherwise, `stuck` naming each stuck part.
 
@@ -88,7 +88,7 @@ async def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
     if not _is_admin(request, runtime):
         public = {name: v.split(":")[0] for name, v in checks.items()}  # "down", not why
         answer = {"ready": ready, **public, "stuck": dict.fromkeys(stuck, "stuck")}
-        return JSONResponse(answer, status_code=200 if ready else 503)
+        return JSONAnswer(answer, status_code=200 if ready else 503)
     body: dict[str, object] = {"ready": ready, **checks, "stuck": stuck}
     if runtime.intake is not None:
         # Postbacks are accepted while Temporal or ClickHouse is down; they wait here.
@@ -105,7 +105,7 @@ async def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
                 "capacity": stats.capacity,
                 "oldest_age_s": None if age is None else round(age, 3),
             }
-    return JSONResponse(body, status_code=200 if ready else 503)
+    return JSONAnswer(body, status_code=200 if ready else 503)
 
 
 def _is_admin(request: Request, runtime: Runtime) -> bool:

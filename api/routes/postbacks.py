@@ -4,9 +4,9 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from api.answers import JSONAnswer
 from api.deps import failed_credential
 from api.openapi import errors
 from api.params import decoded_pairs, json_object, nested_too_deeply, one_value_each
@@ -70,7 +70,7 @@ async def _raw_params(request: Request) -> dict[str, str]:
     operation_id="postback_post",
     responses=errors(400, 401, 403, 413, 429, 503),
 )
-async def postback(request: Request) -> JSONResponse:
+async def postback(request: Request) -> JSONAnswer:
     """Record a conversion; answered once it is durable in the inbox (fsynced).
 
     Its workflow starts a moment later. A full inbox, or an API already accepting
@@ -94,7 +94,7 @@ async def postback(request: Request) -> JSONResponse:
         raise failed_credential(request, runtime, "postback_key", exc) from None
     # Refusals are counted where they are answered (api/gate.py).
     (POSTBACK_ACCEPTED if answer.status == "accepted" else POSTBACK_EXISTING).inc()
-    return JSONResponse(
+    return JSONAnswer(
         {
             "conversion_id": answer.conversion_id,
             "status": answer.status,
