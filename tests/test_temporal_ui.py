@@ -3,6 +3,7 @@ signed-in users, and the codec endpoint takes the console's session: the UI deco
 payloads with no setting in the browser (issue 22 #2)."""
 
 import base64
+import re
 from pathlib import Path
 
 import httpx
@@ -40,6 +41,13 @@ def test_the_signed_in_console_user_gets_the_temporal_ui_with_its_codec(
             page = client.get("/ui/temporal/", headers=PAGE)
             assert page.status_code == 200, page.text[:500]
             assert "/ui/temporal/_app/" in page.text  # the UI's own page, from the dev server
+            script = re.search(r'"(/ui/temporal/_app/immutable/[^"]+\.js)"', page.text)
+            assert script is not None, page.text[:500]
+            # Its code needs no session (public, no data); its data does (above: 401).
+            assert httpx.get(relay.url + script.group(1), timeout=10).status_code == 200
+            for climbing in ("../../api/v1/namespaces", "%2e%2e/%2e%2e/api/v1/namespaces"):
+                sneaked = httpx.get(f"{relay.url}/ui/temporal/_app/immutable/{climbing}")
+                assert sneaked.status_code == 401, (climbing, sneaked.status_code)
             settings = client.get("/ui/temporal/api/v1/settings").json()
             assert settings["Codec"]["Endpoint"] == f"{relay.url}/ui/codec"  # the same origin
             namespaces = client.get("/ui/temporal/api/v1/namespaces")

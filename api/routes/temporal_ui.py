@@ -23,6 +23,7 @@ from relay.runtime import Runtime
 
 UI_PATH = "/ui/temporal"  # under the console: its session cookie (Path=/ui) comes along
 SIGN_IN = "/ui/sign-in"
+PUBLIC_ASSETS = "_app/immutable/"  # the UI's bundled code, hashed names
 # Headers that belong to one hop, and Relay's own cookies, are not passed on.
 _HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"}
@@ -72,14 +73,24 @@ async def temporal_ui(path: str, request: Request, runtime: RuntimeDep) -> Respo
     """Forward to the dev server's UI (`path` under /temporal/); stream its answer back."""
     if not runtime.embedded:
         raise NotFound("the Temporal UI is served here only by relay up", "path")
-    if (refused := await _refusal(request, runtime)) is not None:
+    # The UI's own scripts and styles are the same for everyone and hold no data: served
+    # without reading the session state from the store (a page loads dozens of them).
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    asset = (
+        request.method == "GET"
+        and path.startswith(PUBLIC_ASSETS)
+        # Nothing that could climb out of the assets once the UI server resolves it.
+        and b".." not in raw
+        and b"%" not in raw
+        and "\\" not in path
+    )
+    if not asset and (refused := await _refusal(request, runtime)) is not None:
         return refused
     client = _client(request, runtime)
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP | {"cookie"}}
     if cookies := _cookie_header(request):
         headers["cookie"] = cookies
     # The path and query as the browser sent them, byte for byte (the UI routes on them).
-    raw = request.scope.get("raw_path") or request.url.path.encode()
     query = request.scope.get("query_string", b"")
     target = raw.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
     upstream = client.build_request(

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 from relay.core.settings import Settings
-from relay.destinations.ad_platform import AdPlatform
+from relay.destinations.ad_platform import TEST_EVENT_CODE, AdPlatform
 from relay.destinations.base import (
     REDACTED,
     ClickIdentifier,
@@ -38,16 +38,7 @@ class MetaDestination(AdPlatform):
         help="A system user's token from Events Manager "
         "(Settings, Conversions API, Generate access token).",
     )
-    fields: tuple[SettingField, ...] = (
-        SettingField(
-            "test_event_code",
-            "Test event code",
-            help="From Events Manager's Test events tab; events then show there and "
-            "are not counted. Leave empty in production.",
-            placeholder="TEST12345",
-            unset="none (live)",
-        ),
-    )
+    fields: tuple[SettingField, ...] = (TEST_EVENT_CODE,)
     click_ids: tuple[ClickIdentifier, ...] = (
         ClickIdentifier("fbclid", timedelta(days=90), cookie="_fbc"),
     )

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 from relay.core.settings import Settings
-from relay.destinations.ad_platform import AdPlatform
+from relay.destinations.ad_platform import TEST_EVENT_CODE, AdPlatform
 from relay.destinations.base import ClickIdentifier, FieldKind, Outgoing, SettingField
 from relay.destinations.classify import Classification
 from relay.destinations.facts import SendFacts, event_facts
@@ -37,14 +37,7 @@ class TikTokDestination(AdPlatform):
         help="From Events Manager (the pixel's Settings, Generate access token).",
     )
     fields: tuple[SettingField, ...] = (
-        SettingField(
-            "test_event_code",
-            "Test event code",
-            help="From Events Manager's Test events tab; events then show there and "
-            "are not counted. Leave empty in production.",
-            placeholder="TEST12345",
-            unset="none (live)",
-        ),
+        TEST_EVENT_CODE,
         SettingField(
             "tiktok_api",
             "TikTok API",
